@@ -1,0 +1,174 @@
+"""songsdb's exceptions, and the catalogue of error numbers the procedures THROW.
+
+Every procedure validates its parameters and THROWs a number from
+``CATALOGUE``; :func:`map_database_error` turns a pyodbc error into the
+matching class. ``tests/unit/test_error_catalogue.py`` checks that the numbers
+thrown in ``sql/`` and the ones listed here are the same set.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "SongsDbError",
+    "ConfigurationError",
+    "DriverNotFound",
+    "DatabaseUnavailable",
+    "LoginFailed",
+    "DatabaseMissing",
+    "ValidationError",
+    "NotFound",
+    "SongNotFound",
+    "JobNotFound",
+    "DuplicateSong",
+    "InvalidStatusTransition",
+    "ConcurrencyConflict",
+    "MigrationError",
+    "CatalogueEntry",
+    "CATALOGUE",
+    "native_error_number",
+    "map_database_error",
+]
+
+
+class SongsDbError(Exception):
+    """Base class of every error songsdb raises on purpose."""
+
+
+class ConfigurationError(SongsDbError, ValueError):
+    """The settings are incomplete or contradictory."""
+
+
+class DriverNotFound(ConfigurationError):
+    """No usable ODBC driver is installed."""
+
+
+class DatabaseUnavailable(SongsDbError, ConnectionError):
+    """The server could not be reached, or the connection was lost."""
+
+
+class LoginFailed(DatabaseUnavailable):
+    """The server refused the login."""
+
+
+class DatabaseMissing(DatabaseUnavailable):
+    """The server is up but the database does not exist or cannot be opened."""
+
+
+class ValidationError(SongsDbError, ValueError):
+    """A parameter was rejected; nothing was written."""
+
+
+class NotFound(SongsDbError, LookupError):
+    """The entity named by a parameter does not exist."""
+
+
+class SongNotFound(NotFound):
+    """No song has that id or file id."""
+
+
+class JobNotFound(NotFound):
+    """No processing job has that id."""
+
+
+class DuplicateSong(SongsDbError):
+    """A song with that file id already exists."""
+
+
+class InvalidStatusTransition(SongsDbError):
+    """The requested status change is not allowed from the current status."""
+
+
+class ConcurrencyConflict(SongsDbError):
+    """Another session holds what this call needs (e.g. a cleanup already running)."""
+
+
+class MigrationError(SongsDbError):
+    """A migration script could not be applied, or the history disagrees with the files."""
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """One THROW number: the exception it becomes and what it means."""
+
+    number: int
+    error: type[SongsDbError]
+    meaning: str
+
+
+CATALOGUE: dict[int, CatalogueEntry] = {
+    entry.number: entry
+    for entry in (
+        CatalogueEntry(50001, ValidationError, "a required parameter is missing or empty"),
+        CatalogueEntry(50002, ValidationError, "a parameter is outside its allowed range"),
+        CatalogueEntry(50003, ValidationError, "a parameter is not one of its allowed values"),
+        CatalogueEntry(50004, ValidationError, "a parameter is not valid JSON of the expected shape"),
+        CatalogueEntry(50101, SongNotFound, "no song has that id or file id"),
+        CatalogueEntry(50102, DuplicateSong, "a song with that file id already exists"),
+        CatalogueEntry(50201, JobNotFound, "no processing job has that id"),
+        CatalogueEntry(50202, InvalidStatusTransition, "the job's status cannot change that way"),
+        CatalogueEntry(50901, ConcurrencyConflict, "another session is already doing this"),
+    )
+}
+
+_NATIVE = re.compile(r"\((\d{1,6})\)(?: \(SQL\w+\))?\s*$")
+_TRANSPORT_NUMBERS = {233, 10053, 10054, 10060, 11001, 40613, 40501, 40197, 49918, 49919, 49920}
+_LOGIN_FAILED = {18456, 18452}
+_DATABASE_MISSING = {4060, 911}
+_DUPLICATE_KEY = {2627, 2601}
+
+
+def native_error_number(error: BaseException) -> int | None:
+    """The server's error number inside a pyodbc error, or None.
+
+    pyodbc puts it only in the message text: ``... Song not found (50101) (SQLExecDirectW)``.
+    """
+    for arg in reversed(getattr(error, "args", ())):
+        if isinstance(arg, str):
+            match = _NATIVE.search(arg.strip())
+            if match:
+                return int(match.group(1))
+    return None
+
+
+def sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE pyodbc reports first in ``args``, or None."""
+    args = getattr(error, "args", ())
+    if args and isinstance(args[0], str) and len(args[0]) == 5:
+        return args[0]
+    return None
+
+
+def server_message(error: BaseException) -> str:
+    """The server's message without the driver's bracketed prefixes and suffixes."""
+    args = getattr(error, "args", ())
+    text = args[-1] if args and isinstance(args[-1], str) else str(error)
+    text = re.sub(r"^(\[[^\]]*\]\s*)+", "", text.strip())
+    text = re.sub(r"\s*\(\d{1,6}\)\s*\(SQL\w+\)\s*$", "", text)
+    return re.sub(r"\s*\(SQL\w+\)\s*$", "", text)
+
+
+def map_database_error(error: BaseException, procedure: str | None = None) -> BaseException:
+    """The songsdb exception for a pyodbc error (the original is kept as __cause__ by callers).
+
+    Errors outside the catalogue and the connection families come back unchanged.
+    """
+    number = native_error_number(error)
+    message = server_message(error)
+    where = f"{procedure}: " if procedure else ""
+    if number in CATALOGUE:
+        return CATALOGUE[number].error(f"{where}{message}")
+    if number in _DUPLICATE_KEY and "uq_songs_fileid" in message.lower():
+        return DuplicateSong(f"{where}{message}")
+    if number in _LOGIN_FAILED:
+        return LoginFailed(f"login failed: {message}")
+    if number in _DATABASE_MISSING:
+        return DatabaseMissing(f"database missing or not accessible: {message}")
+    state = sqlstate(error)
+    if number in _TRANSPORT_NUMBERS or (state or "").startswith("08"):
+        return DatabaseUnavailable(f"server unreachable or connection lost: {message}")
+    if state == "IM002":
+        return DriverNotFound(f"ODBC driver not found: {message}")
+    return error

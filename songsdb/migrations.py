@@ -1,0 +1,305 @@
+"""The migration scripts, read-only: discovery, ordering, rendering, checksums and plans.
+
+Nothing in this module talks to a server; :mod:`songsdb.migrator` applies what
+it plans, and ``songsdb script`` prints it for a DBA.
+
+Layout (under the ``sql`` folder):
+
+* ``schema/NNNN_description.sql`` — versioned, applied once, in number order,
+  never edited after release (an edited one is refused).
+* ``views/schema.Name.sql`` then ``procs/schema.Name.sql`` — repeatable, one
+  object each, re-applied whenever their checksum changes.
+
+A script whose header holds the line ``-- songsdb:no-transaction`` runs
+outside a transaction (for statements SQL Server refuses inside one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from songsdb.batches import Batch, split_batches
+from songsdb.errors import MigrationError
+
+__all__ = [
+    "ENGINES",
+    "Script",
+    "RenderedScript",
+    "AppliedRow",
+    "ScriptState",
+    "sql_root",
+    "discover",
+    "normalise",
+    "checksum",
+    "render",
+    "plan",
+    "history_insert",
+    "HISTORY_BOOTSTRAP",
+    "build_deployment_script",
+]
+
+ENGINES = ("sqlserver", "babelfish")
+VERSIONED = "versioned"
+REPEATABLE = "repeatable"
+_VERSIONED_NAME = re.compile(r"^(?P<version>\d{4})_[a-z0-9_]+\.sql$")
+_REPEATABLE_NAME = re.compile(r"^(?P<schema>[A-Za-z_]\w*)\.(?P<object>[A-Za-z_]\w*)\.sql$")
+_NO_TRANSACTION = re.compile(r"^\s*--\s*songsdb:\s*no-transaction\s*$", re.IGNORECASE | re.MULTILINE)
+_REPEATABLE_FOLDERS = ("views", "procs")
+
+HISTORY_TABLE = "deploy.SchemaHistory"
+
+# Run before anything else, by `migrate` and at the top of every `script`.
+HISTORY_BOOTSTRAP = """\
+IF SCHEMA_ID(N'deploy') IS NULL
+    EXEC (N'CREATE SCHEMA deploy;');
+GO
+IF OBJECT_ID(N'deploy.SchemaHistory', N'U') IS NULL
+BEGIN
+    CREATE TABLE deploy.SchemaHistory
+    (
+        Id int IDENTITY (1, 1) NOT NULL,
+        ScriptName nvarchar(260) NOT NULL,
+        Kind varchar(10) NOT NULL,
+        Version int NULL,
+        Checksum char(64) NOT NULL,
+        AppliedAt datetime2(3) NOT NULL
+            CONSTRAINT DF_SchemaHistory_AppliedAt DEFAULT (SYSUTCDATETIME()),
+        AppliedBy nvarchar(128) NOT NULL
+            CONSTRAINT DF_SchemaHistory_AppliedBy DEFAULT (SUSER_SNAME()),
+        DurationMs int NULL,
+        Success bit NOT NULL,
+        Note nvarchar(400) NULL,
+        CONSTRAINT PK_SchemaHistory PRIMARY KEY (Id),
+        CONSTRAINT CK_SchemaHistory_Kind CHECK (Kind IN ('versioned', 'repeatable'))
+    );
+    CREATE INDEX IX_SchemaHistory_ScriptName ON deploy.SchemaHistory (ScriptName, Id);
+END;
+"""
+
+
+@dataclass(frozen=True)
+class Script:
+    """One file under ``sql/``, as found on disk."""
+
+    name: str  # e.g. "schema/0001_create_songs.sql"
+    kind: str  # "versioned" or "repeatable"
+    version: int | None
+    source: str
+
+    @property
+    def transactional(self) -> bool:
+        """False when the header opts out with ``-- songsdb:no-transaction``."""
+        header = self.source.split("\nGO", 1)[0]
+        return not _NO_TRANSACTION.search(header)
+
+
+@dataclass(frozen=True)
+class RenderedScript:
+    """A script rendered for one engine, with the checksum of what will run."""
+
+    script: Script
+    text: str
+    checksum: str
+
+    @property
+    def name(self) -> str:
+        """The script's name, e.g. ``procs/api.GetSong.sql``."""
+        return self.script.name
+
+    @property
+    def batches(self) -> list[Batch]:
+        """Its non-empty batches, in order."""
+        return [b for b in split_batches(self.text) if not b.is_empty]
+
+
+@dataclass(frozen=True)
+class AppliedRow:
+    """The latest successful history row of one script."""
+
+    name: str
+    kind: str
+    checksum: str
+
+
+@dataclass(frozen=True)
+class ScriptState:
+    """What ``status`` says of one script.
+
+    ``state`` is one of: ``applied``; ``pending`` (never applied); ``changed``
+    (a repeatable script whose file differs from what was applied: it will be
+    re-applied); ``edited`` (a versioned script whose file differs: drift,
+    refused); ``missing`` (in the history, but no longer on disk: drift).
+    """
+
+    name: str
+    kind: str
+    state: str
+    file_checksum: str | None
+    applied_checksum: str | None
+
+    @property
+    def is_drift(self) -> bool:
+        """True for states that stop a migration."""
+        return self.state in ("edited", "missing")
+
+    @property
+    def will_apply(self) -> bool:
+        """True for states that ``migrate`` applies."""
+        return self.state in ("pending", "changed")
+
+
+def sql_root() -> Path:
+    """The folder holding schema/, views/ and procs/ (installed copy, else the source tree)."""
+    packaged = Path(__file__).resolve().parent / "sql"
+    if packaged.is_dir():
+        return packaged
+    source_tree = Path(__file__).resolve().parent.parent / "sql"
+    if source_tree.is_dir():
+        return source_tree
+    raise MigrationError(f"no sql folder found at {packaged} or {source_tree}")
+
+
+def discover(root: Path | None = None) -> list[Script]:
+    """Every script in apply order: versioned by number, then views, then procedures."""
+    root = root or sql_root()
+    versioned: dict[int, Script] = {}
+    for path in sorted((root / "schema").glob("*.sql")):
+        match = _VERSIONED_NAME.match(path.name)
+        if not match:
+            raise MigrationError(f"schema/{path.name}: versioned scripts are named NNNN_lower_case_words.sql")
+        version = int(match.group("version"))
+        if version in versioned:
+            raise MigrationError(f"schema/{path.name}: version {version:04d} is also used by {versioned[version].name}")
+        versioned[version] = Script(f"schema/{path.name}", VERSIONED, version, _read(path))
+    scripts = [versioned[v] for v in sorted(versioned)]
+    for folder in _REPEATABLE_FOLDERS:
+        for path in sorted((root / folder).glob("*.sql"), key=lambda p: p.name.lower()):
+            if not _REPEATABLE_NAME.match(path.name):
+                raise MigrationError(f"{folder}/{path.name}: repeatable scripts are named schema.Object.sql")
+            scripts.append(Script(f"{folder}/{path.name}", REPEATABLE, None, _read(path)))
+    return scripts
+
+
+def _read(path: Path) -> str:
+    return path.read_bytes().decode("utf-8-sig")
+
+
+def normalise(text: str) -> str:
+    """Text with any BOM removed and line endings turned into ``\\n``."""
+    return text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def checksum(text: str) -> str:
+    """SHA-256 (hex) of the normalised text."""
+    return hashlib.sha256(normalise(text).encode("utf-8")).hexdigest()
+
+
+def render(script: Script, context: Mapping[str, object]) -> RenderedScript:
+    """Render ``script`` with Jinja2; an unknown variable is an error naming the file and line."""
+    import jinja2
+
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    try:
+        text = environment.from_string(normalise(script.source)).render(**context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise MigrationError(f"{script.name}, line {exc.lineno}: template error: {exc.message}") from None
+    except jinja2.UndefinedError as exc:
+        raise MigrationError(f"{script.name}: template error: {exc.message}") from None
+    return RenderedScript(script, text, checksum(text))
+
+
+def template_context(engine: str, database: str) -> dict[str, object]:
+    """What every script may use: ``engine`` ("sqlserver" or "babelfish") and ``database``."""
+    if engine not in ENGINES:
+        raise MigrationError(f"engine must be one of {', '.join(ENGINES)} (got {engine!r})")
+    return {"engine": engine, "database": database}
+
+
+def plan(rendered: Iterable[RenderedScript], applied: Iterable[AppliedRow]) -> list[ScriptState]:
+    """Compare the files with the history; pure, so ``status`` and ``migrate`` agree."""
+    history = {row.name: row for row in applied}
+    states: list[ScriptState] = []
+    for item in rendered:
+        row = history.pop(item.name, None)
+        if row is None:
+            state = "pending"
+        elif row.checksum == item.checksum:
+            state = "applied"
+        elif item.script.kind == VERSIONED:
+            state = "edited"
+        else:
+            state = "changed"
+        states.append(ScriptState(item.name, item.script.kind, state, item.checksum, row.checksum if row else None))
+    for row in history.values():
+        states.append(ScriptState(row.name, row.kind, "missing", None, row.checksum))
+    return states
+
+
+def drift_message(states: Iterable[ScriptState]) -> str | None:
+    """One line per drifting script, or None when there is none."""
+    lines = []
+    for s in states:
+        if s.state == "edited":
+            lines.append(
+                f"{s.name} was edited after it was applied "
+                f"(applied checksum {s.applied_checksum}, file checksum {s.file_checksum}); "
+                "versioned scripts are never edited: add a new script instead"
+            )
+        elif s.state == "missing":
+            lines.append(f"{s.name} is in deploy.SchemaHistory but no longer on disk")
+    return "\n".join(lines) or None
+
+
+def _literal(value: str | None) -> str:
+    return "NULL" if value is None else "N'" + value.replace("'", "''") + "'"
+
+
+def history_insert(
+    item: RenderedScript, success: bool, duration_ms: int | None = None, note: str | None = None
+) -> str:
+    """The statement that records ``item`` in deploy.SchemaHistory (values are literals, for the DBA script)."""
+    version = "NULL" if item.script.version is None else str(item.script.version)
+    duration = "NULL" if duration_ms is None else str(int(duration_ms))
+    return (
+        "INSERT INTO deploy.SchemaHistory (ScriptName, Kind, Version, Checksum, DurationMs, Success, Note)\n"
+        f"VALUES ({_literal(item.name)}, '{item.script.kind}', {version}, '{item.checksum}', "
+        f"{duration}, {1 if success else 0}, {_literal(note)});\n"
+    )
+
+
+def _separator(batch: Batch) -> str:
+    return "GO\n" if batch.repeat == 1 else f"GO {batch.repeat}\n"
+
+
+def build_deployment_script(items: Iterable[RenderedScript], engine: str, generated_at: datetime | None = None) -> str:
+    """One sqlcmd-compatible file: exactly the batches ``migrate`` runs for ``items``, in order.
+
+    Run it with ``sqlcmd -b -d <database> -i <file>`` (``-b`` stops at the first error).
+    """
+    stamp = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    items = list(items)
+    out = [
+        f"-- songsdb deployment script for engine {engine!s}, generated {stamp}\n",
+        f"-- {len(items)} script(s). Run with: sqlcmd -b -d <database> -i <this file>\n",
+        "SET NOCOUNT ON;\nSET XACT_ABORT ON;\nGO\n",
+        HISTORY_BOOTSTRAP,
+        "GO\n",
+    ]
+    for item in items:
+        mode = "in one transaction" if item.script.transactional else "WITHOUT a transaction (header opts out)"
+        out.append(f"\n-- ===== {item.name} ({item.script.kind}, sha256 {item.checksum}), {mode}\n")
+        if item.script.transactional:
+            out.append("BEGIN TRANSACTION;\nGO\n")
+        for batch in item.batches:
+            text = batch.text if batch.text.endswith("\n") else batch.text + "\n"
+            out.append(text + _separator(batch))
+        out.append(history_insert(item, success=True))
+        if item.script.transactional:
+            out.append("COMMIT TRANSACTION;\n")
+        out.append("GO\n")
+    return "".join(out)

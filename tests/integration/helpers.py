@@ -1,0 +1,68 @@
+"""Small helpers for integration tests: run SQL as the admin login and read rows back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from songsdb.config import Settings
+
+
+def query(settings: Settings, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Run one batch and return the rows of its last result set."""
+    import pyodbc
+
+    conn = pyodbc.connect(settings.odbc(), autocommit=True, timeout=30)
+    try:
+        cursor = conn.cursor()
+        cursor.execute(sql, *params)
+        rows: list[tuple[Any, ...]] = []
+        while True:
+            if cursor.description is not None:
+                rows = [tuple(r) for r in cursor.fetchall()]
+            if not cursor.nextset():
+                return rows
+    finally:
+        conn.close()
+
+
+def run_script(settings: Settings, text: str) -> None:
+    """Run a sqlcmd-style script on one session, batch by batch, as ``sqlcmd -b`` would."""
+    import pyodbc
+
+    from songsdb.batches import split_batches
+
+    conn = pyodbc.connect(settings.odbc(), autocommit=True, timeout=30)
+    try:
+        cursor = conn.cursor()
+        for batch in split_batches(text):
+            for _ in range(0 if batch.is_empty else batch.repeat):
+                cursor.execute(batch.text)
+                while cursor.nextset():
+                    pass
+    finally:
+        conn.close()
+
+
+def scalar(settings: Settings, sql: str, *params: Any) -> Any:
+    rows = query(settings, sql, *params)
+    return rows[0][0] if rows else None
+
+
+def objects(settings: Settings) -> set[tuple[str, str, str]]:
+    """(schema, name, type) of every user object, lower-cased (Babelfish lower-cases catalog names)."""
+    rows = query(
+        settings,
+        "SELECT s.name, o.name, o.type FROM sys.objects AS o "
+        "INNER JOIN sys.schemas AS s ON s.schema_id = o.schema_id "
+        "WHERE o.is_ms_shipped = 0 AND o.type IN ('U', 'V', 'P');",
+    )
+    return {(str(a).lower(), str(b).lower(), str(c).strip().upper()) for a, b, c in rows}
+
+
+def history(settings: Settings) -> list[tuple[str, str, bool]]:
+    return [
+        (str(name), str(checksum).strip(), bool(success))
+        for name, checksum, success in query(
+            settings, "SELECT ScriptName, Checksum, Success FROM deploy.SchemaHistory ORDER BY Id;"
+        )
+    ]

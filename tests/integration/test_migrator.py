@@ -1,0 +1,112 @@
+"""The migrator against a real engine: from empty, idempotent, drift, failures, concurrency, the DBA script."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from songsdb.config import Settings
+from songsdb.errors import MigrationError
+from songsdb.migrations import build_deployment_script, discover, sql_root
+from songsdb.migrator import Migrator
+
+from .helpers import history, objects, run_script, scalar
+
+
+@pytest.fixture
+def sql_copy(tmp_path: Path) -> Path:
+    root = tmp_path / "sql"
+    shutil.copytree(sql_root(), root)
+    return root
+
+
+def test_migrate_from_empty_creates_every_object_and_records_every_script(fresh_database: Settings) -> None:
+    report = Migrator(fresh_database).migrate()
+    names = [s.name for s in discover()]
+    assert list(report.applied) == names
+    found = objects(fresh_database)
+    for table in ("songs", "processingjobs", "separatedtracks", "transcriptions", "chromaanalysis", "auditlog"):
+        assert ("dbo", table, "U") in found
+    assert ("dbo", "vw_jobsummary", "V") in found
+    assert ("dbo", "sp_cleanupolddata", "P") in found
+    assert [(n, ok) for n, _, ok in history(fresh_database)] == [(n, True) for n in names]
+
+
+def test_a_second_migrate_changes_nothing(migrated: Settings) -> None:
+    before = history(migrated)
+    report = Migrator(migrated).migrate()
+    assert report.applied == ()
+    assert history(migrated) == before
+    assert all(s.state == "applied" for s in Migrator(migrated).status()[1])
+
+
+def test_an_edited_versioned_script_is_refused_naming_the_file_and_both_checksums(
+    migrated: Settings, sql_copy: Path
+) -> None:
+    target = sql_copy / "schema" / "0002_create_songs.sql"
+    target.write_text(target.read_text() + "\n-- an innocent-looking edit\n")
+    before = history(migrated)
+    with pytest.raises(MigrationError, match=r"schema/0002_create_songs.sql was edited") as info:
+        Migrator(migrated, root=sql_copy).migrate()
+    assert str(info.value).count("checksum") == 2
+    assert history(migrated) == before
+
+
+def test_an_edited_procedure_is_reapplied_and_only_it(fresh_database: Settings, sql_copy: Path) -> None:
+    Migrator(fresh_database, root=sql_copy).migrate()
+    proc = sql_copy / "procs" / "dbo.sp_CleanupOldData.sql"
+    proc.write_text(proc.read_text() + "\n-- edited for the test\n")
+    report = Migrator(fresh_database, root=sql_copy).migrate()
+    assert report.applied == ("procs/dbo.sp_CleanupOldData.sql",)
+    assert [n for n, _, _ in history(fresh_database)].count("procs/dbo.sp_CleanupOldData.sql") == 2
+
+
+def test_a_failing_script_rolls_back_is_recorded_and_applies_after_the_fix(
+    fresh_database: Settings, sql_copy: Path
+) -> None:
+    Migrator(fresh_database, root=sql_copy).migrate()
+    broken = sql_copy / "schema" / "0900_broken.sql"
+    broken.write_text(
+        "CREATE TABLE dbo.HalfDone (Id int NOT NULL);\nGO\nINSERT INTO dbo.HalfDone (Id) VALUES (1);\nGO\n"
+        "INSERT INTO dbo.NoSuchTable (Id) VALUES (1);\nGO\n"
+    )
+    with pytest.raises(MigrationError, match=r"schema/0900_broken.sql: batch 3 of 3 \(starting at line 5\)"):
+        Migrator(fresh_database, root=sql_copy).migrate()
+    assert scalar(fresh_database, "SELECT OBJECT_ID(N'dbo.HalfDone', N'U');") is None
+    assert ("schema/0900_broken.sql", False) in [(n, ok) for n, _, ok in history(fresh_database)]
+
+    broken.write_text("CREATE TABLE dbo.HalfDone (Id int NOT NULL);\nGO\nINSERT INTO dbo.HalfDone (Id) VALUES (1);\nGO\n")
+    assert Migrator(fresh_database, root=sql_copy).migrate().applied == ("schema/0900_broken.sql",)
+    assert scalar(fresh_database, "SELECT COUNT(*) FROM dbo.HalfDone;") == 1
+
+
+def test_two_migrators_started_together_apply_each_script_exactly_once(fresh_database: Settings) -> None:
+    command = [sys.executable, "-m", "songsdb", "--connection-string", fresh_database.odbc(), "migrate"]
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    names = [n for n, _, ok in history(fresh_database) if ok]
+    assert sorted(names) == sorted(s.name for s in discover())
+
+
+def test_the_script_output_builds_the_same_database_as_migrate(
+    migrated: Settings, fresh_database: Settings, engine: str
+) -> None:
+    migrator = Migrator(fresh_database)
+    text = build_deployment_script(migrator.rendered(engine), engine)
+    run_script(fresh_database, text)
+    assert objects(fresh_database) == objects(migrated)
+    assert [(n, c) for n, c, _ in history(fresh_database)] == [(n, c) for n, c, _ in history(migrated)]
+    assert Migrator(fresh_database).migrate().applied == ()
+
+
+def test_baseline_marks_scripts_applied_without_running_them(fresh_database: Settings) -> None:
+    marked = Migrator(fresh_database).baseline(2)
+    assert marked == ["schema/0001_create_interface_schema_and_role.sql", "schema/0002_create_songs.sql"]
+    assert scalar(fresh_database, "SELECT OBJECT_ID(N'dbo.Songs', N'U');") is None
+    with pytest.raises(MigrationError, match="baseline version 0999"):
+        Migrator(fresh_database).baseline(999)

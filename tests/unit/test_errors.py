@@ -1,0 +1,86 @@
+"""Error numbers in messages become typed exceptions; the SQL and Python catalogues agree."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from songsdb import errors
+from songsdb.errors import CATALOGUE, map_database_error, native_error_number, server_message
+from songsdb.migrations import discover, sql_root
+
+
+class FakePyodbcError(Exception):
+    """Shaped like pyodbc.ProgrammingError: (sqlstate, message)."""
+
+
+def err(state: str, text: str) -> FakePyodbcError:
+    return FakePyodbcError(state, text)
+
+
+def test_the_native_number_is_read_from_the_message_text() -> None:
+    e = err("42000", "[42000] [FreeTDS][SQL Server]Song not found (50101) (SQLExecDirectW)")
+    assert native_error_number(e) == 50101
+    assert server_message(e) == "Song not found"
+    assert native_error_number(err("HY000", "no number here")) is None
+
+
+@pytest.mark.parametrize(("number", "cls"), [(n, e.error) for n, e in CATALOGUE.items()])
+def test_every_catalogue_number_maps_to_its_class(number: int, cls: type) -> None:
+    mapped = map_database_error(err("42000", f"[42000] [Microsoft][ODBC Driver 18]Boom ({number}) (SQLExecDirectW)"), "api.X")
+    assert type(mapped) is cls
+    assert str(mapped) == "api.X: Boom"
+
+
+def test_login_failures_and_missing_databases_and_lost_connections_are_told_apart() -> None:
+    assert isinstance(map_database_error(err("28000", "[28000] Login failed for user 'sa'. (18456) (SQLDriverConnect)")), errors.LoginFailed)
+    assert isinstance(map_database_error(err("42000", "Cannot open database \"x\" (4060) (SQLDriverConnect)")), errors.DatabaseMissing)
+    assert isinstance(map_database_error(err("08001", "[08001] Unable to connect (0) (SQLDriverConnect)")), errors.DatabaseUnavailable)
+    assert isinstance(map_database_error(err("08S01", "Communication link failure (10054) (SQLExecDirectW)")), errors.DatabaseUnavailable)
+
+
+def test_a_unique_violation_on_file_id_is_a_duplicate_song_and_others_stay_unmapped() -> None:
+    dup = err("23000", "Violation of UNIQUE KEY constraint 'UQ_Songs_FileId'. Cannot insert duplicate key (2627) (SQLExecDirectW)")
+    assert isinstance(map_database_error(dup), errors.DuplicateSong)
+    other = err("23000", "Violation of UNIQUE KEY constraint 'UQ_Other'. (2627) (SQLExecDirectW)")
+    assert map_database_error(other) is other
+
+
+def test_unknown_errors_come_back_unchanged() -> None:
+    e = err("42S02", "Invalid object name 'x'. (208) (SQLExecDirectW)")
+    assert map_database_error(e) is e
+
+
+def test_the_classes_subclass_the_matching_builtins() -> None:
+    assert issubclass(errors.ValidationError, ValueError)
+    assert issubclass(errors.NotFound, LookupError)
+    assert issubclass(errors.DatabaseUnavailable, ConnectionError)
+    assert issubclass(errors.SongNotFound, errors.NotFound) and issubclass(errors.JobNotFound, errors.NotFound)
+
+
+def thrown_numbers() -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {}
+    for script in discover(sql_root()):
+        for match in re.finditer(r"\bTHROW\s+(5\d{4})\s*,", script.source, re.IGNORECASE):
+            found.setdefault(int(match.group(1)), []).append(script.name)
+    return found
+
+
+def test_every_number_the_sql_throws_is_in_the_python_catalogue() -> None:
+    unknown = {n: where for n, where in thrown_numbers().items() if n not in CATALOGUE}
+    assert unknown == {}
+
+
+def test_every_catalogue_number_is_thrown_somewhere_in_the_sql() -> None:
+    thrown = thrown_numbers()
+    assert thrown, "no THROW found at all: the scan is broken"
+    assert sorted(set(CATALOGUE) - set(thrown)) == []
+
+
+def test_every_throw_message_names_a_parameter_or_the_situation() -> None:
+    for script in discover(sql_root()):
+        for match in re.finditer(r"\bTHROW\s+(5\d{4})\s*,\s*N?'((?:[^']|'')*)'", script.source, re.IGNORECASE):
+            number, message = int(match.group(1)), match.group(2)
+            if CATALOGUE[number].error is errors.ValidationError:
+                assert "@" in message and "upported values" in message or "required" in message, (script.name, message)

@@ -1,0 +1,165 @@
+"""Discovery, ordering, templating, checksums and plans: everything the migrator decides offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from songsdb.errors import MigrationError
+from songsdb.migrations import (
+    AppliedRow,
+    Script,
+    build_deployment_script,
+    checksum,
+    discover,
+    drift_message,
+    plan,
+    render,
+    sql_root,
+    template_context,
+)
+
+CTX = template_context("sqlserver", "SongsDB")
+
+
+def make_tree(tmp_path: Path, files: dict[str, str]) -> Path:
+    for name, text in {"schema/.keep": "", "views/.keep": "", "procs/.keep": "", **files}.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def test_versioned_scripts_run_in_number_order_then_views_then_procs(tmp_path: Path) -> None:
+    root = make_tree(
+        tmp_path,
+        {
+            "schema/0010_later.sql": "SELECT 10;",
+            "schema/0002_earlier.sql": "SELECT 2;",
+            "procs/api.B.sql": "SELECT 'b';",
+            "procs/api.a.sql": "SELECT 'a';",
+            "views/dbo.vw_X.sql": "SELECT 'v';",
+        },
+    )
+    names = [s.name for s in discover(root)]
+    assert names == [
+        "schema/0002_earlier.sql",
+        "schema/0010_later.sql",
+        "views/dbo.vw_X.sql",
+        "procs/api.a.sql",
+        "procs/api.B.sql",
+    ]
+    assert [s.version for s in discover(root)][:2] == [2, 10]
+
+
+def test_a_badly_named_versioned_script_is_refused_by_name(tmp_path: Path) -> None:
+    root = make_tree(tmp_path, {"schema/create_songs.sql": "SELECT 1;"})
+    with pytest.raises(MigrationError, match="schema/create_songs.sql"):
+        discover(root)
+
+
+def test_two_scripts_with_one_version_are_refused(tmp_path: Path) -> None:
+    root = make_tree(tmp_path, {"schema/0001_a.sql": "", "schema/0001_b.sql": ""})
+    with pytest.raises(MigrationError, match="0001_b.sql.*0001_a.sql"):
+        discover(root)
+
+
+def test_a_repeatable_script_must_be_named_after_its_object(tmp_path: Path) -> None:
+    root = make_tree(tmp_path, {"procs/get song.sql": ""})
+    with pytest.raises(MigrationError, match="procs/get song.sql"):
+        discover(root)
+
+
+def test_the_shipped_sql_folder_is_found_and_ordered() -> None:
+    scripts = discover(sql_root())
+    versions = [s.version for s in scripts if s.kind == "versioned"]
+    assert versions == sorted(versions) and versions[0] == 1
+    assert any(s.name == "views/dbo.vw_JobSummary.sql" for s in scripts)
+    assert any(s.name == "procs/dbo.sp_CleanupOldData.sql" for s in scripts)
+
+
+def test_checksums_ignore_bom_and_line_endings_but_not_content() -> None:
+    assert checksum("\ufeffSELECT 1;\r\nGO\r\n") == checksum("SELECT 1;\nGO\n") == checksum("SELECT 1;\rGO\r")
+    assert checksum("SELECT 1;\n") != checksum("SELECT 2;\n")
+    assert len(checksum("")) == 64
+
+
+def test_rendering_uses_the_engine_and_shows_it_in_the_text() -> None:
+    script = Script("procs/api.X.sql", "repeatable", None, "{% if engine == 'sqlserver' %}A{% else %}B{% endif %}")
+    assert render(script, template_context("sqlserver", "db")).text == "A"
+    assert render(script, template_context("babelfish", "db")).text == "B"
+    assert render(script, template_context("sqlserver", "db")).checksum != render(
+        script, template_context("babelfish", "db")
+    ).checksum
+
+
+def test_an_unknown_template_variable_is_an_error_naming_the_file() -> None:
+    script = Script("procs/api.X.sql", "repeatable", None, "SELECT {{ no_such_thing }};")
+    with pytest.raises(MigrationError, match=r"procs/api.X.sql.*no_such_thing"):
+        render(script, CTX)
+
+
+def test_a_template_syntax_error_names_the_file_and_line() -> None:
+    script = Script("procs/api.X.sql", "repeatable", None, "SELECT 1;\n{% if %}\n")
+    with pytest.raises(MigrationError, match=r"procs/api.X.sql, line 2"):
+        render(script, CTX)
+
+
+def test_an_unknown_engine_is_refused() -> None:
+    with pytest.raises(MigrationError, match="sqlserver, babelfish"):
+        template_context("postgres", "db")
+
+
+def test_the_no_transaction_header_opts_a_script_out() -> None:
+    assert not Script("schema/0009_x.sql", "versioned", 9, "-- songsdb:no-transaction\nALTER DATABASE x;\n").transactional
+    assert Script("schema/0009_x.sql", "versioned", 9, "ALTER DATABASE x;\n").transactional
+    body_mention = "SELECT 1;\nGO\n-- songsdb:no-transaction\n"
+    assert Script("schema/0009_x.sql", "versioned", 9, body_mention).transactional
+
+
+def rendered(name: str, text: str, kind: str = "versioned"):
+    return render(Script(name, kind, 1 if kind == "versioned" else None, text), CTX)
+
+
+def test_plan_marks_new_scripts_pending_and_matching_ones_applied() -> None:
+    a, b = rendered("schema/0001_a.sql", "A"), rendered("schema/0002_b.sql", "B")
+    states = plan([a, b], [AppliedRow(a.name, "versioned", a.checksum)])
+    assert [(s.name, s.state) for s in states] == [(a.name, "applied"), (b.name, "pending")]
+    assert [s.will_apply for s in states] == [False, True]
+
+
+def test_plan_calls_an_edited_versioned_script_drift_with_both_checksums() -> None:
+    a = rendered("schema/0001_a.sql", "A edited")
+    states = plan([a], [AppliedRow(a.name, "versioned", "0" * 64)])
+    assert states[0].state == "edited" and states[0].is_drift
+    message = drift_message(states)
+    assert message is not None and a.name in message and "0" * 64 in message and a.checksum in message
+
+
+def test_plan_reapplies_a_changed_repeatable_script() -> None:
+    p = rendered("procs/api.X.sql", "new body", kind="repeatable")
+    states = plan([p], [AppliedRow(p.name, "repeatable", "f" * 64)])
+    assert states[0].state == "changed" and states[0].will_apply and not states[0].is_drift
+    assert drift_message(states) is None
+
+
+def test_plan_reports_applied_scripts_that_left_the_disk() -> None:
+    states = plan([], [AppliedRow("schema/0003_gone.sql", "versioned", "a" * 64)])
+    assert [(s.name, s.state) for s in states] == [("schema/0003_gone.sql", "missing")]
+    assert "no longer on disk" in (drift_message(states) or "")
+
+
+def test_the_deployment_script_holds_every_batch_its_transactions_and_history_rows() -> None:
+    a = rendered("schema/0001_a.sql", "CREATE TABLE dbo.A (Id int);\nGO\nINSERT INTO dbo.A VALUES (1);\nGO 2\n")
+    out = build_deployment_script([a], "sqlserver")
+    assert "CREATE TABLE deploy.SchemaHistory" in out
+    assert out.index("BEGIN TRANSACTION;") < out.index("CREATE TABLE dbo.A") < out.index("COMMIT TRANSACTION;")
+    assert "INSERT INTO dbo.A VALUES (1);\nGO 2\n" in out
+    assert f"N'schema/0001_a.sql', 'versioned', 1, '{a.checksum}'" in out
+
+
+def test_a_no_transaction_script_is_written_without_begin_and_commit() -> None:
+    a = rendered("schema/0001_a.sql", "-- songsdb:no-transaction\nALTER DATABASE CURRENT SET RECOVERY SIMPLE;\n")
+    out = build_deployment_script([a], "sqlserver")
+    assert "BEGIN TRANSACTION" not in out and "WITHOUT a transaction" in out
