@@ -1,0 +1,566 @@
+"""SongsDatabase: the thin, typed, thread-safe client. Every method is one stored-procedure call.
+
+The only SQL text built here is ``EXEC api.Procedure @Param = ?, ...``; all logic,
+validation and auditing live in ``sql/procs``. Rows come back as the frozen
+dataclasses of :mod:`songsdb.models`; server errors as :mod:`songsdb.errors`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+from songsdb.config import Settings, load_settings, redact
+from songsdb.context import current_request_id
+from songsdb.errors import SongsDbError, ValidationError, map_database_error
+from songsdb.models import (
+    AuditEntry,
+    ChromaAnalysis,
+    CleanupCount,
+    DeletedSong,
+    Job,
+    JobSummary,
+    SeparatedTrack,
+    ServerInfo,
+    Song,
+    SongResults,
+    Transcription,
+    from_rows,
+)
+from songsdb.pool import ConnectionPool
+from songsdb.retry import RetryPolicy, is_connection_lost, is_timeout
+
+__all__ = ["SongsDatabase"]
+
+log = logging.getLogger("songsdb")
+T = TypeVar("T")
+ResultSet = tuple[list[str], list[tuple[Any, ...]]]
+Id = uuid.UUID | str
+
+
+def _uuid_param(name: str, value: Id | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+    except (ValueError, TypeError, AttributeError):
+        raise ValidationError(f"{name} must be a UUID (got {value!r})") from None
+
+
+def _json_param(name: str, value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{name} must be JSON-serialisable without NaN or infinity ({exc})") from None
+
+
+def _param(name: str, value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError(f"@{name} must be a finite number (got {value!r})")
+    return value
+
+
+class SongsDatabase:
+    """The songsdb client. Safe to share between threads; use as a context manager or call close().
+
+    >>> with SongsDatabase() as db:                                  # doctest: +SKIP
+    ...     song_id = db.create_song("file-1", "a.mp3", title="Intro")
+    ...     job_id = db.create_job(song_id, "demucs", "separation")
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        pool_size: int = 8,
+        pool_timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.settings = settings if settings is not None else load_settings(**overrides)
+        self.retry = retry or RetryPolicy()
+        self._odbc = self.settings.odbc()
+        self._pool = ConnectionPool(self._connect, max_size=pool_size, timeout=pool_timeout)
+        self._pinned: ContextVar[Any] = ContextVar(f"songsdb_tx_{id(self)}", default=None)
+
+    def __repr__(self) -> str:
+        return f"SongsDatabase({redact(self._odbc)!r})"
+
+    # ----- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> SongsDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every pooled connection; later calls open new ones."""
+        self._pool.close()
+
+    def _connect(self) -> Any:
+        import pyodbc
+
+        return pyodbc.connect(self._odbc, autocommit=True, timeout=self.settings.login_timeout)
+
+    @contextmanager
+    def transaction(self) -> Iterator[SongsDatabase]:
+        """Group calls in one transaction: commit on success, roll back and re-raise on any exception.
+
+        Calls made in the ``with`` block, in this thread or task, share one connection. Calls are
+        not retried inside a transaction.
+        """
+        if self._pinned.get() is not None:
+            raise SongsDbError("transactions do not nest; finish the current one first")
+        conn = self._acquire(write=True)
+        broken = False
+        token = self._pinned.set(conn)
+        try:
+            conn.autocommit = False
+            yield self
+            conn.commit()
+        except BaseException:
+            try:
+                conn.rollback()
+            except Exception:
+                broken = True
+            raise
+        finally:
+            self._pinned.reset(token)
+            try:
+                conn.autocommit = True
+            except Exception:
+                broken = True
+            self._pool.release(conn, broken=broken)
+
+    # ----- the one way in ------------------------------------------------------------------------
+    def _acquire(self, write: bool) -> Any:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._pool.acquire()
+            except SongsDbError:
+                raise
+            except Exception as exc:
+                if not self.retry.should_retry(exc, attempt, write=write, connecting=True):
+                    raise map_database_error(exc) from exc
+                self._wait(attempt, exc, "connect")
+
+    def _wait(self, attempt: int, exc: BaseException, procedure: str) -> None:
+        pause = self.retry.delay(attempt)
+        log.warning("songsdb: %s failed (%s); retry %d in %.2f s", procedure, exc, attempt, pause)
+        time.sleep(pause)
+
+    def _call(self, procedure: str, write: bool, **params: Any) -> list[ResultSet]:
+        """Run ``EXEC procedure @Name = ?, ...`` and return every result set as (column names, rows)."""
+        sql = f"EXEC {procedure}" + "".join(
+            f"{' ' if i == 0 else ', '}@{name} = ?" for i, name in enumerate(params)
+        ) + ";"
+        values = [_param(name, value) for name, value in params.items()]
+        pinned = self._pinned.get()
+        attempt = 0
+        while True:
+            attempt += 1
+            conn = pinned if pinned is not None else self._acquire(write)
+            broken = False
+            try:
+                cursor = conn.cursor()
+                cursor.execute(sql, values)
+                sets: list[ResultSet] = []
+                while True:
+                    if cursor.description is not None:
+                        names = [d[0] for d in cursor.description]
+                        sets.append((names, [tuple(r) for r in cursor.fetchall()]))
+                    if not cursor.nextset():
+                        break
+                cursor.close()
+                return sets
+            except Exception as exc:
+                if type(exc).__module__ != "pyodbc":
+                    raise
+                broken = is_connection_lost(exc) or is_timeout(exc)
+                if self.retry.should_retry(exc, attempt, write=write, in_transaction=pinned is not None):
+                    self._release(conn, pinned, broken)
+                    conn = None
+                    self._wait(attempt, exc, procedure)
+                    continue
+                raise map_database_error(exc, procedure) from exc
+            finally:
+                if conn is not None:
+                    self._release(conn, pinned, broken)
+
+    def _release(self, conn: Any, pinned: Any, broken: bool) -> None:
+        if pinned is None:
+            self._pool.release(conn, broken=broken)
+
+    def _many(self, model: type[T], procedure: str, write: bool, **params: Any) -> list[T]:
+        sets = self._call(procedure, write, **params)
+        if not sets:
+            return []
+        names, rows = sets[-1]
+        return from_rows(model, names, rows)
+
+    def _one(self, model: type[T], procedure: str, write: bool, **params: Any) -> T | None:
+        rows = self._many(model, procedure, write, **params)
+        return rows[0] if rows else None
+
+    def _sets(self, models: Sequence[type], procedure: str, write: bool, **params: Any) -> list[list[Any]]:
+        sets = self._call(procedure, write, **params)
+        if len(sets) != len(models):
+            raise SongsDbError(f"{procedure} returned {len(sets)} result sets, expected {len(models)}")
+        return [from_rows(model, names, rows) for model, (names, rows) in zip(models, sets)]
+
+    @staticmethod
+    def _created(row: T | None, procedure: str) -> T:
+        if row is None:
+            raise SongsDbError(f"{procedure} returned no row")
+        return row
+
+    # ----- songs -------------------------------------------------------------------------------
+    def create_song(
+        self,
+        file_id: str,
+        filename: str,
+        title: str | None = None,
+        artist: str | None = None,
+        album: str | None = None,
+        file_size: int | None = None,
+        duration: float | None = None,
+        file_extension: str | None = None,
+        original_filename: str | None = None,
+        metadata: Mapping[str, Any] | str | None = None,
+        request_id: str | None = None,
+    ) -> uuid.UUID:
+        """Register an uploaded file; returns the new song's id. Raises DuplicateSong for a known file_id."""
+        song = self._one(
+            Song,
+            "api.CreateSong",
+            True,
+            FileId=file_id,
+            FileName=filename,
+            Title=title,
+            Artist=artist,
+            Album=album,
+            FileSize=file_size,
+            Duration=duration,
+            FileExtension=file_extension,
+            OriginalFileName=original_filename,
+            Metadata=_json_param("metadata", metadata),
+            RequestId=current_request_id(request_id),
+        )
+        return self._created(song, "api.CreateSong").id
+
+    def get_song(self, file_id: str) -> Song | None:
+        """The song with this backend file id, or None."""
+        return self._one(Song, "api.GetSongByFileId", False, FileId=file_id)
+
+    def get_song_by_id(self, song_id: Id) -> Song | None:
+        """The song with this id, or None."""
+        return self._one(Song, "api.GetSong", False, SongId=_uuid_param("song_id", song_id))
+
+    def list_songs(
+        self,
+        status: str | None = None,
+        artist: str | None = None,
+        title_contains: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> list[Song]:
+        """A page of songs, newest upload first."""
+        return self._many(
+            Song,
+            "api.ListSongs",
+            False,
+            Status=status,
+            Artist=artist,
+            TitleContains=title_contains,
+            Offset=offset,
+            Limit=limit,
+        )
+
+    def update_song(
+        self,
+        song_id: Id,
+        title: str | None = None,
+        artist: str | None = None,
+        album: str | None = None,
+        metadata: Mapping[str, Any] | str | None = None,
+        status: str | None = None,
+        request_id: str | None = None,
+    ) -> Song:
+        """Change the given fields (None leaves a field as it is); returns the updated song."""
+        song = self._one(
+            Song,
+            "api.UpdateSong",
+            True,
+            SongId=_uuid_param("song_id", song_id),
+            Title=title,
+            Artist=artist,
+            Album=album,
+            Metadata=_json_param("metadata", metadata),
+            Status=status,
+            RequestId=current_request_id(request_id),
+        )
+        return self._created(song, "api.UpdateSong")
+
+    def delete_song(self, song_id: Id, request_id: str | None = None) -> DeletedSong:
+        """Delete a song with its jobs and results; returns what was deleted. Raises SongNotFound."""
+        deleted = self._one(
+            DeletedSong,
+            "api.DeleteSong",
+            True,
+            SongId=_uuid_param("song_id", song_id),
+            RequestId=current_request_id(request_id),
+        )
+        return self._created(deleted, "api.DeleteSong")
+
+    # ----- jobs --------------------------------------------------------------------------------
+    def create_job(
+        self,
+        song_id: Id,
+        model_name: str,
+        job_type: str,
+        request_id: str | None = None,
+        priority: int = 0,
+        max_attempts: int = 3,
+    ) -> uuid.UUID:
+        """Queue a job (separation, transcription or chroma); returns the new job's id."""
+        job = self._one(
+            Job,
+            "api.CreateJob",
+            True,
+            SongId=_uuid_param("song_id", song_id),
+            ModelName=model_name,
+            JobType=job_type,
+            Priority=priority,
+            MaxAttempts=max_attempts,
+            RequestId=current_request_id(request_id),
+        )
+        return self._created(job, "api.CreateJob").id
+
+    def get_job(self, job_id: Id) -> Job | None:
+        """The job with this id, or None."""
+        return self._one(Job, "api.GetJob", False, JobId=_uuid_param("job_id", job_id))
+
+    def list_jobs(self, song_id: Id | None = None, status: str | None = None, offset: int = 0, limit: int = 100) -> list[Job]:
+        """A page of jobs, newest first, by song and/or status."""
+        return self._many(
+            Job,
+            "api.ListJobs",
+            False,
+            SongId=_uuid_param("song_id", song_id),
+            Status=status,
+            Offset=offset,
+            Limit=limit,
+        )
+
+    def update_job_status(
+        self,
+        job_id: Id,
+        status: str,
+        progress: int | None = None,
+        message: str | None = None,
+        error_message: str | None = None,
+        error_stack: str | None = None,
+        result_metadata: Mapping[str, Any] | str | None = None,
+        request_id: str | None = None,
+    ) -> Job:
+        """Move a job through its state machine; raises InvalidStatusTransition naming the allowed moves."""
+        job = self._one(
+            Job,
+            "api.UpdateJobStatus",
+            True,
+            JobId=_uuid_param("job_id", job_id),
+            Status=status,
+            Progress=progress,
+            Message=message,
+            ErrorMessage=error_message,
+            ErrorStack=error_stack,
+            ResultMetadata=_json_param("result_metadata", result_metadata),
+            RequestId=current_request_id(request_id),
+        )
+        return self._created(job, "api.UpdateJobStatus")
+
+    # ----- results -----------------------------------------------------------------------------
+    def add_separated_tracks(
+        self, job_id: Id, tracks: Sequence[Mapping[str, Any]], request_id: str | None = None
+    ) -> list[SeparatedTrack]:
+        """Store several stems of a separation job in one call.
+
+        Each track is a mapping with stem_name and file_path, and optionally file_size, format,
+        sample_rate and duration. Returns all the job's stems.
+        """
+        keys = {
+            "stem_name": "stemName",
+            "file_path": "filePath",
+            "file_size": "fileSize",
+            "format": "format",
+            "sample_rate": "sampleRate",
+            "duration": "duration",
+        }
+        rows = []
+        for i, track in enumerate(tracks):
+            unknown = set(track) - set(keys)
+            if unknown:
+                raise ValidationError(f"tracks[{i}] has unknown keys {sorted(unknown)}; allowed: {sorted(keys)}")
+            rows.append({keys[k]: v for k, v in track.items()})
+        return self._many(
+            SeparatedTrack,
+            "api.AddSeparatedTracks",
+            True,
+            JobId=_uuid_param("job_id", job_id),
+            Tracks=_json_param("tracks", rows),
+            RequestId=current_request_id(request_id),
+        )
+
+    def add_transcription(
+        self,
+        song_id: Id,
+        full_text: str | None = None,
+        language: str | None = None,
+        segments: Sequence[Any] | str | None = None,
+        model_name: str | None = None,
+        job_id: Id | None = None,
+        request_id: str | None = None,
+    ) -> Transcription:
+        """Store a transcription of a song (from a transcription job, when ``job_id`` is given)."""
+        row = self._one(
+            Transcription,
+            "api.AddTranscription",
+            True,
+            SongId=_uuid_param("song_id", song_id),
+            JobId=_uuid_param("job_id", job_id),
+            Language=language,
+            FullText=full_text,
+            Segments=_json_param("segments", segments),
+            ModelName=model_name,
+            RequestId=current_request_id(request_id),
+        )
+        return self._created(row, "api.AddTranscription")
+
+    def add_chroma_analysis(
+        self,
+        song_id: Id,
+        key_name: str | None = None,
+        mode: str | None = None,
+        tempo: float | None = None,
+        key_confidence: float | None = None,
+        tempo_confidence: float | None = None,
+        chroma_vector: Sequence[float] | str | None = None,
+        job_id: Id | None = None,
+        request_id: str | None = None,
+    ) -> ChromaAnalysis:
+        """Store a key/tempo analysis; ``chroma_vector`` has 12 numbers, C to B."""
+        row = self._one(
+            ChromaAnalysis,
+            "api.AddChromaAnalysis",
+            True,
+            SongId=_uuid_param("song_id", song_id),
+            JobId=_uuid_param("job_id", job_id),
+            KeyName=key_name,
+            Mode=mode,
+            Tempo=tempo,
+            KeyConfidence=key_confidence,
+            TempoConfidence=tempo_confidence,
+            ChromaVector=_json_param("chroma_vector", chroma_vector),
+            RequestId=current_request_id(request_id),
+        )
+        return self._created(row, "api.AddChromaAnalysis")
+
+    def get_song_results(self, song_id: Id) -> SongResults:
+        """The stems, transcriptions and analyses of a song. Raises SongNotFound."""
+        tracks, transcriptions, analyses = self._sets(
+            (SeparatedTrack, Transcription, ChromaAnalysis),
+            "api.GetSongResults",
+            False,
+            SongId=_uuid_param("song_id", song_id),
+        )
+        return SongResults(tuple(tracks), tuple(transcriptions), tuple(analyses))
+
+    # ----- audit, reports, maintenance ------------------------------------------------------------
+    def log_audit(
+        self,
+        entity_type: str,
+        entity_id: str | None,
+        action: str,
+        request_id: str | None = None,
+        user_id: str | None = None,
+        ip_address: str | None = None,
+        user_agent: str | None = None,
+        details: Mapping[str, Any] | str | None = None,
+    ) -> AuditEntry:
+        """Write one audit row (for what the application did itself: views, downloads, ...)."""
+        row = self._one(
+            AuditEntry,
+            "api.LogAudit",
+            True,
+            EntityType=entity_type,
+            EntityId=entity_id,
+            Action=action,
+            RequestId=current_request_id(request_id),
+            UserId=user_id,
+            IpAddress=ip_address,
+            UserAgent=user_agent,
+            Details=_json_param("details", details),
+        )
+        return self._created(row, "api.LogAudit")
+
+    def get_audit_trail(
+        self,
+        request_id: str | None = None,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+        limit: int = 1000,
+    ) -> list[AuditEntry]:
+        """Audit rows of one request, or of one entity (entity_type with entity_id), oldest first."""
+        return self._many(
+            AuditEntry,
+            "api.GetAuditTrail",
+            False,
+            RequestId=request_id,
+            EntityType=entity_type,
+            EntityId=entity_id,
+            Limit=limit,
+        )
+
+    def job_summary(self, status: str | None = None, song_id: Id | None = None, limit: int = 100) -> list[JobSummary]:
+        """Rows of dbo.vw_JobSummary, newest first."""
+        return self._many(
+            JobSummary,
+            "api.GetJobSummary",
+            False,
+            Status=status,
+            SongId=_uuid_param("song_id", song_id),
+            Limit=limit,
+        )
+
+    def cleanup_old_data(self, days_to_keep: int, batch_size: int = 1000, request_id: str | None = None) -> dict[str, int]:
+        """Run dbo.sp_CleanupOldData; returns rows deleted per table (e.g. {"dbo.Songs": 3, ...})."""
+        counts = self._many(
+            CleanupCount,
+            "api.CleanupOldData",
+            True,
+            DaysToKeep=days_to_keep,
+            BatchSize=batch_size,
+            RequestId=current_request_id(request_id),
+        )
+        return {c.table_name: c.rows_deleted for c in counts}
+
+    def server_info(self) -> ServerInfo:
+        """The server's version, the database name and its schema version."""
+        return self._created(self._one(ServerInfo, "api.GetServerInfo", False), "api.GetServerInfo")
+
+    def server_version(self) -> str:
+        """The server's ``@@VERSION``."""
+        return self.server_info().server_version

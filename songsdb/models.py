@@ -1,0 +1,279 @@
+"""Frozen, typed rows. Each field names the column it comes from; :func:`from_row` maps by name.
+
+Conversions: uniqueidentifier -> ``uuid.UUID``; datetime2 (stored UTC) -> timezone-aware UTC
+``datetime``; JSON text -> ``dict``/``list``; everything else as the driver returns it.
+``columns(Model)`` is what the contract test compares with each procedure's declared result.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import MISSING, dataclass, field, fields
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from songsdb.errors import SongsDbError
+
+__all__ = [
+    "Song",
+    "Job",
+    "SeparatedTrack",
+    "Transcription",
+    "ChromaAnalysis",
+    "AuditEntry",
+    "JobSummary",
+    "SongResults",
+    "DeletedSong",
+    "CleanupCount",
+    "ServerInfo",
+    "columns",
+    "from_row",
+    "from_rows",
+]
+
+T = TypeVar("T")
+
+
+def col(name: str, kind: str = "plain") -> Any:
+    """A dataclass field read from column ``name`` with converter ``kind``."""
+    return field(metadata={"column": name, "kind": kind})
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    return uuid.UUID(str(value))
+
+
+def _utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):  # some drivers return datetime2 as text
+        value = datetime.fromisoformat(value.strip())
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _json(value: Any) -> Any:
+    return None if value is None else json.loads(value)
+
+
+def _bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value).strip() if isinstance(value, str) else str(value)
+
+
+_CONVERTERS = {
+    "plain": lambda v: v,
+    "uuid": _uuid,
+    "utc": _utc,
+    "json": _json,
+    "bool": _bool,
+    "float": _float,
+    "code": _text,  # fixed-width codes (statuses, types): trimmed
+}
+
+
+def columns(model: type) -> tuple[str, ...]:
+    """The column names ``model`` reads, in field order."""
+    return tuple(f.metadata["column"] for f in fields(model) if "column" in f.metadata)
+
+
+def from_row(model: type[T], names: Sequence[str], row: Sequence[Any]) -> T:
+    """Build ``model`` from one row whose column names are ``names`` (case-insensitive)."""
+    values = {name.lower(): value for name, value in zip(names, row)}
+    kwargs: dict[str, Any] = {}
+    for f in fields(model):  # type: ignore[arg-type]
+        if "column" not in f.metadata:
+            continue
+        key = f.metadata["column"].lower()
+        if key not in values:
+            if f.default is not MISSING:
+                continue
+            raise SongsDbError(f"{model.__name__}: the result has no column {f.metadata['column']!r} (got {list(names)})")
+        kwargs[f.name] = _CONVERTERS[f.metadata["kind"]](values[key])
+    return model(**kwargs)
+
+
+def from_rows(model: type[T], names: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[T]:
+    """:func:`from_row` for every row."""
+    return [from_row(model, names, row) for row in rows]
+
+
+@dataclass(frozen=True)
+class Song:
+    """An uploaded audio file. ``duration`` is in seconds; ``metadata`` a JSON object."""
+
+    id: uuid.UUID = col("Id", "uuid")
+    file_id: str = col("FileId")
+    title: str | None = col("Title")
+    artist: str | None = col("Artist")
+    album: str | None = col("Album")
+    filename: str = col("FileName")
+    original_filename: str | None = col("OriginalFileName")
+    file_size: int | None = col("FileSize")
+    duration: float | None = col("Duration", "float")
+    file_extension: str | None = col("FileExtension")
+    uploaded_at: datetime = col("UploadedAt", "utc")
+    last_modified: datetime = col("LastModified", "utc")
+    metadata: dict[str, Any] | None = col("Metadata", "json")
+    status: str = col("Status", "code")
+
+
+@dataclass(frozen=True)
+class Job:
+    """A processing job (demucs separation, whisper transcription or chroma analysis)."""
+
+    id: uuid.UUID = col("JobId", "uuid")
+    song_id: uuid.UUID = col("SongId", "uuid")
+    model_name: str = col("ModelName")
+    job_type: str = col("JobType", "code")
+    status: str = col("Status", "code")
+    progress: int = col("Progress")
+    message: str | None = col("Message")
+    request_id: str | None = col("RequestId")
+    priority: int = col("Priority")
+    attempts: int = col("Attempts")
+    max_attempts: int = col("MaxAttempts")
+    created_at: datetime = col("CreatedAt", "utc")
+    available_at: datetime = col("AvailableAt", "utc")
+    updated_at: datetime = col("UpdatedAt", "utc")
+    started_at: datetime | None = col("StartedAt", "utc")
+    completed_at: datetime | None = col("CompletedAt", "utc")
+    error_message: str | None = col("ErrorMessage")
+    error_stack: str | None = col("ErrorStack")
+    result_metadata: dict[str, Any] | None = col("ResultMetadata", "json")
+
+
+@dataclass(frozen=True)
+class SeparatedTrack:
+    """One stem written by a separation job."""
+
+    id: int = col("Id")
+    song_id: uuid.UUID = col("SongId", "uuid")
+    job_id: uuid.UUID = col("JobId", "uuid")
+    stem_name: str = col("StemName")
+    file_path: str = col("FilePath")
+    file_size: int | None = col("FileSize")
+    format: str | None = col("Format", "code")
+    sample_rate: int | None = col("SampleRate")
+    duration: float | None = col("Duration", "float")
+    created_at: datetime = col("CreatedAt", "utc")
+
+
+@dataclass(frozen=True)
+class Transcription:
+    """Whisper output; ``segments`` is the list of timed segments."""
+
+    id: int = col("Id")
+    song_id: uuid.UUID = col("SongId", "uuid")
+    job_id: uuid.UUID | None = col("JobId", "uuid")
+    language: str | None = col("Language")
+    full_text: str | None = col("FullText")
+    segments: list[Any] | None = col("Segments", "json")
+    model_name: str | None = col("ModelName")
+    created_at: datetime = col("CreatedAt", "utc")
+
+
+@dataclass(frozen=True)
+class ChromaAnalysis:
+    """Key, mode and tempo; ``chroma_vector`` has 12 values, C to B."""
+
+    id: int = col("Id")
+    song_id: uuid.UUID = col("SongId", "uuid")
+    job_id: uuid.UUID | None = col("JobId", "uuid")
+    key_name: str | None = col("KeyName", "code")
+    mode: str | None = col("Mode", "code")
+    tempo: float | None = col("Tempo", "float")
+    key_confidence: float | None = col("KeyConfidence", "float")
+    tempo_confidence: float | None = col("TempoConfidence", "float")
+    chroma_vector: list[float] | None = col("ChromaVector", "json")
+    created_at: datetime = col("CreatedAt", "utc")
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit row; ``details`` is a JSON object."""
+
+    id: int = col("Id")
+    request_id: str | None = col("RequestId")
+    entity_type: str = col("EntityType", "code")
+    entity_id: str | None = col("EntityId")
+    action: str = col("Action", "code")
+    user_id: str | None = col("UserId")
+    ip_address: str | None = col("IpAddress", "code")
+    user_agent: str | None = col("UserAgent")
+    details: dict[str, Any] | None = col("Details", "json")
+    timestamp: datetime = col("Timestamp", "utc")
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    """A row of ``dbo.vw_JobSummary``."""
+
+    job_id: uuid.UUID = col("JobId", "uuid")
+    song_id: uuid.UUID = col("SongId", "uuid")
+    song_title: str | None = col("SongTitle")
+    song_artist: str | None = col("SongArtist")
+    model_name: str = col("ModelName")
+    job_type: str = col("JobType", "code")
+    status: str = col("Status", "code")
+    progress: int = col("Progress")
+    message: str | None = col("Message")
+    request_id: str | None = col("RequestId")
+    priority: int = col("Priority")
+    attempts: int = col("Attempts")
+    max_attempts: int = col("MaxAttempts")
+    created_at: datetime = col("CreatedAt", "utc")
+    started_at: datetime | None = col("StartedAt", "utc")
+    completed_at: datetime | None = col("CompletedAt", "utc")
+    duration_seconds: int | None = col("DurationSeconds")
+    error_message: str | None = col("ErrorMessage")
+    track_count: int = col("TrackCount")
+    transcription_count: int = col("TranscriptionCount")
+    chroma_count: int = col("ChromaCount")
+
+
+@dataclass(frozen=True)
+class DeletedSong:
+    """What ``delete_song`` removed."""
+
+    song_id: uuid.UUID = col("SongId", "uuid")
+    jobs_deleted: int = col("JobsDeleted")
+    tracks_deleted: int = col("TracksDeleted")
+    transcriptions_deleted: int = col("TranscriptionsDeleted")
+    analyses_deleted: int = col("AnalysesDeleted")
+
+
+@dataclass(frozen=True)
+class CleanupCount:
+    """One row of ``dbo.sp_CleanupOldData``'s result."""
+
+    table_name: str = col("TableName")
+    rows_deleted: int = col("RowsDeleted")
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What ``songsdb check`` reports."""
+
+    server_version: str = col("ServerVersion")
+    database_name: str = col("DatabaseName")
+    schema_version: int | None = col("SchemaVersion")
+
+
+@dataclass(frozen=True)
+class SongResults:
+    """Everything the models produced for one song."""
+
+    tracks: tuple[SeparatedTrack, ...]
+    transcriptions: tuple[Transcription, ...]
+    analyses: tuple[ChromaAnalysis, ...]

@@ -1,0 +1,71 @@
+"""When to retry a failed call, and how long to wait: exponential back-off with full jitter.
+
+Reads are retried on every transient error. Writes are retried only when the
+error means the server committed nothing: a deadlock victim (1205) or lock
+timeout (1222) rolled the transaction back, Azure SQL's throttling and
+failover errors (40613, 40501, 40197, 49918-49920, 4060) refuse the work, and
+a failure while connecting sent nothing. A connection lost mid-call (233,
+10053, 10054, 10060) may have committed, so a write is not retried then.
+Nothing is retried after a command timeout, or inside a caller's transaction
+(the transaction is gone; only the caller can redo it).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+
+from songsdb.errors import native_error_number, sqlstate
+
+__all__ = ["RetryPolicy", "NOTHING_COMMITTED", "CONNECTION_LOST", "is_timeout"]
+
+log = logging.getLogger("songsdb.retry")
+
+NOTHING_COMMITTED = frozenset({1205, 1222, 40613, 40501, 40197, 49918, 49919, 49920, 4060})
+CONNECTION_LOST = frozenset({233, 10053, 10054, 10060})
+_TIMEOUT_STATES = frozenset({"HYT00", "HYT01"})
+
+
+def is_timeout(error: BaseException) -> bool:
+    """True for the driver's command or login timeout."""
+    return sqlstate(error) in _TIMEOUT_STATES
+
+
+def is_connection_lost(error: BaseException) -> bool:
+    """True when the session is gone (its connection must not go back to the pool)."""
+    state = sqlstate(error) or ""
+    return native_error_number(error) in CONNECTION_LOST or state.startswith("08")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """``attempts`` in all (1 = never retry); delays grow from ``base_delay`` up to ``max_delay`` seconds."""
+
+    attempts: int = 4
+    base_delay: float = 0.05
+    max_delay: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        if self.base_delay < 0 or self.max_delay < self.base_delay:
+            raise ValueError("need 0 <= base_delay <= max_delay")
+
+    def should_retry(
+        self, error: BaseException, attempt: int, *, write: bool, connecting: bool = False, in_transaction: bool = False
+    ) -> bool:
+        """Whether try number ``attempt`` (1-based), which failed with ``error``, may be followed by another."""
+        if attempt >= self.attempts or in_transaction or is_timeout(error):
+            return False
+        number = native_error_number(error)
+        if connecting:
+            return number in NOTHING_COMMITTED or is_connection_lost(error)
+        if number in NOTHING_COMMITTED:
+            return True
+        return not write and is_connection_lost(error)
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait after failed try ``attempt``: uniform in [0, min(max_delay, base_delay * 2**(attempt-1))]."""
+        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return (rng or random).uniform(0, ceiling)

@@ -1,0 +1,98 @@
+/* api.AddChromaAnalysis - stores a key/tempo analysis of a song (optionally from a chroma job), audited.
+
+   @KeyName: C, C#, Db, D, D#, Eb, E, F, F#, Gb, G, G#, Ab, A, A#, Bb, B. @Mode: major or minor.
+   @Tempo in BPM, above 0 and below 1000. Confidences 0 to 1. @ChromaVector: a JSON array of
+   exactly 12 numbers (C .. B).
+   Returns: Id, SongId, JobId, KeyName, Mode, Tempo, KeyConfidence, TempoConfidence, ChromaVector,
+            CreatedAt
+   (the new row, through dbo.ReturnResults)
+   Errors: 50001 @SongId missing; 50002 a number out of range; 50003 @KeyName or @Mode unknown,
+           or @JobId not a chroma job of this song; 50004 @ChromaVector malformed;
+           50101 no song has @SongId; 50201 no job has @JobId.
+   Example: EXEC api.AddChromaAnalysis @SongId = @Id, @KeyName = 'A', @Mode = 'minor', @Tempo = 120; */
+IF OBJECT_ID(N'api.AddChromaAnalysis', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE api.AddChromaAnalysis AS RETURN 0;');
+GO
+ALTER PROCEDURE api.AddChromaAnalysis
+    @SongId uniqueidentifier,
+    @JobId uniqueidentifier = NULL,
+    @KeyName nvarchar(4000) = NULL,
+    @Mode nvarchar(4000) = NULL,
+    @Tempo float = NULL,
+    @KeyConfidence float = NULL,
+    @TempoConfidence float = NULL,
+    @ChromaVector nvarchar(max) = NULL,
+    @RequestId nvarchar(4000) = NULL
+AS
+BEGIN
+    SET NOCOUNT, XACT_ABORT ON;
+
+    IF @SongId IS NULL
+        THROW 50001, N'The parameter @SongId is required. Supported values are a song id (uniqueidentifier).', 1;
+    EXEC dbo.CheckOneOf
+        @Name = N'@KeyName', @Value = @KeyName,
+        @Allowed = N'C,C#,Db,D,D#,Eb,E,F,F#,Gb,G,G#,Ab,A,A#,Bb,B';
+    EXEC dbo.CheckOneOf @Name = N'@Mode', @Value = @Mode, @Allowed = N'major,minor';
+    EXEC dbo.CheckNumber
+        @Name = N'@Tempo', @Value = @Tempo, @Min = 0.001, @Max = 999.999,
+        @Allowed = N'0.001 to 999.999 beats per minute, or NULL';
+    EXEC dbo.CheckNumber
+        @Name = N'@KeyConfidence', @Value = @KeyConfidence, @Min = 0, @Max = 1, @Allowed = N'0 to 1, or NULL';
+    EXEC dbo.CheckNumber
+        @Name = N'@TempoConfidence', @Value = @TempoConfidence, @Min = 0, @Max = 1, @Allowed = N'0 to 1, or NULL';
+    EXEC dbo.CheckJson @Name = N'@ChromaVector', @Value = @ChromaVector, @Shape = 'array';
+    IF
+        @ChromaVector IS NOT NULL
+        AND (
+            (SELECT COUNT(*) FROM OPENJSON(@ChromaVector)) <> 12
+            OR EXISTS (SELECT 1 FROM OPENJSON(@ChromaVector) AS v WHERE TRY_CAST(v.[value] AS float) IS NULL)
+        )
+        THROW 50004, N'The value for the parameter @ChromaVector is not supported. Supported values are a JSON array of exactly 12 numbers, or NULL.', 1;
+    EXEC dbo.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
+
+    DECLARE @Message nvarchar(2048);
+    IF NOT EXISTS (SELECT 1 FROM dbo.Songs WHERE Id = @SongId)
+    BEGIN
+        SET @Message = CONCAT(N'No song has @SongId = ''', CONVERT(nvarchar(36), @SongId), N'''.');
+        THROW 50101, @Message, 1;
+    END;
+    IF @JobId IS NOT NULL
+        EXEC dbo.CheckJobFor @JobId = @JobId, @SongId = @SongId, @JobType = 'chroma';
+
+    DECLARE @Id bigint;
+    DECLARE @IdText nvarchar(100);
+    DECLARE @Details nvarchar(max) = (
+        SELECT
+            CONVERT(nvarchar(36), @SongId) AS songId,
+            CONVERT(nvarchar(36), @JobId) AS jobId,
+            @KeyName AS keyName,
+            LOWER(@Mode) AS mode
+        FOR JSON PATH, WITHOUT_ARRAY_WRAPPER
+    );
+
+    BEGIN TRY
+        BEGIN TRANSACTION;
+
+        INSERT INTO dbo.ChromaAnalysis (
+            SongId, JobId, KeyName, Mode, Tempo, KeyConfidence, TempoConfidence, ChromaVector
+        )
+        VALUES (
+            @SongId, @JobId, @KeyName, LOWER(@Mode), @Tempo, @KeyConfidence, @TempoConfidence, @ChromaVector
+        );
+        SET @Id = CAST(SCOPE_IDENTITY() AS bigint);
+        SET @IdText = CONVERT(nvarchar(100), @Id);
+
+        EXEC dbo.WriteAudit
+            @RequestId = @RequestId, @EntityType = 'chroma', @EntityId = @IdText,
+            @Action = 'created', @Details = @Details;
+
+        COMMIT TRANSACTION;
+    END TRY
+    BEGIN CATCH
+        IF XACT_STATE() <> 0 ROLLBACK TRANSACTION;
+        THROW;
+    END CATCH;
+
+    EXEC dbo.ReturnResults @Kind = 'chroma', @Id = @Id;
+END;
+GO

@@ -1,0 +1,61 @@
+/* api.ListSongs - a page of songs, newest upload first, optionally filtered.
+
+   @Status: one status; @Artist: exact artist; @TitleContains: text anywhere in the title
+   (wildcards are matched literally). @Offset 0 or more, @Limit 1 to 1000.
+   Returns: Id, FileId, Title, Artist, Album, FileName, OriginalFileName, FileSize, Duration,
+            FileExtension, UploadedAt, LastModified, Metadata, Status
+   Errors: 50002 a text too long or @Offset/@Limit out of range; 50003 @Status unknown.
+   Example: EXEC api.ListSongs @Status = 'completed', @Offset = 0, @Limit = 50; */
+IF OBJECT_ID(N'api.ListSongs', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE api.ListSongs AS RETURN 0;');
+GO
+ALTER PROCEDURE api.ListSongs
+    @Status nvarchar(4000) = NULL,
+    @Artist nvarchar(4000) = NULL,
+    @TitleContains nvarchar(4000) = NULL,
+    @Offset int = 0,
+    @Limit int = 100
+AS
+BEGIN
+    SET NOCOUNT, XACT_ABORT ON;
+
+    EXEC dbo.CheckOneOf @Name = N'@Status', @Value = @Status, @Allowed = N'uploaded,processing,completed,failed';
+    EXEC dbo.CheckText @Name = N'@Artist', @Value = @Artist, @MaxLength = 400;
+    EXEC dbo.CheckText @Name = N'@TitleContains', @Value = @TitleContains, @MaxLength = 400;
+    EXEC dbo.CheckNumber
+        @Name = N'@Offset', @Value = @Offset, @Min = 0, @Max = 2147483647,
+        @Allowed = N'whole numbers from 0', @Required = 1;
+    EXEC dbo.CheckNumber
+        @Name = N'@Limit', @Value = @Limit, @Min = 1, @Max = 1000,
+        @Allowed = N'whole numbers from 1 to 1000', @Required = 1;
+
+    DECLARE @Pattern nvarchar(4000) = CONCAT(
+        N'%',
+        REPLACE(REPLACE(REPLACE(REPLACE(@TitleContains, N'\', N'\\'), N'%', N'\%'), N'_', N'\_'), N'[', N'\['),
+        N'%'
+    );
+
+    SELECT
+        s.Id,
+        s.FileId,
+        s.Title,
+        s.Artist,
+        s.Album,
+        s.FileName,
+        s.OriginalFileName,
+        s.FileSize,
+        s.Duration,
+        s.FileExtension,
+        s.UploadedAt,
+        s.LastModified,
+        s.Metadata,
+        s.Status
+    FROM dbo.Songs AS s
+    WHERE
+        (@Status IS NULL OR s.Status = LOWER(@Status))
+        AND (@Artist IS NULL OR s.Artist = @Artist)
+        AND (@TitleContains IS NULL OR s.Title LIKE @Pattern ESCAPE N'\')
+    ORDER BY s.UploadedAt DESC, s.Id ASC
+    OFFSET @Offset ROWS FETCH NEXT @Limit ROWS ONLY;
+END;
+GO

@@ -1,0 +1,39 @@
+/* dbo.CheckJson - validation helper: THROWs unless @Value is a JSON @Shape ('object' or 'array').
+
+   NULL passes unless @Required = 1.
+   Errors: 50001 missing while @Required = 1; 50004 not valid JSON of that shape.
+   Example: EXEC dbo.CheckJson @Name = N'@Metadata', @Value = @Metadata, @Shape = 'object'; */
+IF OBJECT_ID(N'dbo.CheckJson', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE dbo.CheckJson AS RETURN 0;');
+GO
+ALTER PROCEDURE dbo.CheckJson
+    @Name nvarchar(128),
+    @Value nvarchar(max),
+    @Shape varchar(10),
+    @Required bit = 0
+AS
+BEGIN
+    SET NOCOUNT, XACT_ABORT ON;
+    DECLARE @Message nvarchar(2048);
+    DECLARE @First nchar(1) = LEFT(LTRIM(@Value), 1);
+
+    IF @Required = 1 AND @Value IS NULL
+    BEGIN
+        SET @Message = CONCAT(N'The parameter ', @Name, N' is required. Supported values are a JSON ', @Shape, N'.');
+        THROW 50001, @Message, 1;
+    END;
+    IF
+        @Value IS NOT NULL
+        AND (
+            ISJSON(@Value) <> 1
+            OR (@Shape = 'object' AND @First <> N'{')
+            OR (@Shape = 'array' AND @First <> N'[')
+        )
+    BEGIN
+        SET @Message = CONCAT(
+            N'The value for the parameter ', @Name, N' is not valid JSON. Supported values are a JSON ', @Shape, N' or NULL.'
+        );
+        THROW 50004, @Message, 1;
+    END;
+END;
+GO
