@@ -68,6 +68,8 @@ def _param(name: str, value: Any) -> Any:
         return str(value)
     if isinstance(value, float) and not math.isfinite(value):
         raise ValidationError(f"@{name} must be a finite number (got {value!r})")
+    if isinstance(value, str) and "\x00" in value:  # Babelfish (PostgreSQL) cannot store NUL in text
+        raise ValidationError(f"@{name} must not contain NUL characters")
     return value
 
 

@@ -10,13 +10,15 @@ AS
 BEGIN
     SET NOCOUNT, XACT_ABORT ON;
 
+    DECLARE @SchemaVersion int = (
+        SELECT MAX(h.Version)
+        FROM deploy.SchemaHistory AS h
+        WHERE h.Success = 1 AND h.Kind = 'versioned'
+    );
+
     SELECT
         CAST(@@VERSION AS nvarchar(4000)) AS ServerVersion,
         CAST(DB_NAME() AS nvarchar(128)) AS DatabaseName,
-        (
-            SELECT MAX(h.Version)
-            FROM deploy.SchemaHistory AS h
-            WHERE h.Success = 1 AND h.Kind = 'versioned'
-        ) AS SchemaVersion;
+        @SchemaVersion AS SchemaVersion;
 END;
 GO

@@ -1,7 +1,7 @@
 /* api.ListSongs - a page of songs, newest upload first, optionally filtered.
 
    @Status: one status; @Artist: exact artist; @TitleContains: text anywhere in the title
-   (wildcards are matched literally). @Offset 0 or more, @Limit 1 to 1000.
+   (%, _ and [ are matched literally: each is escaped in brackets). @Offset 0 or more, @Limit 1 to 1000.
    Returns: Id, FileId, Title, Artist, Album, FileName, OriginalFileName, FileSize, Duration,
             FileExtension, UploadedAt, LastModified, Metadata, Status
    Errors: 50002 a text too long or @Offset/@Limit out of range; 50003 @Status unknown.
@@ -31,7 +31,7 @@ BEGIN
 
     DECLARE @Pattern nvarchar(4000) = CONCAT(
         N'%',
-        REPLACE(REPLACE(REPLACE(REPLACE(@TitleContains, N'\', N'\\'), N'%', N'\%'), N'_', N'\_'), N'[', N'\['),
+        REPLACE(REPLACE(REPLACE(@TitleContains, N'[', N'[[]'), N'%', N'[%]'), N'_', N'[_]'),
         N'%'
     );
 
@@ -54,7 +54,7 @@ BEGIN
     WHERE
         (@Status IS NULL OR s.Status = LOWER(@Status))
         AND (@Artist IS NULL OR s.Artist = @Artist)
-        AND (@TitleContains IS NULL OR s.Title LIKE @Pattern ESCAPE N'\')
+        AND (@TitleContains IS NULL OR s.Title LIKE @Pattern)
     ORDER BY s.UploadedAt DESC, s.Id ASC
     OFFSET @Offset ROWS FETCH NEXT @Limit ROWS ONLY;
 END;

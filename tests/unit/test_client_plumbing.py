@@ -1,0 +1,195 @@
+"""SongsDatabase's plumbing, with a recording fake connection (not evidence about any server):
+the EXEC text, parameters, result sets, retries, pooling, transactions and request ids."""
+
+from __future__ import annotations
+
+import math
+import threading
+import uuid
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from songsdb import errors
+from songsdb.config import Settings
+from songsdb.context import request_context
+from songsdb.database import SongsDatabase
+from songsdb.models import columns, Song
+from songsdb.pool import ConnectionPool
+from songsdb.retry import RetryPolicy
+
+from .fake_odbc import FakeConnection, server_error
+
+SONG_ID = uuid.uuid4()
+SONG_ROW = (str(SONG_ID), "f", None, None, None, "a.mp3", None, None, None, None, datetime(2026, 1, 1), datetime(2026, 1, 1), None, "uploaded")
+
+
+def make_db(respond, attempts: int = 3) -> tuple[SongsDatabase, list[FakeConnection]]:
+    made: list[FakeConnection] = []
+    db = SongsDatabase(
+        Settings(connection_string="DRIVER={FreeTDS};SERVER=x;UID=u;PWD=hunter2;"),
+        retry=RetryPolicy(attempts=attempts, base_delay=0, max_delay=0),
+    )
+
+    def connect() -> FakeConnection:
+        made.append(FakeConnection(respond))
+        return made[-1]
+
+    db._connect = connect  # type: ignore[method-assign]
+    db._pool = ConnectionPool(connect, max_size=4, timeout=1)
+    return db, made
+
+
+def song_result(sql: str, params: list[Any]):
+    return [(list(columns(Song)), [SONG_ROW])]
+
+
+def test_a_method_is_one_exec_with_named_parameters() -> None:
+    db, made = make_db(song_result)
+    assert db.create_song("f", "a.mp3", title="T", metadata={"k": "ü"}, request_id="r-1") == SONG_ID
+    [(sql, params)] = made[0].executed
+    assert sql == (
+        "EXEC api.CreateSong @FileId = ?, @FileName = ?, @Title = ?, @Artist = ?, @Album = ?, @FileSize = ?, "
+        "@Duration = ?, @FileExtension = ?, @OriginalFileName = ?, @Metadata = ?, @RequestId = ?;"
+    )
+    assert params[:3] == ["f", "a.mp3", "T"] and params[9] == '{"k": "ü"}' and params[10] == "r-1"
+
+
+def test_the_context_request_id_is_used_when_none_is_given() -> None:
+    db, made = make_db(song_result)
+    with request_context("from-header"):
+        db.create_song("f", "a.mp3")
+    db.create_song("f", "a.mp3")
+    assert made[0].executed[0][1][-1] == "from-header"
+    assert made[0].executed[1][1][-1] is None
+
+
+def test_ids_are_validated_and_sent_as_text() -> None:
+    db, made = make_db(song_result)
+    db.get_song_by_id(SONG_ID)
+    assert made[0].executed[0][1] == [str(SONG_ID)]
+    with pytest.raises(errors.ValidationError, match="song_id must be a UUID"):
+        db.get_song_by_id("not-a-uuid")
+
+
+def test_non_finite_numbers_and_unserialisable_json_are_refused_before_any_call() -> None:
+    db, made = make_db(song_result)
+    with pytest.raises(errors.ValidationError, match="@Duration"):
+        db.create_song("f", "a.mp3", duration=math.nan)
+    with pytest.raises(errors.ValidationError, match="metadata"):
+        db.create_song("f", "a.mp3", metadata={"x": object()})
+    with pytest.raises(errors.ValidationError, match="@FileId must not contain NUL"):
+        db.create_song("f\x00", "a.mp3")
+    assert made == [] or made[0].executed == []
+
+
+def test_a_missing_row_is_none() -> None:
+    db, _ = make_db(lambda sql, p: [(list(columns(Song)), [])])
+    assert db.get_song("nope") is None
+
+
+def test_server_errors_become_typed_errors_naming_the_procedure() -> None:
+    db, _ = make_db(lambda sql, p: server_error(50101, text="No song has @SongId = 'x'."))
+    with pytest.raises(errors.SongNotFound, match=r"api.UpdateSong: No song has @SongId"):
+        db.update_song(SONG_ID, title="x")
+
+
+def test_a_deadlocked_write_is_retried_on_a_fresh_try() -> None:
+    answers = [server_error(1205, "40001"), song_result("", [])]
+    db, made = make_db(lambda sql, p: answers.pop(0))
+    assert db.create_song("f", "a.mp3") == SONG_ID
+    assert sum(len(c.executed) for c in made) == 2
+
+
+def test_a_write_is_not_retried_when_the_connection_dropped_mid_call() -> None:
+    db, made = make_db(lambda sql, p: server_error(10054, "08S01"))
+    with pytest.raises(errors.DatabaseUnavailable):
+        db.create_song("f", "a.mp3")
+    assert sum(len(c.executed) for c in made) == 1
+    assert made[0].closed  # a dropped connection is not pooled again
+
+
+def test_a_read_is_retried_when_the_connection_dropped() -> None:
+    answers = [server_error(10054, "08S01"), song_result("", [])]
+    db, made = make_db(lambda sql, p: answers.pop(0))
+    assert db.get_song("f") is not None
+    assert len(made) == 2
+
+
+def test_retries_stop_after_the_configured_attempts() -> None:
+    db, made = make_db(lambda sql, p: server_error(1205, "40001"), attempts=3)
+    with pytest.raises(Exception, match="1205"):
+        db.get_song("f")
+    assert sum(len(c.executed) for c in made) == 3
+
+
+def test_transaction_commits_on_success_and_shares_one_connection() -> None:
+    db, made = make_db(song_result)
+    with db.transaction():
+        db.create_song("a", "a.mp3")
+        db.create_song("b", "b.mp3")
+    assert len(made) == 1 and made[0].commits == 1 and made[0].rollbacks == 0
+    assert made[0].autocommit is True
+
+
+def test_transaction_rolls_back_and_reraises_on_any_exception() -> None:
+    db, made = make_db(song_result)
+    with pytest.raises(KeyError):
+        with db.transaction():
+            db.create_song("a", "a.mp3")
+            raise KeyError("boom")
+    assert made[0].rollbacks == 1 and made[0].commits == 0
+
+
+def test_calls_inside_a_transaction_are_not_retried() -> None:
+    db, made = make_db(lambda sql, p: server_error(1205, "40001"))
+    with pytest.raises(Exception, match="1205"):
+        with db.transaction():
+            db.get_song("f")
+    assert len(made[0].executed) == 1
+
+
+def test_transactions_do_not_nest() -> None:
+    db, _ = make_db(song_result)
+    with db.transaction():
+        with pytest.raises(errors.SongsDbError, match="do not nest"):
+            with db.transaction():
+                pass
+
+
+def test_the_password_is_not_in_the_repr() -> None:
+    db, _ = make_db(song_result)
+    assert "hunter2" not in repr(db) and "***" in repr(db)
+
+
+def test_many_threads_share_a_bounded_pool() -> None:
+    db, made = make_db(song_result)
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(50):
+                db.get_song("f")
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert 1 <= len(made) <= 4
+    assert sum(len(c.executed) for c in made) == 400
+    db.close()
+    assert all(c.closed for c in made)
+
+
+def test_an_exhausted_pool_waits_then_says_so() -> None:
+    pool = ConnectionPool(lambda: object(), max_size=1, timeout=0.05)
+    held = pool.acquire()
+    with pytest.raises(errors.DatabaseUnavailable, match="no free connection"):
+        pool.acquire()
+    pool.release(held)
+    assert pool.acquire() is held

@@ -1,0 +1,109 @@
+"""The Python client and the SQL agree: procedure names, parameter names and result columns.
+
+Read from the files alone, so it runs everywhere; the integration suite checks the same
+against a real engine.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+from dataclasses import dataclass
+
+import pytest
+
+import songsdb.database
+from songsdb import models
+from songsdb.models import columns
+
+from .sql_catalog import declared_columns, procedures, selected_columns
+
+PROCS = procedures()
+
+
+@dataclass(frozen=True)
+class ClientCall:
+    method: str
+    procedure: str
+    models: tuple[str, ...]
+    keywords: tuple[str, ...]
+
+
+def client_calls() -> list[ClientCall]:
+    tree = ast.parse(inspect.getsource(songsdb.database))
+    calls = []
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "SongsDatabase"):
+        for method in (n for n in cls.body if isinstance(n, ast.FunctionDef)):
+            for node in ast.walk(method):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("_one", "_many", "_sets")
+                    and isinstance(node.args[1], ast.Constant)
+                ):
+                    first = node.args[0]
+                    names = tuple(e.id for e in first.elts) if isinstance(first, ast.Tuple) else (first.id,)
+                    calls.append(ClientCall(method.name, node.args[1].value, names, tuple(k.arg for k in node.keywords)))
+    return calls
+
+
+CALLS = client_calls()
+
+
+def test_the_scan_finds_the_client_calls() -> None:
+    assert len(CALLS) >= 19
+    assert {c.method for c in CALLS} >= {"create_song", "get_song", "create_job", "update_job_status", "log_audit"}
+
+
+@pytest.mark.parametrize("call", CALLS, ids=[c.method for c in CALLS])
+def test_every_called_procedure_exists_in_the_api_schema(call: ClientCall) -> None:
+    assert call.procedure.startswith("api."), "the application role may only EXECUTE the api schema"
+    assert call.procedure.lower() in PROCS, f"{call.method} calls {call.procedure}, which no sql/procs file defines"
+
+
+@pytest.mark.parametrize("call", CALLS, ids=[c.method for c in CALLS])
+def test_every_call_passes_exactly_the_procedures_parameters(call: ClientCall) -> None:
+    proc = PROCS[call.procedure.lower()]
+    assert list(call.keywords) == list(proc.parameters)
+
+
+@pytest.mark.parametrize("call", CALLS, ids=[c.method for c in CALLS])
+def test_every_model_reads_exactly_the_columns_the_procedure_declares(call: ClientCall) -> None:
+    proc = PROCS[call.procedure.lower()]
+    assert len(proc.declared) == len(call.models), f"{proc.name} declares {len(proc.declared)} result set(s)"
+    for number, model_name in enumerate(call.models, start=1):
+        assert list(columns(getattr(models, model_name))) == proc.declared[number], f"{proc.name} set {number}"
+
+
+def _returned_through(proc_body: str) -> str | None:
+    match = re.search(r"EXEC\s+(dbo\.Return\w+)[^;]*;\s*END;\s*GO\s*$", proc_body, re.IGNORECASE | re.DOTALL)
+    return match.group(1) if match else None
+
+
+@pytest.mark.parametrize("name", sorted(PROCS), ids=sorted(PROCS))
+def test_declared_columns_are_the_ones_the_body_selects(name: str) -> None:
+    proc = PROCS[name]
+    helper = _returned_through(proc.body)
+    if helper:  # the rows come from a dbo.Return* helper: compare with what it selects
+        selected = PROCS[helper.lower()].selected
+        declared = list(proc.declared.values())
+        assert declared and all(d in selected for d in declared), f"{proc.name} vs {helper}"
+    elif proc.selected and proc.declared:
+        assert list(proc.declared.values()) == proc.selected[-len(proc.declared):]
+
+
+def test_the_select_reader_sees_aliases_and_skips_subqueries() -> None:
+    body = "SET @X = (\n    SELECT\n        a.B\n    FROM t\n);\nSELECT\n    s.Id,\n    CAST(x AS int) AS Total,\n    t.[Timestamp]\nFROM dbo.S AS s;\n"
+    assert selected_columns(body) == [["Id", "Total", "Timestamp"]]
+
+
+def test_the_header_reader_follows_continued_lines() -> None:
+    header = "\n   Returns: A, B,\n            C\n   (one row)\n   Returns 2: D\n"
+    assert declared_columns(header) == {1: ["A", "B", "C"], 2: ["D"]}
+
+
+def test_no_sql_text_is_built_in_the_client_beyond_exec() -> None:
+    source = inspect.getsource(songsdb.database)
+    for keyword in ("SELECT ", "INSERT ", "UPDATE ", "DELETE ", "BEGIN TRAN"):
+        assert keyword not in source, keyword

@@ -1,0 +1,84 @@
+"""Rows become frozen dataclasses: ids as UUID, times as aware UTC, JSON decoded, codes trimmed."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+
+from songsdb import models
+from songsdb.errors import SongsDbError
+from songsdb.models import Job, Song, columns, from_row
+
+SONG_ID = uuid.uuid4()
+
+
+def song_row(**changes):
+    row = {
+        "Id": str(SONG_ID).upper(),
+        "FileId": "f-1",
+        "Title": "Intro 😀",
+        "Artist": None,
+        "Album": None,
+        "FileName": "a.mp3",
+        "OriginalFileName": None,
+        "FileSize": 10,
+        "Duration": 1.5,
+        "FileExtension": "mp3",
+        "UploadedAt": datetime(2026, 1, 2, 3, 4, 5),
+        "LastModified": "2026-01-02 03:04:05.123",
+        "Metadata": '{"bpm": 120, "tags": ["a"]}',
+        "Status": "uploaded  ",
+    }
+    row.update(changes)
+    return list(row), list(row.values())
+
+
+def test_a_song_row_maps_to_a_typed_frozen_song() -> None:
+    song = from_row(Song, *song_row())
+    assert song.id == SONG_ID
+    assert song.uploaded_at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    assert song.last_modified.tzinfo is timezone.utc and song.last_modified.microsecond == 123000
+    assert song.metadata == {"bpm": 120, "tags": ["a"]}
+    assert song.status == "uploaded"
+    assert song.title == "Intro 😀"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        song.title = "x"  # type: ignore[misc]
+
+
+def test_column_names_match_case_insensitively_and_in_any_order() -> None:
+    names, values = song_row()
+    song = from_row(Song, [n.lower() for n in reversed(names)], list(reversed(values)))
+    assert song.file_id == "f-1"
+
+
+def test_nulls_stay_none() -> None:
+    song = from_row(Song, *song_row(Metadata=None, Duration=None))
+    assert song.metadata is None and song.duration is None
+
+
+def test_a_missing_column_is_an_error_naming_it() -> None:
+    names, values = song_row()
+    with pytest.raises(SongsDbError, match="'Status'"):
+        from_row(Song, names[:-1], values[:-1])
+
+
+def test_aware_datetimes_are_converted_to_utc() -> None:
+    from datetime import timedelta
+
+    plus_two = timezone(timedelta(hours=2))
+    song = from_row(Song, *song_row(UploadedAt=datetime(2026, 1, 1, 12, 0, tzinfo=plus_two)))
+    assert song.uploaded_at == datetime(2026, 1, 1, 10, 0, tzinfo=timezone.utc)
+
+
+def test_every_model_declares_a_column_for_every_field_but_the_composite() -> None:
+    for name in models.__all__:
+        model = getattr(models, name)
+        if dataclasses.is_dataclass(model) and model is not models.SongResults:
+            assert len(columns(model)) == len(dataclasses.fields(model)), name
+
+
+def test_job_ids_are_the_public_job_id_column() -> None:
+    assert columns(Job)[0] == "JobId"
