@@ -161,7 +161,7 @@ class SongsDatabase:
 
     def _wait(self, attempt: int, exc: BaseException, procedure: str) -> None:
         pause = self.retry.delay(attempt)
-        log.warning("songsdb: %s failed (%s); retry %d in %.2f s", procedure, exc, attempt, pause)
+        log.warning("%s failed (%s); retry %d in %.2f s", procedure, exc, attempt, pause)
         time.sleep(pause)
 
     def _call(self, procedure: str, write: bool, **params: Any) -> list[ResultSet]:

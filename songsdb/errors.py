@@ -169,6 +169,9 @@ def map_database_error(error: BaseException, procedure: str | None = None) -> Ba
     state = sqlstate(error)
     if number in _TRANSPORT_NUMBERS or (state or "").startswith("08"):
         return DatabaseUnavailable(f"server unreachable or connection lost: {message}")
-    if state == "IM002":
-        return DriverNotFound(f"ODBC driver not found: {message}")
+    if state == "IM002" or "can't open lib" in message.lower():
+        return DriverNotFound(
+            f"ODBC driver not found ({message}); install msodbcsql18, or FreeTDS (apt-get install tdsodbc), "
+            "or name an installed one with SONGSDB_DRIVER"
+        )
     return error

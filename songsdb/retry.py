@@ -25,6 +25,7 @@ log = logging.getLogger("songsdb.retry")
 NOTHING_COMMITTED = frozenset({1205, 1222, 40613, 40501, 40197, 49918, 49919, 49920, 4060})
 CONNECTION_LOST = frozenset({233, 10053, 10054, 10060})
 _TIMEOUT_STATES = frozenset({"HYT00", "HYT01"})
+NEVER_RETRIED = frozenset({911, 18452, 18456})  # database does not exist; login failed
 
 
 def is_timeout(error: BaseException) -> bool:
@@ -59,6 +60,8 @@ class RetryPolicy:
         if attempt >= self.attempts or in_transaction or is_timeout(error):
             return False
         number = native_error_number(error)
+        if number in NEVER_RETRIED:
+            return False
         if connecting:
             return number in NOTHING_COMMITTED or is_connection_lost(error)
         if number in NOTHING_COMMITTED:

@@ -84,3 +84,9 @@ def test_every_throw_message_names_a_parameter_or_the_situation() -> None:
             number, message = int(match.group(1)), match.group(2)
             if CATALOGUE[number].error is errors.ValidationError:
                 assert "@" in message and "upported values" in message or "required" in message, (script.name, message)
+
+
+def test_a_driver_the_manager_cannot_load_is_driver_not_found() -> None:
+    e = err("01000", "[01000] [unixODBC][Driver Manager]Can't open lib 'ODBC Driver 18 for SQL Server' : file not found (0) (SQLDriverConnect)")
+    mapped = map_database_error(e)
+    assert isinstance(mapped, errors.DriverNotFound) and "tdsodbc" in str(mapped)

@@ -68,3 +68,8 @@ def test_bad_policies_are_refused() -> None:
         RetryPolicy(attempts=0)
     with pytest.raises(ValueError):
         RetryPolicy(base_delay=2, max_delay=1)
+
+
+def test_a_missing_database_or_a_refused_login_is_never_retried() -> None:
+    assert not POLICY.should_retry(err(911, "08004"), 1, write=False, connecting=True)
+    assert not POLICY.should_retry(err(18456, "28000"), 1, write=False, connecting=True)
