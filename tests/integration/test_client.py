@@ -284,9 +284,11 @@ def test_many_threads_share_one_client_safely(db: SongsDatabase) -> None:
     assert len(db.list_songs(artist=artist, limit=1000)) == 80
 
 
-def test_a_thousand_calls_leak_no_sessions(migrated: Settings) -> None:
+def test_a_thousand_calls_leak_no_sessions(migrated: Settings, db: SongsDatabase) -> None:
     def sessions() -> int:
         return int(scalar(migrated, "SELECT COUNT(*) FROM sys.dm_exec_sessions;"))
+
+    db.close()  # the shared client's idle sessions would crowd the count (Babelfish 4.2 lists at most 10 rows)
 
     with SongsDatabase(migrated, pool_size=4) as client:
         client.get_song("warm-up")
