@@ -41,7 +41,7 @@ BEGIN
         r.Format,
         r.SampleRate,
         r.Duration
-    FROM OPENJSON(@Tracks)
+    FROM OPENJSON (@Tracks)
         WITH (
             StemName nvarchar(4000) '$.stemName',
             FilePath nvarchar(4000) '$.filePath',

@@ -38,3 +38,15 @@ def test_every_batch_of_every_file_is_non_empty_sql() -> None:
     for script in SCRIPTS:
         batches = [b for b in split_batches(script.source) if not b.is_empty]
         assert batches, f"{script.name} has no batch"
+
+
+def test_every_sql_file_passes_the_repositorys_lint_rules() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    linter = sqlfluff.Linter(config=sqlfluff.FluffConfig.from_path(str(root / "sql")))
+    result = linter.lint_paths((str(root / "sql"),))
+    files = [f for p in result.paths for f in p.files]
+    problems = [f"{Path(f.path).name}, line {v.line_no}: {v.rule_code()} {v.desc()}" for f in files for v in f.violations]
+    assert len(files) == len(SCRIPTS)
+    assert problems == []
