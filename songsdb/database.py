@@ -7,9 +7,7 @@ dataclasses of :mod:`songsdb.models`; server errors as :mod:`songsdb.errors`.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -19,7 +17,7 @@ from typing import Any, TypeVar
 
 from songsdb.config import Settings, load_settings, redact
 from songsdb.context import current_request_id
-from songsdb.errors import SongsDbError, ValidationError, map_database_error
+from songsdb.errors import SongsDbError, map_database_error
 from songsdb.models import (
     AuditEntry,
     ChromaAnalysis,
@@ -34,7 +32,9 @@ from songsdb.models import (
     Transcription,
     from_rows,
 )
+from songsdb.params import _json_param, _param, _uuid_param
 from songsdb.pool import ConnectionPool
+from songsdb.queue import QueueMethods, track_rows
 from songsdb.retry import RetryPolicy, is_connection_lost, is_timeout
 
 __all__ = ["SongsDatabase"]
@@ -45,35 +45,7 @@ ResultSet = tuple[list[str], list[tuple[Any, ...]]]
 Id = uuid.UUID | str
 
 
-def _uuid_param(name: str, value: Id | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
-    except (ValueError, TypeError, AttributeError):
-        raise ValidationError(f"{name} must be a UUID (got {value!r})") from None
-
-
-def _json_param(name: str, value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{name} must be JSON-serialisable without NaN or infinity ({exc})") from None
-
-
-def _param(name: str, value: Any) -> Any:
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValidationError(f"@{name} must be a finite number (got {value!r})")
-    if isinstance(value, str) and "\x00" in value:  # Babelfish (PostgreSQL) cannot store NUL in text
-        raise ValidationError(f"@{name} must not contain NUL characters")
-    return value
-
-
-class SongsDatabase:
+class SongsDatabase(QueueMethods):
     """The songsdb client. Safe to share between threads; use as a context manager or call close().
 
     >>> with SongsDatabase() as db:                                  # doctest: +SKIP
@@ -403,26 +375,12 @@ class SongsDatabase:
         Each track is a mapping with stem_name and file_path, and optionally file_size, format,
         sample_rate and duration. Returns all the job's stems.
         """
-        keys = {
-            "stem_name": "stemName",
-            "file_path": "filePath",
-            "file_size": "fileSize",
-            "format": "format",
-            "sample_rate": "sampleRate",
-            "duration": "duration",
-        }
-        rows = []
-        for i, track in enumerate(tracks):
-            unknown = set(track) - set(keys)
-            if unknown:
-                raise ValidationError(f"tracks[{i}] has unknown keys {sorted(unknown)}; allowed: {sorted(keys)}")
-            rows.append({keys[k]: v for k, v in track.items()})
         return self._many(
             SeparatedTrack,
             "api.AddSeparatedTracks",
             True,
             JobId=_uuid_param("job_id", job_id),
-            Tracks=_json_param("tracks", rows),
+            Tracks=_json_param("tracks", track_rows(tracks)),
             RequestId=current_request_id(request_id),
         )
 

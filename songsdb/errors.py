@@ -25,6 +25,7 @@ __all__ = [
     "DuplicateSong",
     "InvalidStatusTransition",
     "ConcurrencyConflict",
+    "LeaseLost",
     "MigrationError",
     "CatalogueEntry",
     "CATALOGUE",
@@ -81,6 +82,10 @@ class InvalidStatusTransition(SongsDbError):
     """The requested status change is not allowed from the current status."""
 
 
+class LeaseLost(SongsDbError):
+    """The worker's claim token is stale: its lease expired and the job was claimed again."""
+
+
 class ConcurrencyConflict(SongsDbError):
     """Another session holds what this call needs (e.g. a cleanup already running)."""
 
@@ -109,6 +114,7 @@ CATALOGUE: dict[int, CatalogueEntry] = {
         CatalogueEntry(50102, DuplicateSong, "a song with that file id already exists"),
         CatalogueEntry(50201, JobNotFound, "no processing job has that id"),
         CatalogueEntry(50202, InvalidStatusTransition, "the job's status cannot change that way"),
+        CatalogueEntry(50203, LeaseLost, "the claim token is stale: the job was claimed again"),
         CatalogueEntry(50901, ConcurrencyConflict, "another session is already doing this"),
     )
 }

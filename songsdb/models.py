@@ -28,6 +28,7 @@ __all__ = [
     "DeletedSong",
     "CleanupCount",
     "ServerInfo",
+    "QueueStatus",
     "columns",
     "from_row",
     "from_rows",
@@ -130,7 +131,10 @@ class Song:
 
 @dataclass(frozen=True)
 class Job:
-    """A processing job (demucs separation, whisper transcription or chroma analysis)."""
+    """A processing job (demucs separation, whisper transcription or chroma analysis).
+
+    ``claim_token`` is set only on the job ``claim_next_job`` returns: the worker's proof of its lease.
+    """
 
     id: uuid.UUID = col("JobId", "uuid")
     song_id: uuid.UUID = col("SongId", "uuid")
@@ -151,6 +155,9 @@ class Job:
     error_message: str | None = col("ErrorMessage")
     error_stack: str | None = col("ErrorStack")
     result_metadata: dict[str, Any] | None = col("ResultMetadata", "json")
+    worker_id: str | None = col("WorkerId")
+    claim_token: uuid.UUID | None = col("ClaimToken", "uuid")
+    lease_expires_at: datetime | None = col("LeaseExpiresAt", "utc")
 
 
 @dataclass(frozen=True)
@@ -268,6 +275,20 @@ class ServerInfo:
     server_version: str = col("ServerVersion")
     database_name: str = col("DatabaseName")
     schema_version: int | None = col("SchemaVersion")
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    """A row of ``dbo.vw_QueueStatus``: open work for one model and job type."""
+
+    model_name: str = col("ModelName")
+    job_type: str = col("JobType", "code")
+    queued: int = col("Queued")
+    running: int = col("Running")
+    failed: int = col("Failed")
+    expired_leases: int = col("ExpiredLeases")
+    oldest_queued_at: datetime | None = col("OldestQueuedAt", "utc")
+    oldest_queued_seconds: int | None = col("OldestQueuedSeconds")
 
 
 @dataclass(frozen=True)

@@ -29,25 +29,6 @@ BEGIN
 
     IF @SongId IS NULL
         THROW 50001, N'The parameter @SongId is required. Supported values are a song id (uniqueidentifier).', 1;
-    EXEC dbo.CheckOneOf
-        @Name = N'@KeyName', @Value = @KeyName,
-        @Allowed = N'C,C#,Db,D,D#,Eb,E,F,F#,Gb,G,G#,Ab,A,A#,Bb,B';
-    EXEC dbo.CheckOneOf @Name = N'@Mode', @Value = @Mode, @Allowed = N'major,minor';
-    EXEC dbo.CheckNumber
-        @Name = N'@Tempo', @Value = @Tempo, @Min = 0.001, @Max = 999.999,
-        @Allowed = N'0.001 to 999.999 beats per minute, or NULL';
-    EXEC dbo.CheckNumber
-        @Name = N'@KeyConfidence', @Value = @KeyConfidence, @Min = 0, @Max = 1, @Allowed = N'0 to 1, or NULL';
-    EXEC dbo.CheckNumber
-        @Name = N'@TempoConfidence', @Value = @TempoConfidence, @Min = 0, @Max = 1, @Allowed = N'0 to 1, or NULL';
-    EXEC dbo.CheckJson @Name = N'@ChromaVector', @Value = @ChromaVector, @Shape = 'array';
-    IF
-        @ChromaVector IS NOT NULL
-        AND (
-            (SELECT COUNT(*) FROM OPENJSON(@ChromaVector)) <> 12
-            OR EXISTS (SELECT 1 FROM OPENJSON(@ChromaVector) AS v WHERE TRY_CAST(v.[value] AS float) IS NULL)
-        )
-        THROW 50004, N'The value for the parameter @ChromaVector is not supported. Supported values are a JSON array of exactly 12 numbers, or NULL.', 1;
     EXEC dbo.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
 
     DECLARE @Message nvarchar(2048);
@@ -73,13 +54,10 @@ BEGIN
     BEGIN TRY
         BEGIN TRANSACTION;
 
-        INSERT INTO dbo.ChromaAnalysis (
-            SongId, JobId, KeyName, Mode, Tempo, KeyConfidence, TempoConfidence, ChromaVector
-        )
-        VALUES (
-            @SongId, @JobId, @KeyName, LOWER(@Mode), @Tempo, @KeyConfidence, @TempoConfidence, @ChromaVector
-        );
-        SET @Id = CAST(SCOPE_IDENTITY() AS bigint);
+        EXEC dbo.InsertChromaAnalysis
+            @SongId = @SongId, @JobId = @JobId, @KeyName = @KeyName, @Mode = @Mode, @Tempo = @Tempo,
+            @KeyConfidence = @KeyConfidence, @TempoConfidence = @TempoConfidence,
+            @ChromaVector = @ChromaVector, @Id = @Id OUTPUT;
         SET @IdText = CONVERT(nvarchar(100), @Id);
 
         EXEC dbo.WriteAudit

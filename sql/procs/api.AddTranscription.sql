@@ -23,9 +23,6 @@ BEGIN
 
     IF @SongId IS NULL
         THROW 50001, N'The parameter @SongId is required. Supported values are a song id (uniqueidentifier).', 1;
-    EXEC dbo.CheckText @Name = N'@Language', @Value = @Language, @MaxLength = 20;
-    EXEC dbo.CheckJson @Name = N'@Segments', @Value = @Segments, @Shape = 'array';
-    EXEC dbo.CheckText @Name = N'@ModelName', @Value = @ModelName, @MaxLength = 50;
     EXEC dbo.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
 
     DECLARE @Message nvarchar(2048);
@@ -50,9 +47,9 @@ BEGIN
     BEGIN TRY
         BEGIN TRANSACTION;
 
-        INSERT INTO dbo.Transcriptions (SongId, JobId, Language, FullText, Segments, ModelName)
-        VALUES (@SongId, @JobId, @Language, @FullText, @Segments, @ModelName);
-        SET @Id = CAST(SCOPE_IDENTITY() AS bigint);
+        EXEC dbo.InsertTranscription
+            @SongId = @SongId, @JobId = @JobId, @Language = @Language, @FullText = @FullText,
+            @Segments = @Segments, @ModelName = @ModelName, @Id = @Id OUTPUT;
         SET @IdText = CONVERT(nvarchar(100), @Id);
 
         EXEC dbo.WriteAudit

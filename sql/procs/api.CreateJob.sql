@@ -3,7 +3,7 @@
    @JobType: separation, transcription or chroma. @Priority: higher runs first (-1000 to 1000).
    Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
             Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
-            ErrorMessage, ErrorStack, ResultMetadata
+            ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt
    (the new job, through dbo.ReturnJob; Job in songsdb/models.py)
    Errors: 50001 @SongId, @ModelName or @JobType missing; 50002 text too long or number out of
            range; 50003 @JobType unknown; 50101 no song has @SongId.

@@ -2,7 +2,7 @@
 
    Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
             Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
-            ErrorMessage, ErrorStack, ResultMetadata
+            ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt
    (through dbo.ReturnJob; no row when no job has that JobId)
    Errors: 50001 @JobId missing.
    Example: EXEC api.GetJob @JobId = @JobId; */

@@ -2,7 +2,7 @@
 
    Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
             Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
-            ErrorMessage, ErrorStack, ResultMetadata
+            ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt
    Errors: 50002 @Offset or @Limit out of range; 50003 @Status unknown.
    Example: EXEC api.ListJobs @SongId = @Id, @Status = 'running'; */
 IF OBJECT_ID(N'api.ListJobs', N'P') IS NULL
@@ -45,7 +45,10 @@ BEGIN
         j.CompletedAt,
         j.ErrorMessage,
         j.ErrorStack,
-        j.ResultMetadata
+        j.ResultMetadata,
+        j.WorkerId,
+        CAST(NULL AS uniqueidentifier) AS ClaimToken,
+        j.LeaseExpiresAt
     FROM dbo.ProcessingJobs AS j
     WHERE
         (@SongId IS NULL OR j.SongId = @SongId)

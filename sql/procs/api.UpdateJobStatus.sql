@@ -6,12 +6,13 @@
      failed  -> queued (retry), cancelled
      completed, cancelled -> none (terminal)
    running sets StartedAt once; completed sets Progress 100; completed, failed and cancelled
-   set CompletedAt; queued clears it. NULL leaves Progress, Message, errors and metadata as they are.
+   set CompletedAt; queued clears it. Leaving running drops the worker's lease and claim token,
+   so that worker's later complete or fail is refused. NULL leaves Progress, Message, errors and metadata as they are.
    The change is a compare-and-set on the status read first, so it stays correct on engines that
    ignore locking hints.
    Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
             Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
-            ErrorMessage, ErrorStack, ResultMetadata
+            ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt
    (the updated job, through dbo.ReturnJob)
    Errors: 50001 @JobId or @Status missing; 50002 text too long or @Progress out of range;
            50003 @Status unknown; 50004 @ResultMetadata not a JSON object; 50201 no job has
@@ -94,6 +95,9 @@ BEGIN
             ErrorMessage = COALESCE(@ErrorMessage, ErrorMessage),
             ErrorStack = COALESCE(@ErrorStack, ErrorStack),
             ResultMetadata = COALESCE(@ResultMetadata, ResultMetadata),
+            WorkerId = CASE WHEN @New = 'running' THEN WorkerId END,
+            ClaimToken = CASE WHEN @New = 'running' THEN ClaimToken END,
+            LeaseExpiresAt = CASE WHEN @New = 'running' THEN LeaseExpiresAt END,
             UpdatedAt = @Now
         WHERE JobId = @JobId AND Status = @Old;
 

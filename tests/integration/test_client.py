@@ -19,7 +19,7 @@ from songsdb.context import request_context
 from songsdb.database import SongsDatabase
 from songsdb.models import Job, Song, columns
 
-from .helpers import query, scalar
+from .helpers import scalar
 
 TABLES = ("Songs", "ProcessingJobs", "SeparatedTracks", "Transcriptions", "ChromaAnalysis", "AuditLog")
 

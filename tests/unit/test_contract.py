@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pytest
 
 import songsdb.database
+import songsdb.queue
 from songsdb import models
 from songsdb.models import columns
 
@@ -30,10 +31,19 @@ class ClientCall:
     keywords: tuple[str, ...]
 
 
+CLIENT_CLASSES = {songsdb.database: "SongsDatabase", songsdb.queue: "QueueMethods"}
+
+
 def client_calls() -> list[ClientCall]:
-    tree = ast.parse(inspect.getsource(songsdb.database))
     calls = []
-    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "SongsDatabase"):
+    for module, class_name in CLIENT_CLASSES.items():
+        calls.extend(_calls_in(ast.parse(inspect.getsource(module)), class_name))
+    return calls
+
+
+def _calls_in(tree: ast.Module, class_name: str) -> list[ClientCall]:
+    calls = []
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name):
         for method in (n for n in cls.body if isinstance(n, ast.FunctionDef)):
             for node in ast.walk(method):
                 if (
@@ -52,8 +62,9 @@ CALLS = client_calls()
 
 
 def test_the_scan_finds_the_client_calls() -> None:
-    assert len(CALLS) >= 19
+    assert len(CALLS) >= 27
     assert {c.method for c in CALLS} >= {"create_song", "get_song", "create_job", "update_job_status", "log_audit"}
+    assert {c.method for c in CALLS} >= {"claim_next_job", "heartbeat", "complete_job", "fail_job", "enqueue_jobs"}
 
 
 @pytest.mark.parametrize("call", CALLS, ids=[c.method for c in CALLS])
@@ -103,7 +114,8 @@ def test_the_header_reader_follows_continued_lines() -> None:
     assert declared_columns(header) == {1: ["A", "B", "C"], 2: ["D"]}
 
 
-def test_no_sql_text_is_built_in_the_client_beyond_exec() -> None:
-    source = inspect.getsource(songsdb.database)
+@pytest.mark.parametrize("module", list(CLIENT_CLASSES), ids=lambda m: m.__name__)
+def test_no_sql_text_is_built_in_the_client_beyond_exec(module) -> None:
+    source = inspect.getsource(module)
     for keyword in ("SELECT ", "INSERT ", "UPDATE ", "DELETE ", "BEGIN TRAN"):
         assert keyword not in source, keyword

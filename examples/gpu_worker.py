@@ -1,0 +1,134 @@
+"""An example GPU worker for songsdb's job queue: copy it into your service and plug in your model.
+
+    python examples/gpu_worker.py --worker-id gpu-1 --job-type separation
+
+It claims a job, runs your handler while a background thread heartbeats (extending the lease
+and reporting progress), then completes the job with the handler's results in one transaction,
+or fails it with the exception's message and traceback (the queue retries it with back-off
+until its attempts are used up). SIGTERM or SIGINT stops it cleanly: the job in hand is
+finished and reported, then the loop ends. If its lease is lost (the process stalled longer than
+the lease and another worker took the job), it drops the job without writing anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from songsdb import SongsDatabase
+from songsdb.errors import LeaseLost
+from songsdb.models import Job
+
+log = logging.getLogger("gpu_worker")
+
+# A handler gets the job and a progress callback, and returns the keyword arguments of
+# complete_job: tracks=..., transcription=..., chroma_analysis=..., result_metadata=...
+Handler = Callable[[Job, Callable[[int, str | None], None]], dict[str, Any]]
+
+
+@dataclass
+class Worker:
+    """Claims and runs jobs until ``stop()`` (or a signal) or, with ``stop_when_idle``, an empty queue."""
+
+    db: SongsDatabase
+    handler: Handler
+    worker_id: str
+    job_types: Sequence[str] | None = None
+    model_names: Sequence[str] | None = None
+    lease_seconds: int = 300
+    heartbeat_seconds: float = 60.0
+    idle_seconds: float = 5.0
+    stop_when_idle: bool = False
+    done: list[Job] = field(default_factory=list)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+
+    def stop(self, *_: object) -> None:
+        """Finish the job in hand, then return from run()."""
+        self._stopping.set()
+
+    def run(self) -> list[Job]:
+        """The loop; returns the jobs this worker completed or failed."""
+        while not self._stopping.is_set():
+            job = self.db.claim_next_job(self.worker_id, self.job_types, self.model_names, self.lease_seconds)
+            if job is None:
+                if self.stop_when_idle:
+                    break
+                self._stopping.wait(self.idle_seconds)
+                continue
+            self._run_one(job)
+        return self.done
+
+    def _run_one(self, job: Job) -> None:
+        progress: dict[str, Any] = {"value": None, "message": None}
+        beating = threading.Event()
+        lost = threading.Event()
+
+        def report(value: int, message: str | None = None) -> None:
+            progress.update(value=value, message=message)
+
+        def beat() -> None:
+            while not beating.wait(self.heartbeat_seconds):
+                try:
+                    self.db.heartbeat(job.id, job.claim_token, progress["value"], progress["message"], self.lease_seconds)
+                except LeaseLost:
+                    lost.set()
+                    return
+                except Exception:  # a failed heartbeat is retried at the next beat
+                    log.warning("heartbeat for %s failed", job.id, exc_info=True)
+
+        heart = threading.Thread(target=beat, name=f"heartbeat-{job.id}", daemon=True)
+        heart.start()
+        try:
+            results = self.handler(job, report)
+        except Exception as exc:
+            beating.set()
+            heart.join()
+            if not lost.is_set():
+                self._report(lambda: self.db.fail_job(job.id, job.claim_token, str(exc) or type(exc).__name__, traceback.format_exc()))
+            return
+        beating.set()
+        heart.join()
+        if not lost.is_set():
+            self._report(lambda: self.db.complete_job(job.id, job.claim_token, **results))
+
+    def _report(self, call: Callable[[], Job]) -> None:
+        try:
+            self.done.append(call())
+        except LeaseLost as exc:
+            log.warning("lease lost, result dropped: %s", exc)
+
+
+def demo_handler(job: Job, report: Callable[[int, str | None], None]) -> dict[str, Any]:
+    """Stands in for demucs / whisper / chroma: replace with the real model."""
+    report(50, f"running {job.model_name}")
+    if job.job_type == "separation":
+        return {"tracks": [{"stem_name": s, "file_path": f"/stems/{job.id}/{s}.wav"} for s in ("vocals", "drums", "bass", "other")]}
+    if job.job_type == "transcription":
+        return {"transcription": {"language": "en", "full_text": "", "segments": [], "model_name": job.model_name}}
+    return {"chroma_analysis": {"key_name": "C", "mode": "major", "tempo": 120.0, "chroma_vector": [0.0] * 12}}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run a songsdb GPU worker (example).")
+    parser.add_argument("--worker-id", required=True)
+    parser.add_argument("--job-type", action="append", dest="job_types", help="repeat for several types")
+    parser.add_argument("--lease-seconds", type=int, default=300)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    with SongsDatabase() as db:
+        worker = Worker(db, demo_handler, args.worker_id, args.job_types, lease_seconds=args.lease_seconds,
+                        heartbeat_seconds=args.lease_seconds / 3)
+        signal.signal(signal.SIGTERM, worker.stop)
+        signal.signal(signal.SIGINT, worker.stop)
+        worker.run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

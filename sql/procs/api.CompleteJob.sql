@@ -1,0 +1,173 @@
+/* api.CompleteJob - a worker completes its job and stores the job's results, all in one transaction.
+
+   Requires the claim token: a worker whose lease expired and whose job was claimed again, or
+   whose job was cancelled, is refused and nothing is written. Results, by job type:
+     separation    @Tracks: JSON array of stems, as api.AddSeparatedTracks
+     transcription @Transcription: JSON object {"language", "fullText", "segments": [...], "modelName"}
+     chroma        @ChromaAnalysis: JSON object {"keyName", "mode", "tempo", "keyConfidence",
+                   "tempoConfidence", "chromaVector": [12 numbers]}
+   plus @ResultMetadata (a JSON object) for any type. Audited ('completed').
+   Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
+            Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
+            ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt
+   (the completed job, through dbo.ReturnJob)
+   Errors: 50001 @JobId or @ClaimToken missing; 50002/50003/50004 a result malformed (the message
+           names it); 50201 no job has @JobId; 50202 the job is not running; 50203 the lease was lost.
+   Example: EXEC api.CompleteJob @JobId = @JobId, @ClaimToken = @Token,
+                @Tracks = N'[{"stemName":"vocals","filePath":"/s/v.wav"}]'; */
+IF OBJECT_ID(N'api.CompleteJob', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE api.CompleteJob AS RETURN 0;');
+GO
+ALTER PROCEDURE api.CompleteJob
+    @JobId uniqueidentifier,
+    @ClaimToken uniqueidentifier,
+    @ResultMetadata nvarchar(max) = NULL,
+    @Tracks nvarchar(max) = NULL,
+    @Transcription nvarchar(max) = NULL,
+    @ChromaAnalysis nvarchar(max) = NULL,
+    @RequestId nvarchar(4000) = NULL
+AS
+BEGIN
+    SET NOCOUNT, XACT_ABORT ON;
+
+    EXEC dbo.CheckJson @Name = N'@ResultMetadata', @Value = @ResultMetadata, @Shape = 'object';
+    EXEC dbo.CheckJson @Name = N'@Tracks', @Value = @Tracks, @Shape = 'array';
+    EXEC dbo.CheckJson @Name = N'@Transcription', @Value = @Transcription, @Shape = 'object';
+    EXEC dbo.CheckJson @Name = N'@ChromaAnalysis', @Value = @ChromaAnalysis, @Shape = 'object';
+    EXEC dbo.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
+
+    DECLARE @Now datetime2(3) = SYSUTCDATETIME();
+    DECLARE @JobIdText nvarchar(100) = CONVERT(nvarchar(36), @JobId);
+    DECLARE @SongId uniqueidentifier;
+    DECLARE @JobType varchar(20);
+    DECLARE @Worker nvarchar(100);
+    DECLARE @Text nvarchar(2048);
+    DECLARE @TrackCount int = 0;
+    DECLARE @ResultId bigint;
+    DECLARE @Details nvarchar(max);
+    -- @Transcription fields
+    DECLARE @Language nvarchar(4000);
+    DECLARE @FullText nvarchar(max);
+    DECLARE @Segments nvarchar(max);
+    DECLARE @ModelName nvarchar(4000);
+    -- @ChromaAnalysis fields (numbers read as text first, so a bad one is a clear error)
+    DECLARE @KeyName nvarchar(4000);
+    DECLARE @Mode nvarchar(4000);
+    DECLARE @Tempo nvarchar(100);
+    DECLARE @KeyConfidence nvarchar(100);
+    DECLARE @TempoConfidence nvarchar(100);
+    DECLARE @ChromaVector nvarchar(max);
+
+    BEGIN TRY
+        BEGIN TRANSACTION;
+
+        EXEC dbo.CheckLease @JobId = @JobId, @ClaimToken = @ClaimToken;
+        SELECT
+            @SongId = j.SongId,
+            @JobType = j.JobType,
+            @Worker = j.WorkerId
+        FROM dbo.ProcessingJobs AS j
+        WHERE j.JobId = @JobId;
+
+        IF
+            (@Tracks IS NOT NULL AND @JobType <> 'separation')
+            OR (@Transcription IS NOT NULL AND @JobType <> 'transcription')
+            OR (@ChromaAnalysis IS NOT NULL AND @JobType <> 'chroma')
+        BEGIN
+            SET @Text = CONCAT(
+                N'The results given are not supported for a ', @JobType,
+                N' job. Supported values are @Tracks for separation, @Transcription for transcription, @ChromaAnalysis for chroma jobs.'
+            );
+            THROW 50003, @Text, 1;
+        END;
+
+        IF @Tracks IS NOT NULL
+            EXEC dbo.InsertSeparatedTracks
+                @SongId = @SongId, @JobId = @JobId, @Tracks = @Tracks, @Count = @TrackCount OUTPUT;
+
+        IF @Transcription IS NOT NULL
+        BEGIN
+            SELECT
+                @Language = r.Language,
+                @FullText = r.FullText,
+                @Segments = r.Segments,
+                @ModelName = r.ModelName
+            FROM OPENJSON (@Transcription)
+                WITH (
+                    Language nvarchar(4000) '$.language',
+                    FullText nvarchar(max) '$.fullText',
+                    Segments nvarchar(max) '$.segments' AS JSON,
+                    ModelName nvarchar(4000) '$.modelName'
+                ) AS r;
+            EXEC dbo.InsertTranscription
+                @SongId = @SongId, @JobId = @JobId, @Language = @Language, @FullText = @FullText,
+                @Segments = @Segments, @ModelName = @ModelName, @Id = @ResultId OUTPUT;
+        END;
+
+        IF @ChromaAnalysis IS NOT NULL
+        BEGIN
+            SELECT
+                @KeyName = r.KeyName,
+                @Mode = r.Mode,
+                @Tempo = r.Tempo,
+                @KeyConfidence = r.KeyConfidence,
+                @TempoConfidence = r.TempoConfidence,
+                @ChromaVector = r.ChromaVector
+            FROM OPENJSON (@ChromaAnalysis)
+                WITH (
+                    KeyName nvarchar(4000) '$.keyName',
+                    Mode nvarchar(4000) '$.mode',
+                    Tempo nvarchar(100) '$.tempo',
+                    KeyConfidence nvarchar(100) '$.keyConfidence',
+                    TempoConfidence nvarchar(100) '$.tempoConfidence',
+                    ChromaVector nvarchar(max) '$.chromaVector' AS JSON
+                ) AS r;
+            IF
+                (@Tempo IS NOT NULL AND TRY_CAST(@Tempo AS float) IS NULL)
+                OR (@KeyConfidence IS NOT NULL AND TRY_CAST(@KeyConfidence AS float) IS NULL)
+                OR (@TempoConfidence IS NOT NULL AND TRY_CAST(@TempoConfidence AS float) IS NULL)
+                THROW 50004, N'The value for the parameter @ChromaAnalysis is not supported: tempo and the confidences must be numbers. Supported values are JSON numbers or null.', 1;
+            DECLARE @TempoValue float = TRY_CAST(@Tempo AS float);
+            DECLARE @KeyConfidenceValue float = TRY_CAST(@KeyConfidence AS float);
+            DECLARE @TempoConfidenceValue float = TRY_CAST(@TempoConfidence AS float);
+            EXEC dbo.InsertChromaAnalysis
+                @SongId = @SongId, @JobId = @JobId, @KeyName = @KeyName, @Mode = @Mode, @Tempo = @TempoValue,
+                @KeyConfidence = @KeyConfidenceValue, @TempoConfidence = @TempoConfidenceValue,
+                @ChromaVector = @ChromaVector, @Id = @ResultId OUTPUT;
+        END;
+
+        UPDATE dbo.ProcessingJobs
+        SET
+            Status = 'completed',
+            Progress = 100,
+            CompletedAt = @Now,
+            ResultMetadata = COALESCE(@ResultMetadata, ResultMetadata),
+            ClaimToken = NULL,
+            LeaseExpiresAt = NULL,
+            UpdatedAt = @Now
+        WHERE JobId = @JobId AND ClaimToken = @ClaimToken AND Status = 'running';
+        IF @@ROWCOUNT = 0
+            THROW 50203, N'The lease was lost while this call ran: the job was claimed again.', 1;
+
+        SET @Details = (
+            SELECT
+                @Worker AS workerId,
+                @TrackCount AS separatedTracks,
+                CASE WHEN @Transcription IS NOT NULL THEN 1 ELSE 0 END AS transcriptions,
+                CASE WHEN @ChromaAnalysis IS NOT NULL THEN 1 ELSE 0 END AS chromaAnalyses
+            FOR JSON PATH, WITHOUT_ARRAY_WRAPPER
+        );
+        EXEC dbo.WriteAudit
+            @RequestId = @RequestId, @EntityType = 'job', @EntityId = @JobIdText,
+            @Action = 'completed', @Details = @Details;
+
+        COMMIT TRANSACTION;
+    END TRY
+    BEGIN CATCH
+        IF XACT_STATE() <> 0 ROLLBACK TRANSACTION;
+        THROW;
+    END CATCH;
+
+    EXEC dbo.ReturnJob @JobId = @JobId;
+END;
+GO

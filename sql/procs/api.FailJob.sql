@@ -1,0 +1,94 @@
+/* api.FailJob - a worker reports that its job failed; the job goes back to the queue or fails for good.
+
+   While Attempts < MaxAttempts the job is queued again, available after @RetryDelaySeconds
+   (default: exponential back-off, 30 s x 2^(attempt - 1), at most one hour); otherwise it ends
+   'failed'. Either way the error is kept (the last one wins), the lease is dropped and the
+   change is audited ('failed', with whether it was requeued).
+   Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
+            Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
+            ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt
+   (the job after the change, through dbo.ReturnJob)
+   Errors: 50001 @JobId, @ClaimToken or @ErrorMessage missing; 50002 text too long or
+           @RetryDelaySeconds out of range; 50201 no job has @JobId; 50202 the job is not running;
+           50203 the lease was lost.
+   Example: EXEC api.FailJob @JobId = @JobId, @ClaimToken = @Token, @ErrorMessage = N'CUDA out of memory'; */
+IF OBJECT_ID(N'api.FailJob', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE api.FailJob AS RETURN 0;');
+GO
+ALTER PROCEDURE api.FailJob
+    @JobId uniqueidentifier,
+    @ClaimToken uniqueidentifier,
+    @ErrorMessage nvarchar(max),
+    @ErrorStack nvarchar(max) = NULL,
+    @RetryDelaySeconds int = NULL,
+    @RequestId nvarchar(4000) = NULL
+AS
+BEGIN
+    SET NOCOUNT, XACT_ABORT ON;
+
+    EXEC dbo.CheckText @Name = N'@ErrorMessage', @Value = @ErrorMessage, @MaxLength = 4000, @Required = 1;
+    EXEC dbo.CheckNumber
+        @Name = N'@RetryDelaySeconds', @Value = @RetryDelaySeconds, @Min = 0, @Max = 86400,
+        @Allowed = N'whole numbers of seconds from 0 to 86400, or NULL for exponential back-off';
+    EXEC dbo.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
+
+    DECLARE @Now datetime2(3) = SYSUTCDATETIME();
+    DECLARE @JobIdText nvarchar(100) = CONVERT(nvarchar(36), @JobId);
+    DECLARE @Attempts int;
+    DECLARE @MaxAttempts int;
+    DECLARE @Requeue bit;
+    DECLARE @Delay int;
+    DECLARE @Details nvarchar(max);
+
+    BEGIN TRY
+        BEGIN TRANSACTION;
+
+        EXEC dbo.CheckLease @JobId = @JobId, @ClaimToken = @ClaimToken;
+        SELECT
+            @Attempts = j.Attempts,
+            @MaxAttempts = j.MaxAttempts
+        FROM dbo.ProcessingJobs AS j
+        WHERE j.JobId = @JobId;
+
+        SET @Requeue = CASE WHEN @Attempts < @MaxAttempts THEN 1 ELSE 0 END;
+        SET @Delay = COALESCE(
+            @RetryDelaySeconds,
+            CASE WHEN @Attempts >= 8 THEN 3600 ELSE 30 * POWER(2, CASE WHEN @Attempts < 1 THEN 0 ELSE @Attempts - 1 END) END
+        );
+
+        UPDATE dbo.ProcessingJobs
+        SET
+            Status = CASE WHEN @Requeue = 1 THEN 'queued' ELSE 'failed' END,
+            AvailableAt = CASE WHEN @Requeue = 1 THEN DATEADD(SECOND, @Delay, @Now) ELSE AvailableAt END,
+            CompletedAt = CASE WHEN @Requeue = 1 THEN NULL ELSE @Now END,
+            ErrorMessage = @ErrorMessage,
+            ErrorStack = @ErrorStack,
+            ClaimToken = NULL,
+            LeaseExpiresAt = NULL,
+            UpdatedAt = @Now
+        WHERE JobId = @JobId AND ClaimToken = @ClaimToken AND Status = 'running';
+        IF @@ROWCOUNT = 0
+            THROW 50203, N'The lease was lost while this call ran: the job was claimed again.', 1;
+
+        SET @Details = (
+            SELECT
+                @Requeue AS requeued,
+                @Attempts AS attempts,
+                @MaxAttempts AS maxAttempts,
+                CASE WHEN @Requeue = 1 THEN @Delay END AS retryInSeconds
+            FOR JSON PATH, WITHOUT_ARRAY_WRAPPER
+        );
+        EXEC dbo.WriteAudit
+            @RequestId = @RequestId, @EntityType = 'job', @EntityId = @JobIdText,
+            @Action = 'failed', @Details = @Details;
+
+        COMMIT TRANSACTION;
+    END TRY
+    BEGIN CATCH
+        IF XACT_STATE() <> 0 ROLLBACK TRANSACTION;
+        THROW;
+    END CATCH;
+
+    EXEC dbo.ReturnJob @JobId = @JobId;
+END;
+GO

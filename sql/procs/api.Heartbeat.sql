@@ -1,0 +1,73 @@
+/* api.Heartbeat - a worker extends its lease and, optionally, records progress.
+
+   Requires the claim token; a worker whose lease expired and whose job was claimed again is
+   refused. Progress or message changes are audited ('updated'); a bare lease extension is not.
+   Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
+            Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
+            ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt
+   (the job, through dbo.ReturnJob, with its ClaimToken)
+   Errors: 50001 @JobId or @ClaimToken missing; 50002 @Progress, @LeaseSeconds or @Message out
+           of range; 50201 no job has @JobId; 50202 the job is not running; 50203 the lease was lost.
+   Example: EXEC api.Heartbeat @JobId = @JobId, @ClaimToken = @Token, @Progress = 40; */
+IF OBJECT_ID(N'api.Heartbeat', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE api.Heartbeat AS RETURN 0;');
+GO
+ALTER PROCEDURE api.Heartbeat
+    @JobId uniqueidentifier,
+    @ClaimToken uniqueidentifier,
+    @Progress int = NULL,
+    @Message nvarchar(4000) = NULL,
+    @LeaseSeconds int = 300,
+    @RequestId nvarchar(4000) = NULL
+AS
+BEGIN
+    SET NOCOUNT, XACT_ABORT ON;
+
+    EXEC dbo.CheckNumber
+        @Name = N'@Progress', @Value = @Progress, @Min = 0, @Max = 100,
+        @Allowed = N'whole numbers from 0 to 100, or NULL';
+    EXEC dbo.CheckText @Name = N'@Message', @Value = @Message, @MaxLength = 1000;
+    EXEC dbo.CheckNumber
+        @Name = N'@LeaseSeconds', @Value = @LeaseSeconds, @Min = 1, @Max = 86400,
+        @Allowed = N'whole numbers of seconds from 1 to 86400', @Required = 1;
+    EXEC dbo.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
+
+    DECLARE @Now datetime2(3) = SYSUTCDATETIME();
+    DECLARE @JobIdText nvarchar(100) = CONVERT(nvarchar(36), @JobId);
+    DECLARE @Details nvarchar(max) = (
+        SELECT
+            @Progress AS progress,
+            @Message AS message
+        FOR JSON PATH, WITHOUT_ARRAY_WRAPPER
+    );
+
+    BEGIN TRY
+        BEGIN TRANSACTION;
+
+        EXEC dbo.CheckLease @JobId = @JobId, @ClaimToken = @ClaimToken;
+
+        UPDATE dbo.ProcessingJobs
+        SET
+            LeaseExpiresAt = DATEADD(SECOND, @LeaseSeconds, @Now),
+            Progress = COALESCE(@Progress, Progress),
+            Message = COALESCE(@Message, Message),
+            UpdatedAt = @Now
+        WHERE JobId = @JobId AND ClaimToken = @ClaimToken AND Status = 'running';
+        IF @@ROWCOUNT = 0
+            THROW 50203, N'The lease was lost while this heartbeat ran: the job was claimed again.', 1;
+
+        IF @Progress IS NOT NULL OR @Message IS NOT NULL
+            EXEC dbo.WriteAudit
+                @RequestId = @RequestId, @EntityType = 'job', @EntityId = @JobIdText,
+                @Action = 'updated', @Details = @Details;
+
+        COMMIT TRANSACTION;
+    END TRY
+    BEGIN CATCH
+        IF XACT_STATE() <> 0 ROLLBACK TRANSACTION;
+        THROW;
+    END CATCH;
+
+    EXEC dbo.ReturnJob @JobId = @JobId, @WithToken = 1;
+END;
+GO
