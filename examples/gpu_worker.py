@@ -87,10 +87,11 @@ class Worker:
         try:
             results = self.handler(job, report)
         except Exception as exc:
+            message, stack = str(exc) or type(exc).__name__, traceback.format_exc()
             beating.set()
             heart.join()
             if not lost.is_set():
-                self._report(lambda: self.db.fail_job(job.id, job.claim_token, str(exc) or type(exc).__name__, traceback.format_exc()))
+                self._report(lambda: self.db.fail_job(job.id, job.claim_token, message, stack))
             return
         beating.set()
         heart.join()

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from songsdb.config import ENV_FILE, Settings, load_settings
 from songsdb.errors import SongsDbError
@@ -23,15 +26,35 @@ __all__ = ["main", "build_parser"]
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _settings(args: argparse.Namespace, admin: bool = False) -> Settings:
+    """Settings for this command; with ``admin`` the SONGSDB_ADMIN_* login (written by up) wins."""
     overrides = {"database": args.database, "connection_string": args.connection_string}
-    return load_settings(env_file=args.env_file, **overrides)
+    settings = load_settings(env_file=args.env_file, **overrides)
+    if admin and not args.connection_string:
+        from songsdb.envfile import read_env_file
+
+        values = {**read_env_file(Path(args.env_file)), **os.environ}
+        if values.get("SONGSDB_ADMIN_USER") and values.get("SONGSDB_ADMIN_PASSWORD"):
+            settings = replace(settings, user=values["SONGSDB_ADMIN_USER"], password=values["SONGSDB_ADMIN_PASSWORD"])
+    return settings
+
+
+def _up_options(args: argparse.Namespace) -> Any:
+    from songsdb.local import UpOptions
+
+    options = UpOptions(env_file=Path(args.env_file))
+    for name in ("image", "port", "volume", "container", "timeout"):
+        if getattr(args, name, None) is not None:
+            setattr(options, name, getattr(args, name))
+    if args.database:
+        options.database = args.database
+    return options
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from songsdb.migrator import Migrator
 
-    report = Migrator(_settings(args)).migrate()
+    report = Migrator(_settings(args, admin=True)).migrate()
     for name in report.applied:
         print(f"applied  {name}")
     print(f"{len(report.applied)} script(s) applied ({report.engine}); the database is up to date.")
@@ -42,7 +65,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     from songsdb.migrations import drift_message
     from songsdb.migrator import Migrator
 
-    engine, states = Migrator(_settings(args)).status()
+    _print_container(args)
+    engine, states = Migrator(_settings(args, admin=True)).status()
     for state in states:
         print(f"{state.state:<8} {state.kind:<10} {state.name}")
     pending = sum(s.will_apply for s in states)
@@ -58,7 +82,7 @@ def cmd_script(args: argparse.Namespace) -> int:
     from songsdb.migrations import build_deployment_script
     from songsdb.migrator import Migrator
 
-    migrator = Migrator(_settings(args))
+    migrator = Migrator(_settings(args, admin=True))
     if args.pending:
         engine, states = migrator.status()
         todo = {s.name for s in states if s.will_apply}
@@ -78,7 +102,7 @@ def cmd_script(args: argparse.Namespace) -> int:
 def cmd_baseline(args: argparse.Namespace) -> int:
     from songsdb.migrator import Migrator
 
-    marked = Migrator(_settings(args)).baseline(args.version)
+    marked = Migrator(_settings(args, admin=True)).baseline(args.version)
     for name in marked:
         print(f"baselined {name}")
     print(f"{len(marked)} script(s) marked as applied up to version {args.version:04d}.")
@@ -95,9 +119,124 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_container(args: argparse.Namespace) -> None:
+    """The local container's state, when a Docker engine answers and the container exists."""
+    from songsdb.container import DockerUnavailable, describe, docker_client, find_container
+
+    try:
+        container = find_container(docker_client(), _up_options(args).container)
+    except DockerUnavailable:
+        return
+    if container is not None:
+        info = describe(container)
+        print(
+            f"container {info['name']}: {info['status']}, health {info['health']}, port {info['host_port']}, "
+            f"volume {info['labels'].get('songsdb.volume')}"
+        )
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from songsdb.local import up
+
+    result = up(_up_options(args))
+    print(f"ready: {result.server_version}")
+    return 0
+
+
+def _container(args: argparse.Namespace) -> Any:
+    from songsdb.container import docker_client, find_container
+
+    options = _up_options(args)
+    container = find_container(docker_client(), options.container)
+    if container is None:
+        raise SongsDbError(f"no container named {options.container!r}; create it with songsdb up")
+    return container
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    _container(args).start()
+    print("started; songsdb status shows when it is healthy")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    _container(args).stop()
+    print("stopped; the volume and its data stay")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    container = _container(args)
+    container.remove(force=True)
+    print(f"removed container {container.name}; the volume stays (songsdb volumes lists it, songsdb up reuses it)")
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from songsdb.local import stream_logs
+
+    stream_logs(_container(args), follow=args.follow)
+    return 0
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    import shutil
+
+    from songsdb.local import shell_command
+
+    command = shell_command(_up_options(args))
+    if shutil.which("docker") is None:
+        raise SongsDbError("songsdb shell needs the docker command line (it runs sqlcmd inside the container)")
+    os.execvp(command[0], command)
+    return 0  # pragma: no cover
+
+
+def cmd_volumes(args: argparse.Namespace) -> int:
+    from songsdb.volumes import create_volume, default_root, list_volumes
+
+    if args.create:
+        print(f"created {create_volume().path}")
+    volumes = list_volumes()
+    for volume in volumes:
+        meta = volume.read_metadata()
+        details = f"{meta.image} container={meta.container} port={meta.port} database={meta.database}" if meta else "(no metadata)"
+        print(f"{volume.name}  {details}")
+    print(f"{len(volumes)} volume(s) under {default_root()}")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from songsdb.local import admin_settings, backup
+
+    name = backup(admin_settings(Path(args.env_file)))
+    print(f"backed up and verified: {name} (in the volume's backup/ folder); restore with: songsdb restore {name}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from songsdb.local import admin_settings, restore
+
+    restore(admin_settings(Path(args.env_file)), args.file)
+    print(f"restored from {args.file}")
+    return 0
+
+
+def cmd_space(args: argparse.Namespace) -> int:
+    from songsdb.local import admin_settings, space
+
+    for row in space(admin_settings(Path(args.env_file))):
+        print("  ".join(str(v) for v in row))
+    return 0
+
+
 COMMANDS: dict[str, tuple[Handler, str, str]] = {
     "migrate": (cmd_migrate, "create the database if needed and apply every pending script", "songsdb migrate"),
-    "status": (cmd_status, "list scripts as applied, pending, changed, edited or missing; exit 1 on drift", "songsdb status"),
+    "status": (
+        cmd_status,
+        "the local container's state (when there is one), then every script as applied, pending, changed, "
+        "edited or missing; exit 1 on drift",
+        "songsdb status",
+    ),
     "script": (
         cmd_script,
         "write the exact batches migrate runs as one sqlcmd file (offline unless --pending)",
@@ -105,6 +244,21 @@ COMMANDS: dict[str, tuple[Handler, str, str]] = {
     ),
     "baseline": (cmd_baseline, "mark an existing database as being at VERSION without running scripts", "songsdb baseline 5"),
     "check": (cmd_check, "connect and print the server's version, or the one-line cause", "songsdb check"),
+    "up": (
+        cmd_up,
+        "create or reuse a volume and the SQL Server container, wait for it, migrate, create the application login "
+        "and write .env.songs-db",
+        "songsdb up --port 1433",
+    ),
+    "start": (cmd_start, "start the stopped container", "songsdb start"),
+    "stop": (cmd_stop, "stop the container (its volume and data stay)", "songsdb stop"),
+    "down": (cmd_down, "remove the container; the volume stays for the next up", "songsdb down"),
+    "logs": (cmd_logs, "print the container's log", "songsdb logs -f"),
+    "shell": (cmd_shell, "open sqlcmd inside the container as sa", "songsdb shell"),
+    "volumes": (cmd_volumes, "list the volumes under ~/.sqlcontainers with their metadata (--create makes a new one)", "songsdb volumes --create"),
+    "backup": (cmd_backup, "BACKUP DATABASE ... WITH CHECKSUM into the volume, then RESTORE VERIFYONLY", "songsdb backup"),
+    "restore": (cmd_restore, "replace the database with a backup from the volume's backup folder", "songsdb restore SongsDB_20261125120000.bak"),
+    "space": (cmd_space, "how much room the database takes (sp_spaceused)", "songsdb space"),
 }
 
 
@@ -131,6 +285,19 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--engine", choices=("sqlserver", "babelfish"), default="sqlserver", help="target engine for --all")
         if name == "baseline":
             command.add_argument("version", type=int, help="the last versioned script the database already has")
+        if name in ("up", "start", "stop", "down", "logs", "shell", "status"):
+            command.add_argument("--container", help="container name (default songs-db)")
+        if name == "up":
+            command.add_argument("--image", help="image to run (default mcr.microsoft.com/mssql/server:2022-latest; e.g. a pinned :2022-CU16-ubuntu-22.04 or :2019-latest)")
+            command.add_argument("--port", type=int, help="host port (default 1433)")
+            command.add_argument("--volume", help="volume folder name to use (default: the newest, or a new one)")
+            command.add_argument("--timeout", type=float, help="seconds to wait for the first login (default 180)")
+        if name == "volumes":
+            command.add_argument("--create", action="store_true", help="create a new, empty volume first")
+        if name == "logs":
+            command.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+        if name == "restore":
+            command.add_argument("file", help="a backup file name, as songsdb backup prints it")
     return parser
 
 

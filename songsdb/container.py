@@ -18,6 +18,11 @@ from songsdb.errors import DatabaseUnavailable, SongsDbError
 
 __all__ = [
     "DEFAULT_IMAGE",
+    "port_in_use",
+    "ensure_container",
+    "find_container",
+    "describe",
+    "wait_healthy",
     "ContainerSpec",
     "DockerUnavailable",
     "generate_password",
@@ -67,6 +72,7 @@ class ContainerSpec:
     host_port: int | None = 1433  # None: let Docker pick a free port
     mounts: dict[str, str] = field(default_factory=dict)  # host folder -> container folder
     restart: str | None = "unless-stopped"
+    labels: dict[str, str] = field(default_factory=dict)
 
     def run_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``docker.client.containers.run``."""
@@ -90,6 +96,8 @@ class ContainerSpec:
         }
         if self.restart:
             kwargs["restart_policy"] = {"Name": self.restart}
+        if self.labels:
+            kwargs["labels"] = dict(self.labels)
         return kwargs
 
 
@@ -137,3 +145,81 @@ def wait_for_login(
             if on_wait:
                 on_wait(left, exc)
             time.sleep(min(interval, max(left, 0.0)))
+
+
+def port_in_use(port: int, host: str = "0.0.0.0") -> bool:
+    """True when something already listens on ``port`` (so Docker could not publish it)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def find_container(client: Any, name: str) -> Any | None:
+    """The container called ``name``, running or not, or None."""
+    import docker.errors
+
+    try:
+        return client.containers.get(name)
+    except docker.errors.NotFound:
+        return None
+
+
+def ensure_container(client: Any, spec: ContainerSpec) -> tuple[Any, bool]:
+    """Reuse (and start) the container named ``spec.name``, or create it; returns (container, created)."""
+    existing = find_container(client, spec.name)
+    if existing is not None:
+        if existing.status != "running":
+            existing.start()
+            existing.reload()
+        return existing, False
+    if spec.host_port is not None and port_in_use(spec.host_port):
+        raise SongsDbError(
+            f"port {spec.host_port} is already in use (another SQL Server?); stop it, "
+            f"or pick a free port with --port {spec.host_port + 1 if spec.host_port < 65535 else 14330}"
+        )
+    container = client.containers.run(**spec.run_kwargs())
+    container.reload()
+    return container, True
+
+
+def describe(container: Any) -> dict[str, Any]:
+    """What `docker inspect` says about state, health, port, restart policy, image and mounts."""
+    container.reload()
+    attrs = container.attrs
+    state = attrs.get("State", {})
+    ports = (attrs.get("NetworkSettings", {}).get("Ports") or {}).get("1433/tcp") or []
+    return {
+        "name": container.name,
+        "status": state.get("Status"),
+        "health": (state.get("Health") or {}).get("Status"),
+        "host_port": int(ports[0]["HostPort"]) if ports else None,
+        "restart_policy": (attrs.get("HostConfig", {}).get("RestartPolicy") or {}).get("Name"),
+        "image": attrs.get("Config", {}).get("Image"),
+        "mounts": {m["Source"]: m["Destination"] for m in attrs.get("Mounts", [])},
+        "labels": attrs.get("Config", {}).get("Labels") or {},
+    }
+
+
+def container_env(container: Any) -> dict[str, str]:
+    """The container's environment, as ``docker inspect`` shows it."""
+    pairs = container.attrs.get("Config", {}).get("Env") or []
+    return dict(item.split("=", 1) for item in pairs if "=" in item)
+
+
+def wait_healthy(container: Any, timeout: float = 120.0, interval: float = 1.0) -> str:
+    """Wait for Docker's health check to say healthy; returns the last health status seen."""
+    deadline = time.monotonic() + timeout
+    status = "unknown"
+    while time.monotonic() < deadline:
+        container.reload()
+        status = ((container.attrs.get("State") or {}).get("Health") or {}).get("Status") or "none"
+        if status in ("healthy", "none"):
+            return status
+        time.sleep(interval)
+    return status

@@ -1,0 +1,268 @@
+"""`songsdb up` and the other local-server commands, in stages that can be run and tested apart.
+
+``up`` = volume (create or reuse) -> container (create or reuse, started) -> wait for a login
+-> provision (database, migrations, application login) -> ``.env.songs-db`` (0600, git-ignored).
+Running it again reuses the container, the volume and the passwords; data survives ``down``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from songsdb.config import ENV_FILE, Settings
+from songsdb.container import (
+    DEFAULT_IMAGE,
+    ContainerSpec,
+    container_env,
+    describe,
+    docker_client,
+    ensure_container,
+    find_container,
+    generate_password,
+    wait_for_login,
+)
+from songsdb.envfile import LocalCredentials, ensure_gitignored, read_env_file, write_env_file
+from songsdb.errors import DatabaseUnavailable, SongsDbError
+from songsdb.volumes import MOUNTS, Volume, VolumeMetadata, create_volume, default_root, find_volume
+
+__all__ = ["UpOptions", "UpResult", "up", "provision", "admin_settings", "backup", "restore", "space"]
+
+Say = Callable[[str], None]
+APP_LOGIN = "songsdb_app_login"
+_BACKUP_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.bak$")
+
+
+@dataclass
+class UpOptions:
+    """What ``songsdb up`` may be told; every field has the documented default."""
+
+    image: str = DEFAULT_IMAGE
+    port: int = 1433
+    volume: str | None = None
+    container: str = "songs-db"
+    database: str = "SongsDB"
+    env_file: Path = field(default_factory=lambda: Path(ENV_FILE))
+    volumes_root: Path | None = None
+    timeout: float = 180.0
+    driver: str | None = None
+
+
+@dataclass(frozen=True)
+class UpResult:
+    """What ``up`` did."""
+
+    volume: Volume
+    container_created: bool
+    server_version: str
+    applied: tuple[str, ...]
+    env_file: Path
+
+
+def _local_settings(port: int, database: str, user: str, password: str, driver: str | None) -> Settings:
+    return Settings(
+        server="127.0.0.1",
+        port=port,
+        database=database,
+        user=user,
+        password=password,
+        driver=driver,
+        trust_server_certificate=True,  # the container's own self-signed certificate, and only it
+    )
+
+
+def provision(admin: Settings, app_password: str, app_login: str = APP_LOGIN) -> tuple[str, ...]:
+    """Create the database if needed, migrate it, and create the application login in songsdb_app."""
+    import pyodbc
+
+    from songsdb.migrator import Migrator
+
+    report = Migrator(admin).migrate()
+    conn = pyodbc.connect(admin.odbc(), autocommit=True, timeout=admin.login_timeout)
+    try:
+        cursor = conn.cursor()
+        cursor.execute("EXEC dbo.EnsureApplicationLogin @Login = ?, @Password = ?;", app_login, app_password)
+        while cursor.nextset():
+            pass
+    finally:
+        conn.close()
+    return report.applied
+
+
+def _volume_for(options: UpOptions, existing: Any | None) -> Volume:
+    if existing is not None:
+        name = describe(existing)["labels"].get("songsdb.volume")
+        if name:
+            return find_volume(name, options.volumes_root) or create_volume(options.volumes_root)
+    found = find_volume(options.volume, options.volumes_root)
+    return found if found is not None else create_volume(options.volumes_root)
+
+
+def up(options: UpOptions, client: Any | None = None, say: Say = print) -> UpResult:
+    """The one command: see the module docstring."""
+    client = client or docker_client()
+    env = read_env_file(options.env_file)
+    existing = find_container(client, options.container)
+    volume = _volume_for(options, existing)
+    sa_password = (
+        container_env(existing).get("MSSQL_SA_PASSWORD") if existing is not None else None
+    ) or env.get("SONGSDB_ADMIN_PASSWORD") or generate_password()
+    if existing is None and any((volume.path / "data").iterdir()) and "SONGSDB_ADMIN_PASSWORD" not in env:
+        say(f"warning: {volume.name} holds data but {options.env_file} has no SA password; the login may fail")
+    spec = ContainerSpec(
+        name=options.container,
+        sa_password=sa_password,
+        image=options.image,
+        host_port=options.port,
+        mounts=volume.mounts(),
+        labels={"songsdb.volume": volume.name},
+    )
+    say(f"volume    {volume.path}")
+    container, created = ensure_container(client, spec)
+    info = describe(container)
+    port = info["host_port"] or options.port
+    say(f"container {container.name} ({'created' if created else 'reused'}) from {info['image']} on port {port}")
+    volume.write_metadata(
+        VolumeMetadata(
+            volume=volume.name,
+            created_at=(volume.read_metadata().created_at if volume.read_metadata() else datetime.now(timezone.utc).isoformat()),
+            image=options.image,
+            container=options.container,
+            port=port,
+            database=options.database,
+        )
+    )
+    admin = _local_settings(port, options.database, "sa", sa_password, options.driver)
+
+    def waiting(left: float, error: BaseException) -> None:
+        say(f"waiting for SQL Server to accept a login ({left:.0f} s left)")
+
+    try:
+        version = wait_for_login(admin.with_database("master"), timeout=options.timeout, interval=3.0, on_wait=waiting)
+    except DatabaseUnavailable as exc:
+        tail = container.logs(tail=20).decode("utf-8", "replace")
+        raise DatabaseUnavailable(f"{exc}\nlast lines of the container's log:\n{tail}") from None
+    app_password = env.get("SONGSDB_PASSWORD") if env.get("SONGSDB_USER") == APP_LOGIN else None
+    app_password = app_password or generate_password()
+    applied = provision(admin, app_password)
+    write_env_file(
+        options.env_file,
+        LocalCredentials("127.0.0.1", port, options.database, APP_LOGIN, app_password, "sa", sa_password, options.driver),
+    )
+    ensure_gitignored(options.env_file.resolve().parent, options.env_file.name)
+    say(f"database  {options.database}: {len(applied)} script(s) applied; application login {APP_LOGIN}")
+    say(f"settings  {options.env_file} (mode 0600; passwords are in it, not printed)")
+    say("next      python -c 'from songsdb import SongsDatabase; print(SongsDatabase().server_info())'")
+    return UpResult(volume, created, version.splitlines()[0], applied, options.env_file)
+
+
+def admin_settings(env_file: Path) -> Settings:
+    """The administrator's settings from the env file ``up`` wrote."""
+    env = read_env_file(env_file)
+    if "SONGSDB_ADMIN_PASSWORD" not in env:
+        raise SongsDbError(f"{env_file} has no administrator settings; run songsdb up first")
+    return _local_settings(
+        int(env.get("SONGSDB_PORT", "1433")),
+        env.get("SONGSDB_DATABASE", "SongsDB"),
+        env.get("SONGSDB_ADMIN_USER", "sa"),
+        env["SONGSDB_ADMIN_PASSWORD"],
+        env.get("SONGSDB_DRIVER"),
+    )
+
+
+def _run_ops(settings: Settings, *batches: str) -> list[tuple[Any, ...]]:
+    """Operations commands (SQL Server only): each batch on one autocommit session to master."""
+    import pyodbc
+
+    conn = pyodbc.connect(settings.with_database("master").odbc(), autocommit=True, timeout=settings.login_timeout)
+    rows: list[tuple[Any, ...]] = []
+    try:
+        cursor = conn.cursor()
+        for batch in batches:
+            cursor.execute(batch)
+            while True:
+                if cursor.description is not None:
+                    rows.extend(tuple(r) for r in cursor.fetchall())
+                if not cursor.nextset():
+                    break
+    finally:
+        conn.close()
+    return rows
+
+
+def backup(settings: Settings, now: datetime | None = None) -> str:
+    """``BACKUP DATABASE ... WITH CHECKSUM`` into the container's backup folder, then ``RESTORE VERIFYONLY``."""
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d%H%M%S")
+    name = f"{settings.database}_{stamp}.bak"
+    path = f"{MOUNTS['backup']}/{name}"
+    _run_ops(
+        settings,
+        f"BACKUP DATABASE [{settings.database}] TO DISK = N'{path}' WITH CHECKSUM, INIT, FORMAT;",
+        f"RESTORE VERIFYONLY FROM DISK = N'{path}' WITH CHECKSUM;",
+    )
+    return name
+
+
+def restore(settings: Settings, file_name: str) -> None:
+    """Replace the database with a backup file from the backup folder (a bare file name)."""
+    if not _BACKUP_NAME.match(file_name):
+        raise SongsDbError(f"backup file must be a bare name ending in .bak, as `songsdb backup` prints (got {file_name!r})")
+    path = f"{MOUNTS['backup']}/{file_name}"
+    db = settings.database
+    _run_ops(
+        settings,
+        f"IF DB_ID(N'{db}') IS NOT NULL ALTER DATABASE [{db}] SET SINGLE_USER WITH ROLLBACK IMMEDIATE;",
+        f"RESTORE DATABASE [{db}] FROM DISK = N'{path}' WITH REPLACE, CHECKSUM;",
+        f"ALTER DATABASE [{db}] SET MULTI_USER;",
+    )
+
+
+def space(settings: Settings) -> list[tuple[Any, ...]]:
+    """``sp_spaceused`` for the database."""
+    return _run_ops(settings, f"USE [{settings.database}]; EXEC sp_spaceused;")
+
+
+def status(options: UpOptions, client: Any | None = None) -> dict[str, Any]:
+    """Container state and health, its volume, and the database's schema version when reachable."""
+    client = client or docker_client()
+    container = find_container(client, options.container)
+    if container is None:
+        return {"container": options.container, "status": "absent", "volumes_root": str(options.volumes_root or default_root())}
+    info = describe(container)
+    try:
+        from songsdb.database import SongsDatabase
+
+        with SongsDatabase(admin_settings(options.env_file)) as db:
+            server = db.server_info()
+        info["schema_version"] = server.schema_version
+        info["server"] = server.server_version.splitlines()[0]
+    except Exception as exc:  # status reports what it can
+        info["database"] = f"unreachable: {exc}"
+    return info
+
+
+def shell_command(options: UpOptions) -> list[str]:
+    """The ``docker exec`` command line of ``songsdb shell`` (sqlcmd inside the container)."""
+    password = read_env_file(options.env_file).get("SONGSDB_ADMIN_PASSWORD")
+    if not password:
+        raise SongsDbError(f"{options.env_file} has no administrator password; run songsdb up first")
+    return [
+        "docker", "exec", "-it", options.container,
+        "/opt/mssql-tools18/bin/sqlcmd", "-C", "-S", "localhost", "-U", "sa", "-P", password, "-d", options.database,
+    ]
+
+
+def stream_logs(container: Any, follow: bool, out: Any = None) -> None:
+    """Print the container's log (and keep following it with ``follow``)."""
+    out = out or sys.stdout.buffer
+    if follow:
+        for chunk in container.logs(stream=True, follow=True):
+            out.write(chunk)
+            out.flush()
+    else:
+        out.write(container.logs())
