@@ -145,3 +145,13 @@ def test_the_shell_command_runs_sqlcmd_in_the_container(tmp_path: Path) -> None:
     write_env_file(path, creds())
     command = shell_command(UpOptions(env_file=path))
     assert command[:4] == ["docker", "exec", "-it", "songs-db"] and "/opt/mssql-tools18/bin/sqlcmd" in command and "-C" in command
+
+
+def test_restore_refuses_anything_but_a_bare_backup_name() -> None:
+    from songsdb.config import Settings
+    from songsdb.errors import SongsDbError
+    from songsdb.local import restore
+
+    for bad in ("../etc/passwd.bak", "x.bak'; DROP DATABASE x; --", "backup.txt"):
+        with pytest.raises(SongsDbError, match="bare name"):
+            restore(Settings(server="nowhere"), bad)
