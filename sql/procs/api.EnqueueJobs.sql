@@ -5,7 +5,7 @@
    Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
             Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
             ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt
-   (the new jobs, in the order given)
+   (the new jobs, in the order given, through dbo.ReturnJob)
    Errors: 50001 @SongId or @Jobs missing; 50004 @Jobs malformed (the message names the field);
            50101 no song has @SongId.
    Example: EXEC api.EnqueueJobs @SongId = @Id,
@@ -107,32 +107,10 @@ BEGIN
         THROW;
     END CATCH;
 
-    SELECT
-        j.JobId,
-        j.SongId,
-        j.ModelName,
-        j.JobType,
-        j.Status,
-        j.Progress,
-        j.Message,
-        j.RequestId,
-        j.Priority,
-        j.Attempts,
-        j.MaxAttempts,
-        j.CreatedAt,
-        j.AvailableAt,
-        j.UpdatedAt,
-        j.StartedAt,
-        j.CompletedAt,
-        j.ErrorMessage,
-        j.ErrorStack,
-        j.ResultMetadata,
-        j.WorkerId,
-        CAST(NULL AS uniqueidentifier) AS ClaimToken,
-        j.LeaseExpiresAt
-    FROM dbo.ProcessingJobs AS j
-    INNER JOIN @New AS n
-        ON j.JobId = n.JobId
-    ORDER BY j.Id;
+    DECLARE @JobIds nvarchar(max) = (
+        SELECT CONCAT(N'[', STRING_AGG(CONCAT(N'"', CONVERT(nvarchar(36), n.JobId), N'"'), N','), N']')
+        FROM @New AS n
+    );
+    EXEC dbo.ReturnJob @JobIds = @JobIds;
 END;
 GO

@@ -26,34 +26,7 @@ BEGIN
         @Name = N'@Limit', @Value = @Limit, @Min = 1, @Max = 1000,
         @Allowed = N'whole numbers from 1 to 1000', @Required = 1;
 
-    SELECT
-        j.JobId,
-        j.SongId,
-        j.ModelName,
-        j.JobType,
-        j.Status,
-        j.Progress,
-        j.Message,
-        j.RequestId,
-        j.Priority,
-        j.Attempts,
-        j.MaxAttempts,
-        j.CreatedAt,
-        j.AvailableAt,
-        j.UpdatedAt,
-        j.StartedAt,
-        j.CompletedAt,
-        j.ErrorMessage,
-        j.ErrorStack,
-        j.ResultMetadata,
-        j.WorkerId,
-        CAST(NULL AS uniqueidentifier) AS ClaimToken,
-        j.LeaseExpiresAt
-    FROM dbo.ProcessingJobs AS j
-    WHERE
-        (@SongId IS NULL OR j.SongId = @SongId)
-        AND (@Status IS NULL OR j.Status = LOWER(@Status))
-    ORDER BY j.Id DESC
-    OFFSET @Offset ROWS FETCH NEXT @Limit ROWS ONLY;
+    DECLARE @StatusValue varchar(20) = LOWER(@Status);
+    EXEC dbo.ReturnJob @List = 1, @SongId = @SongId, @Status = @StatusValue, @Offset = @Offset, @Limit = @Limit;
 END;
 GO

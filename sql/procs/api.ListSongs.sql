@@ -29,33 +29,18 @@ BEGIN
         @Name = N'@Limit', @Value = @Limit, @Min = 1, @Max = 1000,
         @Allowed = N'whole numbers from 1 to 1000', @Required = 1;
 
-    DECLARE @Pattern nvarchar(4000) = CONCAT(
-        N'%',
-        REPLACE(REPLACE(REPLACE(@TitleContains, N'[', N'[[]'), N'%', N'[%]'), N'_', N'[_]'),
-        N'%'
-    );
+    DECLARE @Pattern nvarchar(4000) = CASE
+        WHEN @TitleContains IS NOT NULL
+            THEN CONCAT(
+                N'%',
+                REPLACE(REPLACE(REPLACE(@TitleContains, N'[', N'[[]'), N'%', N'[%]'), N'_', N'[_]'),
+                N'%'
+            )
+    END;
 
-    SELECT
-        s.Id,
-        s.FileId,
-        s.Title,
-        s.Artist,
-        s.Album,
-        s.FileName,
-        s.OriginalFileName,
-        s.FileSize,
-        s.Duration,
-        s.FileExtension,
-        s.UploadedAt,
-        s.LastModified,
-        s.Metadata,
-        s.Status
-    FROM dbo.Songs AS s
-    WHERE
-        (@Status IS NULL OR s.Status = LOWER(@Status))
-        AND (@Artist IS NULL OR s.Artist = @Artist)
-        AND (@TitleContains IS NULL OR s.Title LIKE @Pattern)
-    ORDER BY s.UploadedAt DESC, s.Id ASC
-    OFFSET @Offset ROWS FETCH NEXT @Limit ROWS ONLY;
+    DECLARE @StatusValue varchar(20) = LOWER(@Status);
+    DECLARE @ArtistValue nvarchar(400) = @Artist;
+    EXEC dbo.ReturnSong
+        @List = 1, @Status = @StatusValue, @Artist = @ArtistValue, @TitlePattern = @Pattern, @Offset = @Offset, @Limit = @Limit;
 END;
 GO
