@@ -27,16 +27,9 @@ AS
 BEGIN
     SET NOCOUNT, XACT_ABORT ON;
 
-    IF @SongId IS NULL
-        THROW 50001, N'The parameter @SongId is required. Supported values are a song id (uniqueidentifier).', 1;
     EXEC dbo.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
 
-    DECLARE @Message nvarchar(2048);
-    IF NOT EXISTS (SELECT 1 FROM dbo.Songs WHERE Id = @SongId)
-    BEGIN
-        SET @Message = CONCAT(N'No song has @SongId = ''', CONVERT(nvarchar(36), @SongId), N'''.');
-        THROW 50101, @Message, 1;
-    END;
+    EXEC dbo.CheckSong @SongId = @SongId;
     IF @JobId IS NOT NULL
         EXEC dbo.CheckJobFor @JobId = @JobId, @SongId = @SongId, @JobType = 'chroma';
 

@@ -21,8 +21,6 @@ AS
 BEGIN
     SET NOCOUNT, XACT_ABORT ON;
 
-    IF @SongId IS NULL
-        THROW 50001, N'The parameter @SongId is required. Supported values are a song id (uniqueidentifier).', 1;
     EXEC dbo.CheckJson @Name = N'@Jobs', @Value = @Jobs, @Shape = 'array', @Required = 1;
     EXEC dbo.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
 
@@ -60,12 +58,7 @@ BEGIN
     )
         THROW 50004, N'The value for the parameter @Jobs is not supported: bad maxAttempts. Supported values are whole numbers from 1 to 100.', 1;
 
-    DECLARE @Message nvarchar(2048);
-    IF NOT EXISTS (SELECT 1 FROM dbo.Songs WHERE Id = @SongId)
-    BEGIN
-        SET @Message = CONCAT(N'No song has @SongId = ''', CONVERT(nvarchar(36), @SongId), N'''.');
-        THROW 50101, @Message, 1;
-    END;
+    EXEC dbo.CheckSong @SongId = @SongId;
 
     DECLARE @New TABLE (JobId uniqueidentifier NOT NULL, ModelName nvarchar(50) NOT NULL, JobType varchar(20) NOT NULL);
     DECLARE @SongIdText nvarchar(36) = CONVERT(nvarchar(36), @SongId);
