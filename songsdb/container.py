@@ -183,7 +183,16 @@ def ensure_container(client: Any, spec: ContainerSpec) -> tuple[Any, bool]:
             f"port {spec.host_port} is already in use (another SQL Server?); stop it, "
             f"or pick a free port with --port {spec.host_port + 1 if spec.host_port < 65535 else 14330}"
         )
-    container = client.containers.run(**spec.run_kwargs())
+    import docker.errors
+
+    try:
+        container = client.containers.run(**spec.run_kwargs())
+    except docker.errors.DockerException as exc:  # image missing and no registry, bad mount, ...
+        reason = getattr(exc, "explanation", None) or str(exc)
+        raise DockerUnavailable(
+            f"Docker could not start {spec.image}: {reason}; pull or build it first, pick another with --image, "
+            "or use an existing SQL Server (SONGSDB_* settings and songsdb migrate)"
+        ) from None
     container.reload()
     return container, True
 

@@ -130,3 +130,10 @@ def test_up_with_an_image_that_never_accepts_a_login_times_out_showing_its_log(
     assert any(line.startswith("container ") and "created" in line for line in lines)
     assert not options.env_file.exists()  # nothing is written before the server is provisioned
     assert all("Stand-in" not in line and "PASSWORD" not in line for line in lines)
+
+
+def test_an_image_that_cannot_be_had_is_one_clear_error(client: Any, name: str, tmp_path: Path) -> None:
+    spec = spec_for(name, "songsdb-no-such-image:never", tmp_path, free_port())
+    with pytest.raises(DockerUnavailable, match="could not start songsdb-no-such-image:never.*--image"):
+        ensure_container(client, spec)
+    assert find_container(client, name) is None
