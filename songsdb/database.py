@@ -160,8 +160,9 @@ class SongsDatabase(QueueMethods):
                         break
                 cursor.close()
                 return sets
-            except Exception as exc:
+            except BaseException as exc:
                 if type(exc).__module__ != "pyodbc":
+                    broken = True  # interrupted mid-call: the session may hold unread results
                     raise
                 broken = is_connection_lost(exc) or is_timeout(exc)
                 if self.retry.should_retry(exc, attempt, write=write, in_transaction=pinned is not None):

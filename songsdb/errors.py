@@ -30,6 +30,7 @@ __all__ = [
     "CatalogueEntry",
     "CATALOGUE",
     "native_error_number",
+    "native_error_numbers",
     "map_database_error",
 ]
 
@@ -119,24 +120,31 @@ CATALOGUE: dict[int, CatalogueEntry] = {
     )
 }
 
-_NATIVE = re.compile(r"\((\d{1,6})\)(?: \(SQL\w+\))?\s*$")
+_NATIVE = re.compile(r"\((\d{1,6})\)(?= \(SQL\w+\)|;|\s*$)")
 _TRANSPORT_NUMBERS = {233, 10053, 10054, 10060, 11001, 40613, 40501, 40197, 49918, 49919, 49920}
 _LOGIN_FAILED = {18456, 18452}
 _DATABASE_MISSING = {4060, 911}
 _DUPLICATE_KEY = {2627, 2601}
 
 
-def native_error_number(error: BaseException) -> int | None:
-    """The server's error number inside a pyodbc error, or None.
+def native_error_numbers(error: BaseException) -> list[int]:
+    """Every server error number inside a pyodbc error, first record first.
 
-    pyodbc puts it only in the message text: ``... Song not found (50101) (SQLExecDirectW)``.
+    pyodbc puts them only in the message text, one per diagnostic record, records joined
+    by ``; ``: ``... Song not found (50101) (SQLExecDirectW); [25000] ... (266)``.
     """
     for arg in reversed(getattr(error, "args", ())):
         if isinstance(arg, str):
-            match = _NATIVE.search(arg.strip())
-            if match:
-                return int(match.group(1))
-    return None
+            found = [int(n) for n in _NATIVE.findall(arg)]
+            if found:
+                return found
+    return []
+
+
+def native_error_number(error: BaseException) -> int | None:
+    """The number that says what happened: the first catalogue number, else the first one, else None."""
+    numbers = native_error_numbers(error)
+    return next((n for n in numbers if n in CATALOGUE), numbers[0] if numbers else None)
 
 
 def sqlstate(error: BaseException) -> str | None:
@@ -151,7 +159,8 @@ def server_message(error: BaseException) -> str:
     """The server's message without the driver's bracketed prefixes and suffixes."""
     args = getattr(error, "args", ())
     text = args[-1] if args and isinstance(args[-1], str) else str(error)
-    text = re.sub(r"^(\[[^\]]*\]\s*)+", "", text.strip())
+    text = re.split(r"; \[[0-9A-Z]{5}\] ", text.strip())[0]  # the first diagnostic record
+    text = re.sub(r"^(\[[^\]]*\]\s*)+", "", text)
     text = re.sub(r"\s*\(\d{1,6}\)\s*\(SQL\w+\)\s*$", "", text)
     return re.sub(r"\s*\(SQL\w+\)\s*$", "", text)
 

@@ -90,3 +90,16 @@ def test_a_driver_the_manager_cannot_load_is_driver_not_found() -> None:
     e = err("01000", "[01000] [unixODBC][Driver Manager]Can't open lib 'ODBC Driver 18 for SQL Server' : file not found (0) (SQLDriverConnect)")
     mapped = map_database_error(e)
     assert isinstance(mapped, errors.DriverNotFound) and "tdsodbc" in str(mapped)
+
+
+def test_the_catalogue_number_wins_over_a_trailing_transaction_count_record() -> None:
+    text = (
+        "[42000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]No processing job has @JobId = 'x'. (50201) "
+        "(SQLExecDirectW); [25000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Transaction count after "
+        "EXECUTE indicates a mismatching number of BEGIN and COMMIT statements. Previous count = 1, current count = 0. (266)"
+    )
+    e = err("42000", text)
+    assert native_error_number(e) == 50201
+    mapped = map_database_error(e, "api.UpdateJobStatus")
+    assert isinstance(mapped, errors.JobNotFound)
+    assert str(mapped) == "api.UpdateJobStatus: No processing job has @JobId = 'x'."
