@@ -32,7 +32,7 @@ from songsdb.models import (
     Transcription,
     from_rows,
 )
-from songsdb.params import _json_param, _param, _uuid_param
+from songsdb.params import Id, _json_param, _param, _uuid_param
 from songsdb.pool import ConnectionPool
 from songsdb.queue import QueueMethods, track_rows
 from songsdb.retry import RetryPolicy, is_connection_lost, is_timeout
@@ -42,7 +42,6 @@ __all__ = ["SongsDatabase"]
 log = logging.getLogger("songsdb")
 T = TypeVar("T")
 ResultSet = tuple[list[str], list[tuple[Any, ...]]]
-Id = uuid.UUID | str
 
 
 class SongsDatabase(QueueMethods):

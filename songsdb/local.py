@@ -29,7 +29,7 @@ from songsdb.container import (
 )
 from songsdb.envfile import LocalCredentials, ensure_gitignored, read_env_file, write_env_file
 from songsdb.errors import DatabaseUnavailable, SongsDbError
-from songsdb.volumes import MOUNTS, Volume, VolumeMetadata, create_volume, default_root, find_volume
+from songsdb.volumes import MOUNTS, Volume, VolumeMetadata, create_volume, find_volume
 
 __all__ = ["UpOptions", "UpResult", "up", "provision", "admin_settings", "backup", "restore", "space"]
 
@@ -80,15 +80,14 @@ def provision(admin: Settings, app_password: str, app_login: str = APP_LOGIN) ->
     """Create the database if needed, migrate it, and create the application login in songsdb_app."""
     import pyodbc
 
-    from songsdb.migrator import Migrator
+    from songsdb.migrator import Migrator, drain
 
     report = Migrator(admin).migrate()
     conn = pyodbc.connect(admin.odbc(), autocommit=True, timeout=admin.login_timeout)
     try:
         cursor = conn.cursor()
         cursor.execute("EXEC dbo.EnsureApplicationLogin @Login = ?, @Password = ?;", app_login, app_password)
-        while cursor.nextset():
-            pass
+        drain(cursor)
     finally:
         conn.close()
     return report.applied
@@ -127,10 +126,11 @@ def up(options: UpOptions, client: Any | None = None, say: Say = print) -> UpRes
     info = describe(container)
     port = info["host_port"] or options.port
     say(f"container {container.name} ({'created' if created else 'reused'}) from {info['image']} on port {port}")
+    previous = volume.read_metadata()
     volume.write_metadata(
         VolumeMetadata(
             volume=volume.name,
-            created_at=(volume.read_metadata().created_at if volume.read_metadata() else datetime.now(timezone.utc).isoformat()),
+            created_at=previous.created_at if previous else datetime.now(timezone.utc).isoformat(),
             image=options.image,
             container=options.container,
             port=port,
@@ -179,17 +179,15 @@ def _run_ops(settings: Settings, *batches: str) -> list[tuple[Any, ...]]:
     """Operations commands (SQL Server only): each batch on one autocommit session to master."""
     import pyodbc
 
+    from songsdb.migrator import drain
+
     conn = pyodbc.connect(settings.with_database("master").odbc(), autocommit=True, timeout=settings.login_timeout)
     rows: list[tuple[Any, ...]] = []
     try:
         cursor = conn.cursor()
         for batch in batches:
             cursor.execute(batch)
-            while True:
-                if cursor.description is not None:
-                    rows.extend(tuple(r) for r in cursor.fetchall())
-                if not cursor.nextset():
-                    break
+            rows.extend(drain(cursor))
     finally:
         conn.close()
     return rows
@@ -225,25 +223,6 @@ def restore(settings: Settings, file_name: str) -> None:
 def space(settings: Settings) -> list[tuple[Any, ...]]:
     """``sp_spaceused`` for the database."""
     return _run_ops(settings, f"USE [{settings.database}]; EXEC sp_spaceused;")
-
-
-def status(options: UpOptions, client: Any | None = None) -> dict[str, Any]:
-    """Container state and health, its volume, and the database's schema version when reachable."""
-    client = client or docker_client()
-    container = find_container(client, options.container)
-    if container is None:
-        return {"container": options.container, "status": "absent", "volumes_root": str(options.volumes_root or default_root())}
-    info = describe(container)
-    try:
-        from songsdb.database import SongsDatabase
-
-        with SongsDatabase(admin_settings(options.env_file)) as db:
-            server = db.server_info()
-        info["schema_version"] = server.schema_version
-        info["server"] = server.server_version.splitlines()[0]
-    except Exception as exc:  # status reports what it can
-        info["database"] = f"unreachable: {exc}"
-    return info
 
 
 def shell_command(options: UpOptions) -> list[str]:

@@ -56,7 +56,7 @@ HISTORY_TABLE = "deploy.SchemaHistory"
 # Run before anything else, by `migrate` and at the top of every `script`.
 HISTORY_BOOTSTRAP = """\
 IF SCHEMA_ID(N'deploy') IS NULL
-    EXEC (N'CREATE SCHEMA deploy;');
+    EXEC (N'CREATE SCHEMA deploy AUTHORIZATION dbo;');
 GO
 IF OBJECT_ID(N'deploy.SchemaHistory', N'U') IS NULL
 BEGIN

@@ -40,7 +40,7 @@ from songsdb.migrations import (
     template_context,
 )
 
-__all__ = ["Migrator", "MigrationReport", "detect_engine"]
+__all__ = ["Migrator", "MigrationReport", "detect_engine", "drain"]
 
 log = logging.getLogger("songsdb.migrate")
 
@@ -70,7 +70,7 @@ def _connect(settings: Settings) -> Any:
         raise map_database_error(exc) from None
 
 
-def _drain(cursor: Any) -> list[tuple[Any, ...]]:
+def drain(cursor: Any) -> list[tuple[Any, ...]]:
     """Read every result set of the last execute, so errors in later statements surface."""
     rows: list[tuple[Any, ...]] = []
     while True:
@@ -178,7 +178,7 @@ class Migrator:
             LOCK_RESOURCE,
             self.lock_timeout_ms,
         )
-        result = _drain(cursor)[-1][0]
+        result = drain(cursor)[-1][0]
         if result < 0:  # -1 timeout on SQL Server, -999 on Babelfish; all negatives mean "not granted"
             raise MigrationError(
                 f"another migrator holds the lock {LOCK_RESOURCE!r} (sp_getapplock returned {result} "
@@ -223,7 +223,7 @@ class Migrator:
             try:
                 for _ in range(batch.repeat):
                     cursor.execute(batch.text)
-                    _drain(cursor)
+                    drain(cursor)
             except Exception as exc:
                 self._record_failure(conn, item, started)
                 raise MigrationError(

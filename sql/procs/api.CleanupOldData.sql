@@ -16,7 +16,6 @@ BEGIN
     SET NOCOUNT, XACT_ABORT ON;
 
     EXEC dbo.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
-    DECLARE @Request nvarchar(100) = @RequestId;
-    EXEC dbo.sp_CleanupOldData @DaysToKeep = @DaysToKeep, @BatchSize = @BatchSize, @RequestId = @Request;
+    EXEC dbo.sp_CleanupOldData @DaysToKeep = @DaysToKeep, @BatchSize = @BatchSize, @RequestId = @RequestId;
 END;
 GO
