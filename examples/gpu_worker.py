@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lease-seconds", type=int, default=300)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    with SongsDatabase() as db:
+    with SongsDatabase(role="worker") as db:  # the worker login: EXECUTE on schema worker only
         worker = Worker(db, demo_handler, args.worker_id, args.job_types, lease_seconds=args.lease_seconds,
                         heartbeat_seconds=args.lease_seconds / 3)
         signal.signal(signal.SIGTERM, worker.stop)

@@ -26,10 +26,10 @@ __all__ = ["main", "build_parser"]
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _settings(args: argparse.Namespace, admin: bool = False) -> Settings:
-    """Settings for this command; with ``admin`` the SONGSDB_ADMIN_* login (written by up) wins."""
+def _settings(args: argparse.Namespace, admin: bool = False, role: str = "web") -> Settings:
+    """Settings for this command: the ``role``'s login; with ``admin`` the SONGSDB_ADMIN_* login (written by up) wins."""
     overrides = {"database": args.database, "connection_string": args.connection_string}
-    settings = load_settings(env_file=args.env_file, **overrides)
+    settings = load_settings(env_file=args.env_file, role=role, **overrides)
     if admin and not args.connection_string:
         from songsdb.envfile import read_env_file
 
@@ -90,7 +90,7 @@ def cmd_script(args: argparse.Namespace) -> int:
     else:
         engine = args.engine
         items = migrator.rendered(engine)
-    text = build_deployment_script(items, engine)
+    text = build_deployment_script(items, engine, create_database=args.create_database)
     if args.output == "-":
         sys.stdout.write(text)
     else:
@@ -116,6 +116,35 @@ def cmd_check(args: argparse.Namespace) -> int:
         version = db.server_version()
     print("Database connection successful!")
     print(version.splitlines()[0] if version else "")
+    return 0
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    from songsdb.database import SongsDatabase
+
+    with SongsDatabase(settings=_settings(args, role="ops"), role="ops") as db:
+        report = db.cleanup_old_data(
+            args.days,
+            audit_days_to_keep=args.audit_days,
+            dry_run=args.dry_run,
+            time_limit_seconds=args.time_limit,
+        )
+    verb = "would delete" if report.dry_run else "deleted"
+    for table, rows in report.rows.items():
+        print(f"{table:<22} {verb} {rows}")
+    if not report.finished:
+        print("stopped at the time limit; run it again to go on")
+    return 0
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    from songsdb.database import SongsDatabase
+
+    with SongsDatabase(settings=_settings(args, role="ops"), role="ops") as db:
+        rows = db.queue_status()
+    print(f"{'model':<20} {'type':<14} {'queued':>7} {'running':>8} {'failed':>7} {'expired':>8}")
+    for q in rows:
+        print(f"{q.model_name:<20} {q.job_type:<14} {q.queued:>7} {q.running:>8} {q.failed:>7} {q.expired_leases:>8}")
     return 0
 
 
@@ -244,6 +273,13 @@ COMMANDS: dict[str, tuple[Handler, str, str]] = {
     ),
     "baseline": (cmd_baseline, "mark an existing database as being at VERSION without running scripts", "songsdb baseline 5"),
     "check": (cmd_check, "connect and print the server's version, or the one-line cause", "songsdb check"),
+    "cleanup": (
+        cmd_cleanup,
+        "delete finished work older than --days (at least 7) and audit rows older than --audit-days (at least 90), "
+        "as the operations login",
+        "songsdb cleanup --days 30 --dry-run",
+    ),
+    "queue": (cmd_queue, "queued, running, failed and expired-lease counts per model, as the operations login", "songsdb queue"),
     "up": (
         cmd_up,
         "create or reuse a volume and the SQL Server container, wait for it, migrate, create the application login "
@@ -283,6 +319,16 @@ def build_parser() -> argparse.ArgumentParser:
             group.add_argument("--pending", action="store_true", help="only what the server still needs (connects)")
             group.add_argument("--all", action="store_true", help="everything, from an empty database (default; offline)")
             command.add_argument("--engine", choices=("sqlserver", "babelfish"), default="sqlserver", help="target engine for --all")
+            command.add_argument(
+                "--create-database",
+                metavar="NAME",
+                help="start by creating database NAME when missing and switching to it (run with sqlcmd -b -i, no -d)",
+            )
+        if name == "cleanup":
+            command.add_argument("--days", type=int, required=True, help="keep jobs, results and songs this many days (7 or more)")
+            command.add_argument("--audit-days", type=int, default=365, help="keep audit rows this many days (90 or more; default 365)")
+            command.add_argument("--dry-run", action="store_true", help="count what would be deleted; delete nothing")
+            command.add_argument("--time-limit", type=int, help="stop cleanly between batches after this many seconds")
         if name == "baseline":
             command.add_argument("version", type=int, help="the last versioned script the database already has")
         if name in ("up", "start", "stop", "down", "logs", "shell", "status"):

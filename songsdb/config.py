@@ -16,6 +16,7 @@ from songsdb.errors import ConfigurationError, DriverNotFound
 
 __all__ = [
     "ENV_FILE",
+    "ROLES",
     "PREFERRED_DRIVERS",
     "Settings",
     "load_settings",
@@ -30,6 +31,9 @@ PREFERRED_DRIVERS = ("ODBC Driver 18 for SQL Server", "ODBC Driver 17 for SQL Se
 _SECRET_KEYS = {"pwd", "password"}
 _TRUE = {"1", "true", "yes", "on", "y"}
 _FALSE = {"0", "false", "no", "off", "n"}
+
+# duty role -> the database role its login belongs to (sql/schema/0008_roles_by_duty.sql)
+ROLES = {"web": "songsdb_web", "worker": "songsdb_worker", "ops": "songsdb_ops"}
 
 # setting name -> environment variable
 _ENV_NAMES = {
@@ -212,19 +216,33 @@ def _to_int(name: str, value: str | int) -> int:
     return number
 
 
+_ROLE_SPECIFIC = ("user", "password", "connection_string")
+
+
+def _role_variable(role: str, variable: str) -> str:
+    """``SONGSDB_USER`` for the worker role is ``SONGSDB_WORKER_USER``."""
+    return variable.replace("SONGSDB_", f"SONGSDB_{role.upper()}_", 1)
+
+
 def load_settings(
     env: Mapping[str, str] | None = None,
     env_file: str | os.PathLike[str] | None = ENV_FILE,
+    role: str = "web",
     **overrides: object,
 ) -> Settings:
     """Settings from ``overrides`` (non-None ones), else ``env``, else ``env_file``.
 
+    ``role`` picks the login: ``web`` (the default) reads ``SONGSDB_USER`` / ``SONGSDB_PASSWORD``;
+    ``worker`` and ``ops`` read ``SONGSDB_WORKER_USER`` / ``SONGSDB_OPS_USER`` (and their
+    ``_PASSWORD`` and ``_CONNECTION_STRING``) first, falling back to the web ones.
     ``env`` defaults to ``os.environ``; a missing ``env_file`` is simply skipped.
     Unknown override names are a :class:`ConfigurationError`.
     """
     unknown = set(overrides) - set(_ENV_NAMES)
     if unknown:
         raise ConfigurationError(f"unknown setting(s): {', '.join(sorted(unknown))}; known: {', '.join(_ENV_NAMES)}")
+    if role not in ROLES:
+        raise ConfigurationError(f"role must be one of {', '.join(ROLES)} (got {role!r})")
     environ = os.environ if env is None else env
     from_file: Mapping[str, str | None] = {}
     if env_file is not None and Path(env_file).is_file():
@@ -233,12 +251,17 @@ def load_settings(
         from_file = dotenv_values(env_file)
     values: dict[str, object] = {}
     for name, variable in _ENV_NAMES.items():
+        candidates = [variable]
+        if role != "web" and name in _ROLE_SPECIFIC:
+            candidates.insert(0, _role_variable(role, variable))
         if overrides.get(name) is not None:
             values[name] = overrides[name]
-        elif environ.get(variable):
-            values[name] = environ[variable]
-        elif from_file.get(variable):
-            values[name] = from_file[variable]
+            continue
+        for source in (environ, from_file):
+            found = next((source[c] for c in candidates if source.get(c)), None)
+            if found:
+                values[name] = found
+                break
     for name in ("encrypt", "trust_server_certificate"):
         if name in values:
             values[name] = _to_bool(_ENV_NAMES[name], values[name])  # type: ignore[arg-type]

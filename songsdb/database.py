@@ -8,20 +8,29 @@ dataclasses of :mod:`songsdb.models`; server errors as :mod:`songsdb.errors`.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from songsdb.config import Settings, load_settings, redact
 from songsdb.context import current_request_id
-from songsdb.errors import SongsDbError, map_database_error
+from songsdb.errors import (
+    DatabaseError,
+    SongsDbError,
+    TransactionRolledBack,
+    map_database_error,
+    native_error_number,
+    server_message,
+)
 from songsdb.models import (
     AuditEntry,
     ChromaAnalysis,
     CleanupCount,
+    CleanupReport,
     DeletedSong,
     Job,
     JobSummary,
@@ -56,16 +65,18 @@ class SongsDatabase(QueueMethods):
         self,
         settings: Settings | None = None,
         *,
+        role: str = "web",
         pool_size: int = 8,
         pool_timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         **overrides: Any,
     ) -> None:
-        self.settings = settings if settings is not None else load_settings(**overrides)
+        self.role = role
+        self.settings = settings if settings is not None else load_settings(role=role, **overrides)
         self.retry = retry or RetryPolicy()
         self._odbc = self.settings.odbc()
         self._pool = ConnectionPool(self._connect, max_size=pool_size, timeout=pool_timeout)
-        self._pinned: ContextVar[Any] = ContextVar(f"songsdb_tx_{id(self)}", default=None)
+        self._pinned: ContextVar[_Transaction | None] = ContextVar(f"songsdb_tx_{id(self)}", default=None)
 
     def __repr__(self) -> str:
         return f"SongsDatabase({redact(self._odbc)!r})"
@@ -90,30 +101,44 @@ class SongsDatabase(QueueMethods):
     def transaction(self) -> Iterator[SongsDatabase]:
         """Group calls in one transaction: commit on success, roll back and re-raise on any exception.
 
-        Calls made in the ``with`` block, in this thread or task, share one connection. Calls are
-        not retried inside a transaction.
+        Calls made in the ``with`` block by the thread that opened it share one connection; the
+        procedures join that transaction. Any server error inside the block rolls the whole
+        transaction back (the procedures run with ``XACT_ABORT ON``): the error is raised, every
+        later call in the block raises :class:`TransactionRolledBack`, and so does leaving the
+        block normally, so nothing of it is ever half-committed. Another thread that inherited
+        this context (``asyncio.to_thread``, an executor) gets a clear error instead of sharing
+        the connection. Calls are not retried inside a transaction; transactions do not nest.
         """
-        if self._pinned.get() is not None:
+        current = self._pinned.get()
+        if current is not None and current.open:
             raise SongsDbError("transactions do not nest; finish the current one first")
         conn = self._acquire(write=True)
+        tx = _Transaction(conn)
+        token = self._pinned.set(tx)
         broken = False
-        token = self._pinned.set(conn)
         try:
             conn.autocommit = False
-            yield self
-            conn.commit()
-        except BaseException:
             try:
-                conn.rollback()
-            except Exception:
+                yield self
+            except BaseException:
+                broken = not _quiet(conn.rollback)
+                raise
+            if tx.failure is not None:
+                broken = not _quiet(conn.rollback)
+                raise TransactionRolledBack(
+                    f"not committed: {tx.failure} rolled the whole transaction back"
+                )
+            try:
+                conn.commit()
+            except Exception as exc:
                 broken = True
-            raise
+                _quiet(conn.rollback)
+                raise _songsdb_error(exc, "COMMIT") from exc
         finally:
+            tx.open = False
             self._pinned.reset(token)
-            try:
-                conn.autocommit = True
-            except Exception:
-                broken = True
+            if not broken:
+                broken = not _quiet(lambda: setattr(conn, "autocommit", True))
             self._pool.release(conn, broken=broken)
 
     # ----- the one way in ------------------------------------------------------------------------
@@ -141,7 +166,8 @@ class SongsDatabase(QueueMethods):
             f"{' ' if i == 0 else ', '}@{name} = ?" for i, name in enumerate(params)
         ) + ";"
         values = [_param(name, value) for name, value in params.items()]
-        pinned = self._pinned.get()
+        tx = self._pinned.get()
+        pinned = tx.connection_for(procedure) if tx is not None and tx.open else None
         attempt = 0
         while True:
             attempt += 1
@@ -161,6 +187,8 @@ class SongsDatabase(QueueMethods):
                 return sets
             except BaseException as exc:
                 if type(exc).__module__ != "pyodbc":
+                    if pinned is not None and tx is not None:
+                        tx.fail(procedure, exc)
                     broken = True  # interrupted mid-call: the session may hold unread results
                     raise
                 broken = is_connection_lost(exc) or is_timeout(exc)
@@ -169,7 +197,10 @@ class SongsDatabase(QueueMethods):
                     conn = None
                     self._wait(attempt, exc, procedure)
                     continue
-                raise map_database_error(exc, procedure) from exc
+                mapped = _songsdb_error(exc, procedure)
+                if pinned is not None and tx is not None:
+                    tx.fail(procedure, mapped)
+                raise mapped from exc
             finally:
                 if conn is not None:
                     self._release(conn, pinned, broken)
@@ -349,8 +380,17 @@ class SongsDatabase(QueueMethods):
         error_stack: str | None = None,
         result_metadata: Mapping[str, Any] | str | None = None,
         request_id: str | None = None,
+        *,
+        claim_token: Id | None = None,
+        lease_seconds: int | None = None,
     ) -> Job:
-        """Move a job through its state machine; raises InvalidStatusTransition naming the allowed moves."""
+        """Move a job the web service runs itself, or cancel any job (README, "Job states").
+
+        ``"running"`` on a queued job takes it like a claim: the returned job carries a
+        ``claim_token`` and a lease of ``lease_seconds`` (default 900) that each ``"running"``
+        update renews. A job a worker holds raises JobHeld unless ``claim_token`` is its token,
+        except for ``"cancelled"``. Raises InvalidStatusTransition naming the allowed moves.
+        """
         job = self._one(
             Job,
             "api.UpdateJobStatus",
@@ -362,72 +402,84 @@ class SongsDatabase(QueueMethods):
             ErrorMessage=error_message,
             ErrorStack=error_stack,
             ResultMetadata=_json_param("result_metadata", result_metadata),
+            ClaimToken=_uuid_param("claim_token", claim_token),
+            LeaseSeconds=lease_seconds,
             RequestId=current_request_id(request_id),
         )
         return self._created(job, "api.UpdateJobStatus")
 
     # ----- results -----------------------------------------------------------------------------
     def add_separated_tracks(
-        self, job_id: Id, tracks: Sequence[Mapping[str, Any]], request_id: str | None = None
+        self,
+        job_id: Id,
+        tracks: Sequence[Mapping[str, Any]],
+        request_id: str | None = None,
+        *,
+        claim_token: Id,
     ) -> list[SeparatedTrack]:
-        """Store several stems of a separation job in one call.
+        """Store stems of a separation job this worker holds (role ``worker``), several in one call.
 
         Each track is a mapping with stem_name and file_path, and optionally file_size, format,
-        sample_rate and duration. Returns all the job's stems.
+        sample_rate and duration. Returns all the job's stems. A stale ``claim_token`` raises
+        LeaseLost and writes nothing.
         """
         return self._many(
             SeparatedTrack,
-            "api.AddSeparatedTracks",
+            "worker.AddSeparatedTracks",
             True,
             JobId=_uuid_param("job_id", job_id),
+            ClaimToken=_uuid_param("claim_token", claim_token),
             Tracks=_json_param("tracks", track_rows(tracks)),
             RequestId=current_request_id(request_id),
         )
 
     def add_transcription(
         self,
-        song_id: Id,
+        job_id: Id,
         full_text: str | None = None,
         language: str | None = None,
         segments: Sequence[Any] | str | None = None,
         model_name: str | None = None,
-        job_id: Id | None = None,
         request_id: str | None = None,
+        *,
+        claim_token: Id,
     ) -> Transcription:
-        """Store a transcription of a song (from a transcription job, when ``job_id`` is given)."""
+        """Store the transcription of a transcription job this worker holds (role ``worker``)."""
         row = self._one(
             Transcription,
-            "api.AddTranscription",
+            "worker.AddTranscription",
             True,
-            SongId=_uuid_param("song_id", song_id),
             JobId=_uuid_param("job_id", job_id),
+            ClaimToken=_uuid_param("claim_token", claim_token),
             Language=language,
             FullText=full_text,
             Segments=_json_param("segments", segments),
             ModelName=model_name,
             RequestId=current_request_id(request_id),
         )
-        return self._created(row, "api.AddTranscription")
+        return self._created(row, "worker.AddTranscription")
 
     def add_chroma_analysis(
         self,
-        song_id: Id,
+        job_id: Id,
         key_name: str | None = None,
         mode: str | None = None,
         tempo: float | None = None,
         key_confidence: float | None = None,
         tempo_confidence: float | None = None,
         chroma_vector: Sequence[float] | str | None = None,
-        job_id: Id | None = None,
         request_id: str | None = None,
+        *,
+        claim_token: Id,
     ) -> ChromaAnalysis:
-        """Store a key/tempo analysis; ``chroma_vector`` has 12 numbers, C to B."""
+        """Store the key/tempo analysis of a chroma job this worker holds (role ``worker``);
+        ``chroma_vector`` has 12 numbers, C to B."""
         row = self._one(
             ChromaAnalysis,
-            "api.AddChromaAnalysis",
+            "worker.AddChromaAnalysis",
             True,
-            SongId=_uuid_param("song_id", song_id),
             JobId=_uuid_param("job_id", job_id),
+            ClaimToken=_uuid_param("claim_token", claim_token),
             KeyName=key_name,
             Mode=mode,
             Tempo=tempo,
@@ -436,7 +488,7 @@ class SongsDatabase(QueueMethods):
             ChromaVector=_json_param("chroma_vector", chroma_vector),
             RequestId=current_request_id(request_id),
         )
-        return self._created(row, "api.AddChromaAnalysis")
+        return self._created(row, "worker.AddChromaAnalysis")
 
     def get_song_results(self, song_id: Id) -> SongResults:
         """The stems, transcriptions and analyses of a song. Raises SongNotFound."""
@@ -495,27 +547,46 @@ class SongsDatabase(QueueMethods):
         )
 
     def job_summary(self, status: str | None = None, song_id: Id | None = None, limit: int = 100) -> list[JobSummary]:
-        """Rows of dbo.vw_JobSummary, newest first."""
+        """Rows of dbo.vw_JobSummary, newest first (role ``ops``)."""
         return self._many(
             JobSummary,
-            "api.GetJobSummary",
+            "ops.GetJobSummary",
             False,
             Status=status,
             SongId=_uuid_param("song_id", song_id),
             Limit=limit,
         )
 
-    def cleanup_old_data(self, days_to_keep: int, batch_size: int = 1000, request_id: str | None = None) -> dict[str, int]:
-        """Run dbo.sp_CleanupOldData; returns rows deleted per table (e.g. {"dbo.Songs": 3, ...})."""
+    def cleanup_old_data(
+        self,
+        days_to_keep: int,
+        batch_size: int = 1000,
+        request_id: str | None = None,
+        *,
+        audit_days_to_keep: int = 365,
+        dry_run: bool = False,
+        time_limit_seconds: int | None = None,
+    ) -> CleanupReport:
+        """Run dbo.sp_CleanupOldData (role ``ops``): rows deleted per table, and whether every step finished.
+
+        ``days_to_keep`` (at least 7) applies to jobs, results and songs; ``audit_days_to_keep``
+        (at least 90) to the audit trail. ``dry_run`` counts and deletes nothing;
+        ``time_limit_seconds`` stops cleanly between batches.
+        """
         counts = self._many(
             CleanupCount,
-            "api.CleanupOldData",
+            "ops.CleanupOldData",
             True,
             DaysToKeep=days_to_keep,
+            AuditDaysToKeep=audit_days_to_keep,
             BatchSize=batch_size,
+            DryRun=dry_run,
+            TimeLimitSeconds=time_limit_seconds,
             RequestId=current_request_id(request_id),
         )
-        return {c.table_name: c.rows_deleted for c in counts}
+        return CleanupReport(
+            {c.table_name: c.rows_deleted for c in counts}, all(c.finished for c in counts), dry_run
+        )
 
     def server_info(self) -> ServerInfo:
         """The server's version, the database name and its schema version."""
@@ -524,3 +595,51 @@ class SongsDatabase(QueueMethods):
     def server_version(self) -> str:
         """The server's ``@@VERSION``."""
         return self.server_info().server_version
+
+
+class _Transaction:
+    """The connection of one ``transaction()`` block, the thread that owns it, and its first failure."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.thread = threading.get_ident()
+        self.open = True
+        self.failure: str | None = None
+
+    def connection_for(self, procedure: str) -> Any:
+        """The pinned connection, or an error saying why this call may not use it."""
+        if threading.get_ident() != self.thread:
+            raise SongsDbError(
+                f"{procedure}: this transaction belongs to another thread; a thread (or asyncio.to_thread) "
+                "that inherited its context must not share its connection. Open a transaction in this thread, "
+                "or call outside the with-block."
+            )
+        if self.failure is not None:
+            raise TransactionRolledBack(
+                f"{procedure} not run: {self.failure} rolled the whole transaction back; leave the with-block"
+            )
+        return self.conn
+
+    def fail(self, procedure: str, error: BaseException) -> None:
+        """Remember the first failure: the server has rolled the transaction back."""
+        if self.failure is None:
+            self.failure = f"the error in {procedure} ({type(error).__name__})"
+
+
+def _songsdb_error(error: BaseException, where: str) -> BaseException:
+    """The songsdb exception for a driver error: the catalogue's, else DatabaseError with the server's number."""
+    mapped = map_database_error(error, where)
+    if mapped is not error:
+        return mapped
+    number = native_error_number(error)
+    suffix = f" (error {number})" if number is not None else ""
+    return DatabaseError(f"{where}: {server_message(error)}{suffix}")
+
+
+def _quiet(action: Callable[[], Any]) -> bool:
+    """Run ``action``; False when it raised (the connection is then not worth keeping)."""
+    try:
+        action()
+        return True
+    except Exception:
+        return False

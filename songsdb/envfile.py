@@ -1,8 +1,10 @@
 """The ``.env.songs-db`` file ``songsdb up`` writes: mode 0600, listed in ``.gitignore``.
 
-The application's settings (SONGSDB_USER / SONGSDB_PASSWORD: the least-privileged login)
-are what ``SongsDatabase()`` reads; the administrator's (SONGSDB_ADMIN_USER /
-SONGSDB_ADMIN_PASSWORD: sa) sit in their own, clearly marked section for operations only.
+One section per duty role: the web service's login (SONGSDB_USER / SONGSDB_PASSWORD, what
+``SongsDatabase()`` reads), the GPU workers' (SONGSDB_WORKER_USER / ..._PASSWORD, read by
+``SongsDatabase(role="worker")``) and operations' (SONGSDB_OPS_USER / ..._PASSWORD). The
+administrator's (SONGSDB_ADMIN_USER / SONGSDB_ADMIN_PASSWORD: sa) sit in their own, clearly
+marked section for songsdb up / migrate / backup only.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-__all__ = ["LocalCredentials", "write_env_file", "read_env_file", "ensure_gitignored"]
+__all__ = ["LocalCredentials", "write_env_file", "read_env_file", "role_login", "ensure_gitignored"]
 
 
 @dataclass(frozen=True)
@@ -23,11 +25,23 @@ class LocalCredentials:
     server: str
     port: int
     database: str
-    app_user: str
-    app_password: str = field(repr=False)
+    logins: dict[str, tuple[str, str]] = field(repr=False)  # role -> (login, password)
     admin_user: str = "sa"
     admin_password: str = field(default="", repr=False)
     driver: str | None = None
+
+
+_SECTIONS = {
+    "web": ("web service: SongsDatabase() (role songsdb_web: EXECUTE on schema api)", "SONGSDB"),
+    "worker": ("GPU workers: SongsDatabase(role='worker') (role songsdb_worker: EXECUTE on schema worker)", "SONGSDB_WORKER"),
+    "ops": ("operations: SongsDatabase(role='ops'), songsdb cleanup (role songsdb_ops: EXECUTE on schema ops)", "SONGSDB_OPS"),
+}
+
+
+def role_login(env: dict[str, str], role: str) -> tuple[str | None, str | None]:
+    """The (login, password) the env file holds for ``role``."""
+    prefix = _SECTIONS[role][1]
+    return env.get(f"{prefix}_USER"), env.get(f"{prefix}_PASSWORD")
 
 
 def _quote(value: str) -> str:
@@ -39,18 +53,21 @@ def write_env_file(path: Path, creds: LocalCredentials) -> None:
     lines = [
         "# Written by `songsdb up` for the local SQL Server container. Keep it out of git.",
         "",
-        "# --- application: what SongsDatabase() uses (EXECUTE on schema api only) ---",
+        "# --- connection: shared by every role ---",
         f"SONGSDB_SERVER={creds.server}",
         f"SONGSDB_PORT={creds.port}",
         f"SONGSDB_DATABASE={creds.database}",
-        f"SONGSDB_USER={creds.app_user}",
-        f"SONGSDB_PASSWORD={_quote(creds.app_password)}",
         "SONGSDB_ENCRYPT=yes",
         "# the local container's certificate is self-signed: trust it, and only it",
         "SONGSDB_TRUST_SERVER_CERTIFICATE=yes",
     ]
     if creds.driver:
         lines.append(f"SONGSDB_DRIVER={_quote(creds.driver)}")
+    for role, (title, prefix) in _SECTIONS.items():
+        if role not in creds.logins:
+            continue
+        user, password = creds.logins[role]
+        lines += ["", f"# --- {title} ---", f"{prefix}_USER={user}", f"{prefix}_PASSWORD={_quote(password)}"]
     lines += [
         "",
         "# --- administrator: for songsdb up / migrate / backup only; never give these to a service ---",

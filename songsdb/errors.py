@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "SongsDbError",
+    "DatabaseError",
     "ConfigurationError",
     "DriverNotFound",
     "DatabaseUnavailable",
@@ -26,6 +27,10 @@ __all__ = [
     "InvalidStatusTransition",
     "ConcurrencyConflict",
     "LeaseLost",
+    "JobHeld",
+    "TransactionNotAllowed",
+    "TransactionRolledBack",
+    "PermissionDenied",
     "MigrationError",
     "CatalogueEntry",
     "CATALOGUE",
@@ -37,6 +42,10 @@ __all__ = [
 
 class SongsDbError(Exception):
     """Base class of every error songsdb raises on purpose."""
+
+
+class DatabaseError(SongsDbError):
+    """The server or the driver reported an error that the catalogue does not name (the driver's error is the cause)."""
 
 
 class ConfigurationError(SongsDbError, ValueError):
@@ -87,6 +96,22 @@ class LeaseLost(SongsDbError):
     """The worker's claim token is stale: its lease expired and the job was claimed again."""
 
 
+class JobHeld(InvalidStatusTransition):
+    """A worker holds the job: only its claim token may move it (cancelling is always allowed)."""
+
+
+class TransactionNotAllowed(SongsDbError):
+    """The procedure must run on its own, outside any transaction (the claim, the cleanup)."""
+
+
+class TransactionRolledBack(SongsDbError):
+    """An error inside ``transaction()`` rolled the whole transaction back; nothing of it was committed."""
+
+
+class PermissionDenied(SongsDbError, PermissionError):
+    """This login's role may not run that procedure (connect with the role that may)."""
+
+
 class ConcurrencyConflict(SongsDbError):
     """Another session holds what this call needs (e.g. a cleanup already running)."""
 
@@ -111,11 +136,13 @@ CATALOGUE: dict[int, CatalogueEntry] = {
         CatalogueEntry(50002, ValidationError, "a parameter is outside its allowed range"),
         CatalogueEntry(50003, ValidationError, "a parameter is not one of its allowed values"),
         CatalogueEntry(50004, ValidationError, "a parameter is not valid JSON of the expected shape"),
+        CatalogueEntry(50005, TransactionNotAllowed, "the procedure cannot run inside a transaction"),
         CatalogueEntry(50101, SongNotFound, "no song has that id or file id"),
         CatalogueEntry(50102, DuplicateSong, "a song with that file id already exists"),
         CatalogueEntry(50201, JobNotFound, "no processing job has that id"),
         CatalogueEntry(50202, InvalidStatusTransition, "the job's status cannot change that way"),
         CatalogueEntry(50203, LeaseLost, "the claim token is stale: the job was claimed again"),
+        CatalogueEntry(50204, JobHeld, "a worker holds the job; only its claim token may move it"),
         CatalogueEntry(50901, ConcurrencyConflict, "another session is already doing this"),
     )
 }
@@ -125,6 +152,7 @@ _TRANSPORT_NUMBERS = {233, 10053, 10054, 10060, 11001, 40613, 40501, 40197, 4991
 _LOGIN_FAILED = {18456, 18452}
 _DATABASE_MISSING = {4060, 911}
 _DUPLICATE_KEY = {2627, 2601}
+_PERMISSION_DENIED = {229, 230, 262, 297}
 
 
 def native_error_numbers(error: BaseException) -> list[int]:
@@ -177,6 +205,11 @@ def map_database_error(error: BaseException, procedure: str | None = None) -> Ba
         return CATALOGUE[number].error(f"{where}{message}")
     if number in _DUPLICATE_KEY and "uq_songs_fileid" in message.lower():
         return DuplicateSong(f"{where}{message}")
+    if number in _PERMISSION_DENIED or "permission denied" in message.lower():
+        return PermissionDenied(
+            f"{where}{message} (this login's role may not run it: songsdb_web runs api.*, songsdb_worker "
+            "runs worker.*, songsdb_ops runs ops.*; connect with SongsDatabase(role=...))"
+        )
     if number in _LOGIN_FAILED:
         return LoginFailed(f"login failed: {message}")
     if number in _DATABASE_MISSING:

@@ -27,14 +27,15 @@ from songsdb.container import (
     generate_password,
     wait_for_login,
 )
-from songsdb.envfile import LocalCredentials, ensure_gitignored, read_env_file, write_env_file
+from songsdb.envfile import LocalCredentials, ensure_gitignored, read_env_file, role_login, write_env_file
 from songsdb.errors import DatabaseUnavailable, SongsDbError
 from songsdb.volumes import MOUNTS, Volume, VolumeMetadata, create_volume, find_volume
 
 __all__ = ["UpOptions", "UpResult", "up", "provision", "admin_settings", "backup", "restore", "space"]
 
 Say = Callable[[str], None]
-APP_LOGIN = "songsdb_app_login"
+# one login per duty role (sql/schema/0008_roles_by_duty.sql)
+ROLE_LOGINS = {"web": "songsdb_web_login", "worker": "songsdb_worker_login", "ops": "songsdb_ops_login"}
 _BACKUP_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.bak$")
 
 
@@ -76,18 +77,26 @@ def _local_settings(port: int, database: str, user: str, password: str, driver: 
     )
 
 
-def provision(admin: Settings, app_password: str, app_login: str = APP_LOGIN) -> tuple[str, ...]:
-    """Create the database if needed, migrate it, and create the application login in songsdb_app."""
+def provision(admin: Settings, logins: dict[str, tuple[str, str]]) -> tuple[str, ...]:
+    """Create the database if needed, migrate it, and give each duty role its login.
+
+    ``logins`` maps a role (web, worker, ops) to its login's (name, password); `up` uses ``ROLE_LOGINS``.
+    A login that exists already keeps its password (sql ``ensure_role_login.sql`` never resets one);
+    its user and role membership are still made sure of.
+    """
     import pyodbc
 
+    from songsdb.config import ROLES
     from songsdb.migrator import Migrator, drain
 
     report = Migrator(admin).migrate()
+    batch = (Path(__file__).parent / "local_sql" / "ensure_role_login.sql").read_text(encoding="utf-8")
     conn = pyodbc.connect(admin.odbc(), autocommit=True, timeout=admin.login_timeout)
     try:
         cursor = conn.cursor()
-        cursor.execute("EXEC dbo.EnsureApplicationLogin @Login = ?, @Password = ?;", app_login, app_password)
-        drain(cursor)
+        for role, (login, password) in logins.items():
+            cursor.execute(batch, login, password, ROLES[role])
+            drain(cursor)
     finally:
         conn.close()
     return report.applied
@@ -147,15 +156,25 @@ def up(options: UpOptions, client: Any | None = None, say: Say = print) -> UpRes
     except DatabaseUnavailable as exc:
         tail = container.logs(tail=20).decode("utf-8", "replace")
         raise DatabaseUnavailable(f"{exc}\nlast lines of the container's log:\n{tail}") from None
-    app_password = env.get("SONGSDB_PASSWORD") if env.get("SONGSDB_USER") == APP_LOGIN else None
-    app_password = app_password or generate_password()
-    applied = provision(admin, app_password)
+    logins = {}
+    for role, login in ROLE_LOGINS.items():
+        user, password = role_login(env, role)
+        logins[role] = (login, password if user == login and password else generate_password())
+    applied = provision(admin, logins)
     write_env_file(
         options.env_file,
-        LocalCredentials("127.0.0.1", port, options.database, APP_LOGIN, app_password, "sa", sa_password, options.driver),
+        LocalCredentials(
+            "127.0.0.1",
+            port,
+            options.database,
+            logins,
+            "sa",
+            sa_password,
+            options.driver,
+        ),
     )
     ensure_gitignored(options.env_file.resolve().parent, options.env_file.name)
-    say(f"database  {options.database}: {len(applied)} script(s) applied; application login {APP_LOGIN}")
+    say(f"database  {options.database}: {len(applied)} script(s) applied; logins {', '.join(ROLE_LOGINS.values())}")
     say(f"settings  {options.env_file} (mode 0600; passwords are in it, not printed)")
     say("next      python -c 'from songsdb import SongsDatabase; print(SongsDatabase().server_info())'")
     return UpResult(volume, created, version.splitlines()[0], applied, options.env_file)

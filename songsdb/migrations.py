@@ -40,6 +40,11 @@ __all__ = [
     "plan",
     "history_insert",
     "HISTORY_BOOTSTRAP",
+    "SESSION_OPTIONS",
+    "strip_comments",
+    "references",
+    "dependency_order",
+    "create_database_batches",
     "build_deployment_script",
 ]
 
@@ -52,6 +57,15 @@ _NO_TRANSACTION = re.compile(r"^\s*--\s*songsdb:\s*no-transaction\s*$", re.IGNOR
 _REPEATABLE_FOLDERS = ("views", "procs")
 
 HISTORY_TABLE = "deploy.SchemaHistory"
+
+# SQL Server stores ANSI_NULLS and QUOTED_IDENTIFIER with every procedure and view it creates, and
+# filtered indexes need these set to create them or write through them. ODBC drivers turn most of
+# them on; classic sqlcmd leaves QUOTED_IDENTIFIER OFF unless given -I. So every session the
+# migrator opens, and the top of every DBA script, sets the full list SSDT's scripts open with.
+SESSION_OPTIONS = (
+    "SET ANSI_NULLS, ANSI_PADDING, ANSI_WARNINGS, ARITHABORT, CONCAT_NULL_YIELDS_NULL, QUOTED_IDENTIFIER ON;\n"
+    "SET NUMERIC_ROUNDABORT OFF;\n"
+)
 
 # Run before anything else, by `migrate` and at the top of every `script`.
 HISTORY_BOOTSTRAP = """\
@@ -165,7 +179,7 @@ def sql_root() -> Path:
 
 
 def discover(root: Path | None = None) -> list[Script]:
-    """Every script in apply order: versioned by number, then views, then procedures."""
+    """Every script in apply order: versioned by number, then the repeatable ones in dependency order."""
     root = root or sql_root()
     versioned: dict[int, Script] = {}
     for path in sorted((root / "schema").glob("*.sql")):
@@ -177,12 +191,87 @@ def discover(root: Path | None = None) -> list[Script]:
             raise MigrationError(f"schema/{path.name}: version {version:04d} is also used by {versioned[version].name}")
         versioned[version] = Script(f"schema/{path.name}", VERSIONED, version, _read(path))
     scripts = [versioned[v] for v in sorted(versioned)]
+    repeatable = []
     for folder in _REPEATABLE_FOLDERS:
         for path in sorted((root / folder).glob("*.sql"), key=lambda p: p.name.lower()):
             if not _REPEATABLE_NAME.match(path.name):
                 raise MigrationError(f"{folder}/{path.name}: repeatable scripts are named schema.Object.sql")
-            scripts.append(Script(f"{folder}/{path.name}", REPEATABLE, None, _read(path)))
-    return scripts
+            repeatable.append(Script(f"{folder}/{path.name}", REPEATABLE, None, _read(path)))
+    return scripts + dependency_order(repeatable)
+
+
+def object_name(script: Script) -> str:
+    """``procs/api.GetSong.sql`` defines ``api.getsong`` (lower case: names compare case-insensitively)."""
+    return script.name.rsplit("/", 1)[-1][: -len(".sql")].lower()
+
+
+def strip_comments(text: str) -> str:
+    """``text`` without ``--`` and (nested) ``/* */`` comments; strings and [identifiers] are kept."""
+    out: list[str] = []
+    i, n, depth = 0, len(text), 0
+    while i < n:
+        pair = text[i : i + 2]
+        if depth:
+            if pair == "/*":
+                depth, i = depth + 1, i + 2
+            elif pair == "*/":
+                depth, i = depth - 1, i + 2
+            else:
+                i += 1
+            continue
+        if pair == "/*":
+            depth, i = 1, i + 2
+        elif pair == "--":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+        elif text[i] in "'[":
+            close = "'" if text[i] == "'" else "]"
+            j = i + 1
+            while j < n:
+                if text[j] == close and text[j + 1 : j + 2] == close:
+                    j += 2
+                elif text[j] == close:
+                    break
+                else:
+                    j += 1
+            out.append(text[i : j + 1])
+            i = j + 1
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+_OBJECT_REFERENCE = re.compile(r"\b([A-Za-z_]\w*)\.([A-Za-z_]\w*)\b")
+
+
+def references(script: Script, known: Iterable[str]) -> set[str]:
+    """The objects among ``known`` (lower-case ``schema.name``) that ``script``'s code names, itself excluded."""
+    wanted = set(known) - {object_name(script)}
+    code = strip_comments(script.source)
+    return {f"{a}.{b}".lower() for a, b in _OBJECT_REFERENCE.findall(code)} & wanted
+
+
+def dependency_order(scripts: list[Script]) -> list[Script]:
+    """Repeatable scripts ordered so that each comes after every object its code uses.
+
+    Helpers come before the procedures that call them, views before the procedures that read them,
+    so a deploy never leaves a caller pointing at an old helper. Ties keep the given order (views,
+    then procedures, by name). A cycle is an error naming its scripts.
+    """
+    by_name = {object_name(s): s for s in scripts}
+    needs = {object_name(s): references(s, by_name) for s in scripts}
+    ordered: list[Script] = []
+    done: set[str] = set()
+    while len(ordered) < len(scripts):
+        ready = [s for s in scripts if object_name(s) not in done and needs[object_name(s)] <= done]
+        if not ready:
+            stuck = sorted(s.name for s in scripts if object_name(s) not in done)
+            raise MigrationError(f"repeatable scripts depend on each other in a cycle: {', '.join(stuck)}")
+        first = ready[0]
+        ordered.append(first)
+        done.add(object_name(first))
+    return ordered
 
 
 def _read(path: Path) -> str:
@@ -236,7 +325,8 @@ def plan(rendered: Iterable[RenderedScript], applied: Iterable[AppliedRow]) -> l
             state = "changed"
         states.append(ScriptState(item.name, item.script.kind, state, item.checksum, row.checksum if row else None))
     for row in history.values():
-        states.append(ScriptState(row.name, row.kind, "missing", None, row.checksum))
+        state = "retired" if row.kind == REPEATABLE else "missing"
+        states.append(ScriptState(row.name, row.kind, state, None, row.checksum))
     return states
 
 
@@ -276,20 +366,41 @@ def _separator(batch: Batch) -> str:
     return "GO\n" if batch.repeat == 1 else f"GO {batch.repeat}\n"
 
 
-def build_deployment_script(items: Iterable[RenderedScript], engine: str, generated_at: datetime | None = None) -> str:
+def create_database_batches(database: str) -> str:
+    """The batches that create ``database`` when it is missing and switch to it (for ``script --create-database``)."""
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$", database):
+        raise MigrationError(f"database name {database!r} must be letters, digits and underscores")
+    return (
+        f"IF DB_ID(N'{database}') IS NULL\n    CREATE DATABASE [{database}];\nGO\n"
+        f"USE [{database}];\nGO\n"
+    )
+
+
+def build_deployment_script(
+    items: Iterable[RenderedScript],
+    engine: str,
+    generated_at: datetime | None = None,
+    create_database: str | None = None,
+) -> str:
     """One sqlcmd-compatible file: exactly the batches ``migrate`` runs for ``items``, in order.
 
-    Run it with ``sqlcmd -b -d <database> -i <file>`` (``-b`` stops at the first error).
+    It opens with the session options SQL Server needs (:data:`SESSION_OPTIONS`), so plain
+    ``sqlcmd -b -d <database> -i <file>`` (QUOTED_IDENTIFIER OFF by default) creates every object
+    with the right settings. With ``create_database`` it first creates that database when missing
+    and switches to it, so it also runs from an empty server (``sqlcmd -b -i <file>``).
     """
     stamp = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
     items = list(items)
+    run = "sqlcmd -b -i <this file>" if create_database else "sqlcmd -b -d <database> -i <this file>"
     out = [
         f"-- songsdb deployment script for engine {engine!s}, generated {stamp}\n",
-        f"-- {len(items)} script(s). Run with: sqlcmd -b -d <database> -i <this file>\n",
+        f"-- {len(items)} script(s). Run with: {run}\n",
+        SESSION_OPTIONS,
         "SET NOCOUNT ON;\nSET XACT_ABORT ON;\nGO\n",
-        HISTORY_BOOTSTRAP,
-        "GO\n",
     ]
+    if create_database:
+        out.append(create_database_batches(create_database))
+    out += [HISTORY_BOOTSTRAP, "GO\n"]
     for item in items:
         mode = "in one transaction" if item.script.transactional else "WITHOUT a transaction (header opts out)"
         out.append(f"\n-- ===== {item.name} ({item.script.kind}, sha256 {item.checksum}), {mode}\n")

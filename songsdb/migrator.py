@@ -28,6 +28,7 @@ from songsdb.config import Settings
 from songsdb.errors import MigrationError, map_database_error, server_message
 from songsdb.migrations import (
     HISTORY_BOOTSTRAP,
+    SESSION_OPTIONS,
     VERSIONED,
     AppliedRow,
     RenderedScript,
@@ -162,7 +163,7 @@ class Migrator:
     def _session(self) -> Iterator[Any]:
         conn = _connect(self.settings)
         try:
-            conn.cursor().execute("SET XACT_ABORT ON;")
+            conn.cursor().execute(SESSION_OPTIONS + "SET XACT_ABORT ON;")
             yield conn
         finally:
             conn.close()

@@ -27,6 +27,7 @@ __all__ = [
     "SongResults",
     "DeletedSong",
     "CleanupCount",
+    "CleanupReport",
     "ServerInfo",
     "QueueStatus",
     "columns",
@@ -133,7 +134,9 @@ class Song:
 class Job:
     """A processing job (demucs separation, whisper transcription or chroma analysis).
 
-    ``claim_token`` is set only on the job ``claim_next_job`` returns: the worker's proof of its lease.
+    ``claim_token`` is set only on the job a claim returns (``claim_next_job``, or
+    ``update_job_status(job, "running")`` by the web service): the holder's proof of its lease.
+    ``held_by`` is ``"worker"`` or ``"web"`` while the job runs, else None.
     """
 
     id: uuid.UUID = col("JobId", "uuid")
@@ -158,6 +161,7 @@ class Job:
     worker_id: str | None = col("WorkerId")
     claim_token: uuid.UUID | None = col("ClaimToken", "uuid")
     lease_expires_at: datetime | None = col("LeaseExpiresAt", "utc")
+    held_by: str | None = col("HeldBy", "code")
 
 
 @dataclass(frozen=True)
@@ -266,6 +270,19 @@ class CleanupCount:
 
     table_name: str = col("TableName")
     rows_deleted: int = col("RowsDeleted")
+    finished: bool = col("Finished", "bool")
+
+
+@dataclass(frozen=True)
+class CleanupReport:
+    """What ``cleanup_old_data`` did: rows per table (would delete, on a dry run) and whether it finished."""
+
+    rows: dict[str, int]
+    finished: bool
+    dry_run: bool
+
+    def __getitem__(self, table: str) -> int:
+        return self.rows[table]
 
 
 @dataclass(frozen=True)

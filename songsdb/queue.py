@@ -62,7 +62,8 @@ class _Caller(Protocol):
 
 
 class QueueMethods:
-    """claim_next_job, heartbeat, complete_job, fail_job, enqueue_jobs, cancel_job, retry_job, queue_status."""
+    """claim_next_job, heartbeat, complete_job, fail_job (role ``worker``); enqueue_jobs, cancel_job (role
+    ``web``); retry_job, queue_status (role ``ops``)."""
 
     def claim_next_job(
         self: _Caller,
@@ -75,7 +76,7 @@ class QueueMethods:
         """The next job for this worker (highest priority, then oldest), with its ``claim_token``; None when idle."""
         return self._one(
             Job,
-            "api.ClaimNextJob",
+            "worker.ClaimNextJob",
             True,
             WorkerId=worker_id,
             JobTypes=_json_param("job_types", None if job_types is None else list(job_types)),
@@ -96,7 +97,7 @@ class QueueMethods:
         """Extend the lease by ``lease_seconds`` from now and record progress; raises LeaseLost when stale."""
         job = self._one(
             Job,
-            "api.Heartbeat",
+            "worker.Heartbeat",
             True,
             JobId=_uuid_param("job_id", job_id),
             ClaimToken=_uuid_param("claim_token", claim_token),
@@ -105,7 +106,7 @@ class QueueMethods:
             LeaseSeconds=lease_seconds,
             RequestId=current_request_id(request_id),
         )
-        return self._created(job, "api.Heartbeat")
+        return self._created(job, "worker.Heartbeat")
 
     def complete_job(
         self: _Caller,
@@ -125,7 +126,7 @@ class QueueMethods:
         """
         job = self._one(
             Job,
-            "api.CompleteJob",
+            "worker.CompleteJob",
             True,
             JobId=_uuid_param("job_id", job_id),
             ClaimToken=_uuid_param("claim_token", claim_token),
@@ -141,7 +142,7 @@ class QueueMethods:
             ),
             RequestId=current_request_id(request_id),
         )
-        return self._created(job, "api.CompleteJob")
+        return self._created(job, "worker.CompleteJob")
 
     def fail_job(
         self: _Caller,
@@ -155,7 +156,7 @@ class QueueMethods:
         """Report a failure: back to the queue with back-off while attempts remain, else failed for good."""
         job = self._one(
             Job,
-            "api.FailJob",
+            "worker.FailJob",
             True,
             JobId=_uuid_param("job_id", job_id),
             ClaimToken=_uuid_param("claim_token", claim_token),
@@ -164,7 +165,7 @@ class QueueMethods:
             RetryDelaySeconds=retry_delay_seconds,
             RequestId=current_request_id(request_id),
         )
-        return self._created(job, "api.FailJob")
+        return self._created(job, "worker.FailJob")
 
     def enqueue_jobs(
         self: _Caller,
@@ -210,6 +211,8 @@ class QueueMethods:
             ErrorMessage=None,
             ErrorStack=None,
             ResultMetadata=None,
+            ClaimToken=None,
+            LeaseSeconds=None,
             RequestId=current_request_id(request_id),
         )
         return self._created(job, "api.UpdateJobStatus")
@@ -217,10 +220,10 @@ class QueueMethods:
     def retry_job(self: _Caller, job_id: Any, request_id: str | None = None) -> Job:
         """Queue a failed job again with a fresh budget of attempts."""
         job = self._one(
-            Job, "api.RetryJob", True, JobId=_uuid_param("job_id", job_id), RequestId=current_request_id(request_id)
+            Job, "ops.RetryJob", True, JobId=_uuid_param("job_id", job_id), RequestId=current_request_id(request_id)
         )
-        return self._created(job, "api.RetryJob")
+        return self._created(job, "ops.RetryJob")
 
     def queue_status(self: _Caller) -> list[QueueStatus]:
         """Queued, running, failed and expired-lease counts per model and job type, with the oldest queued age."""
-        return self._many(QueueStatus, "api.GetQueueStatus", False)
+        return self._many(QueueStatus, "ops.GetQueueStatus", False)

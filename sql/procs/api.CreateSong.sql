@@ -2,9 +2,10 @@
 
    Returns: Id, FileId, Title, Artist, Album, FileName, OriginalFileName, FileSize, Duration,
             FileExtension, UploadedAt, LastModified, Metadata, Status
-   (the new song, through dbo.ReturnSong; Song in songsdb/models.py)
+   (the new song, through core.ReturnSong; Song in songsdb/models.py)
    Errors: 50001 @FileId or @FileName missing; 50002 a text too long or a number out of range;
-           50004 @Metadata not a JSON object; 50102 a song with @FileId exists.
+           50004 @Metadata not a JSON object; 50102 a song with @FileId exists (also when a concurrent
+           call stores it first).
    Example: EXEC api.CreateSong @FileId = N'abc', @FileName = N'a.mp3', @Title = N'Intro'; */
 IF OBJECT_ID(N'api.CreateSong', N'P') IS NULL
     EXEC (N'CREATE PROCEDURE api.CreateSong AS RETURN 0;');
@@ -25,21 +26,21 @@ AS
 BEGIN
     SET NOCOUNT, XACT_ABORT ON;
 
-    EXEC dbo.CheckText @Name = N'@FileId', @Value = @FileId, @MaxLength = 100, @Required = 1;
-    EXEC dbo.CheckText @Name = N'@FileName', @Value = @FileName, @MaxLength = 260, @Required = 1;
-    EXEC dbo.CheckText @Name = N'@Title', @Value = @Title, @MaxLength = 400;
-    EXEC dbo.CheckText @Name = N'@Artist', @Value = @Artist, @MaxLength = 400;
-    EXEC dbo.CheckText @Name = N'@Album', @Value = @Album, @MaxLength = 400;
-    EXEC dbo.CheckNumber
+    EXEC core.CheckText @Name = N'@FileId', @Value = @FileId, @MaxLength = 100, @Required = 1;
+    EXEC core.CheckText @Name = N'@FileName', @Value = @FileName, @MaxLength = 260, @Required = 1;
+    EXEC core.CheckText @Name = N'@Title', @Value = @Title, @MaxLength = 400;
+    EXEC core.CheckText @Name = N'@Artist', @Value = @Artist, @MaxLength = 400;
+    EXEC core.CheckText @Name = N'@Album', @Value = @Album, @MaxLength = 400;
+    EXEC core.CheckNumber
         @Name = N'@FileSize', @Value = @FileSize, @Min = 0, @Max = 1e15,
         @Allowed = N'0 to 1000000000000000 bytes, or NULL';
-    EXEC dbo.CheckNumber
+    EXEC core.CheckNumber
         @Name = N'@Duration', @Value = @Duration, @Min = 0, @Max = 604800,
         @Allowed = N'0 to 604800 seconds (one week), or NULL';
-    EXEC dbo.CheckText @Name = N'@FileExtension', @Value = @FileExtension, @MaxLength = 16;
-    EXEC dbo.CheckText @Name = N'@OriginalFileName', @Value = @OriginalFileName, @MaxLength = 260;
-    EXEC dbo.CheckJson @Name = N'@Metadata', @Value = @Metadata, @Shape = 'object';
-    EXEC dbo.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
+    EXEC core.CheckText @Name = N'@FileExtension', @Value = @FileExtension, @MaxLength = 16;
+    EXEC core.CheckText @Name = N'@OriginalFileName', @Value = @OriginalFileName, @MaxLength = 260;
+    EXEC core.CheckJson @Name = N'@Metadata', @Value = @Metadata, @Shape = 'object';
+    EXEC core.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
 
     DECLARE @Message nvarchar(2048);
     IF EXISTS (SELECT 1 FROM dbo.Songs WHERE FileId = @FileId)
@@ -57,8 +58,9 @@ BEGIN
         FOR JSON PATH, WITHOUT_ARRAY_WRAPPER
     );
 
+    DECLARE @OwnTransaction bit = CASE WHEN @@TRANCOUNT = 0 THEN 1 ELSE 0 END;
     BEGIN TRY
-        BEGIN TRANSACTION;
+        IF @OwnTransaction = 1 BEGIN TRANSACTION;
 
         INSERT INTO dbo.Songs (
             FileId, FileName, Title, Artist, Album, FileSize, Duration, FileExtension, OriginalFileName, Metadata
@@ -70,17 +72,22 @@ BEGIN
         SET @SongId = (SELECT TOP (1) n.Id FROM @New AS n);
         DECLARE @SongIdText nvarchar(100) = CONVERT(nvarchar(36), @SongId);
 
-        EXEC dbo.WriteAudit
+        EXEC core.WriteAudit
             @RequestId = @RequestId, @EntityType = 'song', @EntityId = @SongIdText,
             @Action = 'created', @Details = @Details;
 
-        COMMIT TRANSACTION;
+        IF @OwnTransaction = 1 COMMIT TRANSACTION;
     END TRY
     BEGIN CATCH
-        IF XACT_STATE() <> 0 ROLLBACK TRANSACTION;
+        IF @OwnTransaction = 1 AND XACT_STATE() <> 0 ROLLBACK TRANSACTION;
+        IF ERROR_NUMBER() IN (2601, 2627)  -- another call stored the same FileId after our check
+        BEGIN
+            SET @Message = CONCAT(N'A song with @FileId = ''', @FileId, N''' already exists.');
+            THROW 50102, @Message, 1;
+        END;
         THROW;
     END CATCH;
 
-    EXEC dbo.ReturnSong @SongId = @SongId;
+    EXEC core.ReturnSong @SongId = @SongId;
 END;
 GO

@@ -15,7 +15,7 @@ BEGIN
 
     IF @SongId IS NULL
         THROW 50001, N'The parameter @SongId is required. Supported values are a song id (uniqueidentifier).', 1;
-    EXEC dbo.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
+    EXEC core.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
 
     DECLARE @Message nvarchar(2048);
     DECLARE @SongIdText nvarchar(100) = CONVERT(nvarchar(36), @SongId);
@@ -25,8 +25,9 @@ BEGIN
     DECLARE @Jobs int;
     DECLARE @Details nvarchar(max);
 
+    DECLARE @OwnTransaction bit = CASE WHEN @@TRANCOUNT = 0 THEN 1 ELSE 0 END;
     BEGIN TRY
-        BEGIN TRANSACTION;
+        IF @OwnTransaction = 1 BEGIN TRANSACTION;
 
         DELETE FROM dbo.SeparatedTracks WHERE SongId = @SongId;
         SET @Tracks = @@ROWCOUNT;
@@ -48,14 +49,14 @@ BEGIN
             N'{"processingJobs":', @Jobs, N',"separatedTracks":', @Tracks,
             N',"transcriptions":', @Transcriptions, N',"chromaAnalysis":', @Analyses, N'}'
         );
-        EXEC dbo.WriteAudit
+        EXEC core.WriteAudit
             @RequestId = @RequestId, @EntityType = 'song', @EntityId = @SongIdText,
             @Action = 'deleted', @Details = @Details;
 
-        COMMIT TRANSACTION;
+        IF @OwnTransaction = 1 COMMIT TRANSACTION;
     END TRY
     BEGIN CATCH
-        IF XACT_STATE() <> 0 ROLLBACK TRANSACTION;
+        IF @OwnTransaction = 1 AND XACT_STATE() <> 0 ROLLBACK TRANSACTION;
         THROW;
     END CATCH;
 

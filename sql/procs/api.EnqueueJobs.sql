@@ -4,8 +4,8 @@
    "priority": 0, "maxAttempts": 3}; modelName and jobType are required.
    Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
             Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
-            ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt
-   (the new jobs, in the order given, through dbo.ReturnJob)
+            ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt, HeldBy
+   (the new jobs, in the order given)
    Errors: 50001 @SongId or @Jobs missing; 50004 @Jobs malformed (the message names the field);
            50101 no song has @SongId.
    Example: EXEC api.EnqueueJobs @SongId = @Id,
@@ -21,8 +21,8 @@ AS
 BEGIN
     SET NOCOUNT, XACT_ABORT ON;
 
-    EXEC dbo.CheckJson @Name = N'@Jobs', @Value = @Jobs, @Shape = 'array', @Required = 1;
-    EXEC dbo.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
+    EXEC core.CheckJson @Name = N'@Jobs', @Value = @Jobs, @Shape = 'array', @Required = 1;
+    EXEC core.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
 
     DECLARE @Rows TABLE (
         Ordinal int NOT NULL,
@@ -58,13 +58,14 @@ BEGIN
     )
         THROW 50004, N'The value for the parameter @Jobs is not supported: bad maxAttempts. Supported values are whole numbers from 1 to 100.', 1;
 
-    EXEC dbo.CheckSong @SongId = @SongId;
+    EXEC core.CheckSong @SongId = @SongId;
 
     DECLARE @New TABLE (JobId uniqueidentifier NOT NULL, ModelName nvarchar(50) NOT NULL, JobType varchar(20) NOT NULL);
     DECLARE @SongIdText nvarchar(36) = CONVERT(nvarchar(36), @SongId);
 
+    DECLARE @OwnTransaction bit = CASE WHEN @@TRANCOUNT = 0 THEN 1 ELSE 0 END;
     BEGIN TRY
-        BEGIN TRANSACTION;
+        IF @OwnTransaction = 1 BEGIN TRANSACTION;
 
         INSERT INTO dbo.ProcessingJobs (SongId, ModelName, JobType, Priority, MaxAttempts, RequestId)
         OUTPUT inserted.JobId, inserted.ModelName, inserted.JobType INTO @New (JobId, ModelName, JobType)
@@ -93,17 +94,45 @@ BEGIN
             )
         FROM @New AS n;
 
-        COMMIT TRANSACTION;
+        IF @OwnTransaction = 1 COMMIT TRANSACTION;
     END TRY
     BEGIN CATCH
-        IF XACT_STATE() <> 0 ROLLBACK TRANSACTION;
+        IF @OwnTransaction = 1 AND XACT_STATE() <> 0 ROLLBACK TRANSACTION;
+        IF ERROR_NUMBER() = 547  -- the song was deleted between the check and the insert
+        BEGIN
+            DECLARE @Text nvarchar(2048) = CONCAT(N'No song has @SongId = ''', CONVERT(nvarchar(36), @SongId), N'''.');
+            THROW 50101, @Text, 1;
+        END;
         THROW;
     END CATCH;
 
-    DECLARE @JobIds nvarchar(max) = (
-        SELECT CONCAT(N'[', STRING_AGG(CONCAT(N'"', CONVERT(nvarchar(36), n.JobId), N'"'), N','), N']')
-        FROM @New AS n
-    );
-    EXEC dbo.ReturnJob @JobIds = @JobIds;
+    SELECT
+        j.JobId,
+        j.SongId,
+        j.ModelName,
+        j.JobType,
+        j.Status,
+        j.Progress,
+        j.Message,
+        j.RequestId,
+        j.Priority,
+        j.Attempts,
+        j.MaxAttempts,
+        j.CreatedAt,
+        j.AvailableAt,
+        j.UpdatedAt,
+        j.StartedAt,
+        j.CompletedAt,
+        j.ErrorMessage,
+        j.ErrorStack,
+        j.ResultMetadata,
+        j.WorkerId,
+        CAST(NULL AS uniqueidentifier) AS ClaimToken,
+        j.LeaseExpiresAt,
+        j.HeldBy
+    FROM @New AS n
+    INNER JOIN dbo.ProcessingJobs AS j
+        ON j.JobId = n.JobId
+    ORDER BY j.Id;
 END;
 GO

@@ -2,8 +2,8 @@
 
    Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
             Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
-            ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt
-   (through dbo.ReturnJob; no row when no job has that JobId)
+            ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt, HeldBy
+   (through core.ReturnJob; no row when no job has that JobId)
    Errors: 50001 @JobId missing.
    Example: EXEC api.GetJob @JobId = @JobId; */
 IF OBJECT_ID(N'api.GetJob', N'P') IS NULL
@@ -18,6 +18,6 @@ BEGIN
     IF @JobId IS NULL
         THROW 50001, N'The parameter @JobId is required. Supported values are a job id (uniqueidentifier).', 1;
 
-    EXEC dbo.ReturnJob @JobId = @JobId;
+    EXEC core.ReturnJob @JobId = @JobId;
 END;
 GO

@@ -2,7 +2,7 @@
 
    Returns: Id, FileId, Title, Artist, Album, FileName, OriginalFileName, FileSize, Duration,
             FileExtension, UploadedAt, LastModified, Metadata, Status
-   (through dbo.ReturnSong; no row when no song has that FileId)
+   (through core.ReturnSong; no row when no song has that FileId)
    Errors: 50001 @FileId missing; 50002 @FileId longer than 100 characters.
    Example: EXEC api.GetSongByFileId @FileId = N'abc'; */
 IF OBJECT_ID(N'api.GetSongByFileId', N'P') IS NULL
@@ -14,9 +14,9 @@ AS
 BEGIN
     SET NOCOUNT, XACT_ABORT ON;
 
-    EXEC dbo.CheckText @Name = N'@FileId', @Value = @FileId, @MaxLength = 100, @Required = 1;
+    EXEC core.CheckText @Name = N'@FileId', @Value = @FileId, @MaxLength = 100, @Required = 1;
 
     DECLARE @SongId uniqueidentifier = (SELECT s.Id FROM dbo.Songs AS s WHERE s.FileId = @FileId);
-    EXEC dbo.ReturnSong @SongId = @SongId;
+    EXEC core.ReturnSong @SongId = @SongId;
 END;
 GO

@@ -15,8 +15,49 @@ AS
 BEGIN
     SET NOCOUNT, XACT_ABORT ON;
 
-    EXEC dbo.CheckSong @SongId = @SongId;
+    EXEC core.CheckSong @SongId = @SongId;
 
-    EXEC dbo.ReturnResults @Kind = 'all', @SongId = @SongId;
+    SELECT
+        t.Id,
+        t.SongId,
+        t.JobId,
+        t.StemName,
+        t.FilePath,
+        t.FileSize,
+        t.Format,
+        t.SampleRate,
+        t.Duration,
+        t.CreatedAt
+    FROM dbo.SeparatedTracks AS t
+    WHERE t.SongId = @SongId
+    ORDER BY t.Id;
+
+    SELECT
+        tr.Id,
+        tr.SongId,
+        tr.JobId,
+        tr.Language,
+        tr.FullText,
+        tr.Segments,
+        tr.ModelName,
+        tr.CreatedAt
+    FROM dbo.Transcriptions AS tr
+    WHERE tr.SongId = @SongId
+    ORDER BY tr.Id;
+
+    SELECT
+        c.Id,
+        c.SongId,
+        c.JobId,
+        c.KeyName,
+        c.Mode,
+        c.Tempo,
+        c.KeyConfidence,
+        c.TempoConfidence,
+        c.ChromaVector,
+        c.CreatedAt
+    FROM dbo.ChromaAnalysis AS c
+    WHERE c.SongId = @SongId
+    ORDER BY c.Id;
 END;
 GO

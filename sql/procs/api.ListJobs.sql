@@ -1,8 +1,14 @@
 /* api.ListJobs - a page of processing jobs, newest first, by song and/or status.
 
+   One statement per access path: each branch picks the page's keys in index order with no sort
+   (IX_ProcessingJobs_SongId_CreatedAt for a song's jobs, with the status as a residual filter:
+   a song has few jobs; IX_ProcessingJobs_Status_CreatedAt by status; IX_ProcessingJobs_CreatedAt
+   for all), then one SELECT reads those rows by their clustered key. Newest first is CreatedAt
+   DESC, then the clustered key Id DESC.
    Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
             Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
-            ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt
+            ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt, HeldBy
+   (ClaimToken is always NULL here)
    Errors: 50002 @Offset or @Limit out of range; 50003 @Status unknown.
    Example: EXEC api.ListJobs @SongId = @Id, @Status = 'running'; */
 IF OBJECT_ID(N'api.ListJobs', N'P') IS NULL
@@ -17,16 +23,72 @@ AS
 BEGIN
     SET NOCOUNT, XACT_ABORT ON;
 
-    EXEC dbo.CheckOneOf
+    EXEC core.CheckOneOf
         @Name = N'@Status', @Value = @Status, @Allowed = N'queued,running,completed,failed,cancelled';
-    EXEC dbo.CheckNumber
+    EXEC core.CheckNumber
         @Name = N'@Offset', @Value = @Offset, @Min = 0, @Max = 2147483647,
         @Allowed = N'whole numbers from 0', @Required = 1;
-    EXEC dbo.CheckNumber
+    EXEC core.CheckNumber
         @Name = N'@Limit', @Value = @Limit, @Min = 1, @Max = 1000,
         @Allowed = N'whole numbers from 1 to 1000', @Required = 1;
 
     DECLARE @StatusValue varchar(20) = LOWER(@Status);
-    EXEC dbo.ReturnJob @List = 1, @SongId = @SongId, @Status = @StatusValue, @Offset = @Offset, @Limit = @Limit;
+    DECLARE @Page TABLE (Position int NOT NULL PRIMARY KEY, Id bigint NOT NULL);
+
+    IF @SongId IS NOT NULL
+        INSERT INTO @Page (Position, Id)
+        SELECT
+            ROW_NUMBER() OVER (ORDER BY j.CreatedAt DESC, j.Id DESC),
+            j.Id
+        FROM dbo.ProcessingJobs AS j
+        WHERE j.SongId = @SongId AND (@StatusValue IS NULL OR j.Status = @StatusValue)
+        ORDER BY j.CreatedAt DESC, j.Id DESC
+        OFFSET @Offset ROWS FETCH NEXT @Limit ROWS ONLY;
+    ELSE IF @StatusValue IS NOT NULL
+        INSERT INTO @Page (Position, Id)
+        SELECT
+            ROW_NUMBER() OVER (ORDER BY j.CreatedAt DESC, j.Id DESC),
+            j.Id
+        FROM dbo.ProcessingJobs AS j
+        WHERE j.Status = @StatusValue
+        ORDER BY j.CreatedAt DESC, j.Id DESC
+        OFFSET @Offset ROWS FETCH NEXT @Limit ROWS ONLY;
+    ELSE
+        INSERT INTO @Page (Position, Id)
+        SELECT
+            ROW_NUMBER() OVER (ORDER BY j.CreatedAt DESC, j.Id DESC),
+            j.Id
+        FROM dbo.ProcessingJobs AS j
+        ORDER BY j.CreatedAt DESC, j.Id DESC
+        OFFSET @Offset ROWS FETCH NEXT @Limit ROWS ONLY;
+
+    SELECT
+        j.JobId,
+        j.SongId,
+        j.ModelName,
+        j.JobType,
+        j.Status,
+        j.Progress,
+        j.Message,
+        j.RequestId,
+        j.Priority,
+        j.Attempts,
+        j.MaxAttempts,
+        j.CreatedAt,
+        j.AvailableAt,
+        j.UpdatedAt,
+        j.StartedAt,
+        j.CompletedAt,
+        j.ErrorMessage,
+        j.ErrorStack,
+        j.ResultMetadata,
+        j.WorkerId,
+        CAST(NULL AS uniqueidentifier) AS ClaimToken,
+        j.LeaseExpiresAt,
+        j.HeldBy
+    FROM @Page AS p
+    INNER JOIN dbo.ProcessingJobs AS j
+        ON j.Id = p.Id
+    ORDER BY p.Position;
 END;
 GO

@@ -2,6 +2,11 @@
 
    @Status: one status; @Artist: exact artist; @TitleContains: text anywhere in the title
    (%, _ and [ are matched literally: each is escaped in brackets). @Offset 0 or more, @Limit 1 to 1000.
+   One statement per access path (Sommarskog, "Dynamic Search Conditions"): each branch picks the
+   page's keys with a seek or an ordered index scan that needs no sort (IX_Songs_UploadedAt,
+   IX_Songs_Status_UploadedAt, IX_Songs_Artist_UploadedAt), then one SELECT reads those rows by
+   their clustered key. A title search must read every title anyway: that branch alone is a
+   catch-all with OPTION (RECOMPILE), so its plan fits the filters of each call.
    Returns: Id, FileId, Title, Artist, Album, FileName, OriginalFileName, FileSize, Duration,
             FileExtension, UploadedAt, LastModified, Metadata, Status
    Errors: 50002 a text too long or @Offset/@Limit out of range; 50003 @Status unknown.
@@ -19,16 +24,18 @@ AS
 BEGIN
     SET NOCOUNT, XACT_ABORT ON;
 
-    EXEC dbo.CheckOneOf @Name = N'@Status', @Value = @Status, @Allowed = N'uploaded,processing,completed,failed';
-    EXEC dbo.CheckText @Name = N'@Artist', @Value = @Artist, @MaxLength = 400;
-    EXEC dbo.CheckText @Name = N'@TitleContains', @Value = @TitleContains, @MaxLength = 400;
-    EXEC dbo.CheckNumber
+    EXEC core.CheckOneOf @Name = N'@Status', @Value = @Status, @Allowed = N'uploaded,processing,completed,failed';
+    EXEC core.CheckText @Name = N'@Artist', @Value = @Artist, @MaxLength = 400;
+    EXEC core.CheckText @Name = N'@TitleContains', @Value = @TitleContains, @MaxLength = 400;
+    EXEC core.CheckNumber
         @Name = N'@Offset', @Value = @Offset, @Min = 0, @Max = 2147483647,
         @Allowed = N'whole numbers from 0', @Required = 1;
-    EXEC dbo.CheckNumber
+    EXEC core.CheckNumber
         @Name = N'@Limit', @Value = @Limit, @Min = 1, @Max = 1000,
         @Allowed = N'whole numbers from 1 to 1000', @Required = 1;
 
+    DECLARE @StatusValue varchar(20) = LOWER(@Status);
+    DECLARE @ArtistValue nvarchar(400) = @Artist;
     DECLARE @Pattern nvarchar(4000) = CASE
         WHEN @TitleContains IS NOT NULL
             THEN CONCAT(
@@ -37,10 +44,66 @@ BEGIN
                 N'%'
             )
     END;
+    DECLARE @Page TABLE (Position int NOT NULL PRIMARY KEY, Id uniqueidentifier NOT NULL);
 
-    DECLARE @StatusValue varchar(20) = LOWER(@Status);
-    DECLARE @ArtistValue nvarchar(400) = @Artist;
-    EXEC dbo.ReturnSong
-        @List = 1, @Status = @StatusValue, @Artist = @ArtistValue, @TitlePattern = @Pattern, @Offset = @Offset, @Limit = @Limit;
+    IF @Pattern IS NOT NULL
+        INSERT INTO @Page (Position, Id)
+        SELECT
+            ROW_NUMBER() OVER (ORDER BY s.UploadedAt DESC, s.Id DESC),
+            s.Id
+        FROM dbo.Songs AS s
+        WHERE
+            s.Title LIKE @Pattern
+            AND (@StatusValue IS NULL OR s.Status = @StatusValue)
+            AND (@ArtistValue IS NULL OR s.Artist = @ArtistValue)
+        ORDER BY s.UploadedAt DESC, s.Id DESC
+        OFFSET @Offset ROWS FETCH NEXT @Limit ROWS ONLY
+        OPTION (RECOMPILE);
+    ELSE IF @ArtistValue IS NOT NULL
+        INSERT INTO @Page (Position, Id)
+        SELECT
+            ROW_NUMBER() OVER (ORDER BY s.UploadedAt DESC, s.Id DESC),
+            s.Id
+        FROM dbo.Songs AS s
+        WHERE s.Artist = @ArtistValue AND (@StatusValue IS NULL OR s.Status = @StatusValue)
+        ORDER BY s.UploadedAt DESC, s.Id DESC
+        OFFSET @Offset ROWS FETCH NEXT @Limit ROWS ONLY;
+    ELSE IF @StatusValue IS NOT NULL
+        INSERT INTO @Page (Position, Id)
+        SELECT
+            ROW_NUMBER() OVER (ORDER BY s.UploadedAt DESC, s.Id DESC),
+            s.Id
+        FROM dbo.Songs AS s
+        WHERE s.Status = @StatusValue
+        ORDER BY s.UploadedAt DESC, s.Id DESC
+        OFFSET @Offset ROWS FETCH NEXT @Limit ROWS ONLY;
+    ELSE
+        INSERT INTO @Page (Position, Id)
+        SELECT
+            ROW_NUMBER() OVER (ORDER BY s.UploadedAt DESC, s.Id DESC),
+            s.Id
+        FROM dbo.Songs AS s
+        ORDER BY s.UploadedAt DESC, s.Id DESC
+        OFFSET @Offset ROWS FETCH NEXT @Limit ROWS ONLY;
+
+    SELECT
+        s.Id,
+        s.FileId,
+        s.Title,
+        s.Artist,
+        s.Album,
+        s.FileName,
+        s.OriginalFileName,
+        s.FileSize,
+        s.Duration,
+        s.FileExtension,
+        s.UploadedAt,
+        s.LastModified,
+        s.Metadata,
+        s.Status
+    FROM @Page AS p
+    INNER JOIN dbo.Songs AS s
+        ON s.Id = p.Id
+    ORDER BY p.Position;
 END;
 GO

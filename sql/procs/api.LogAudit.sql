@@ -1,12 +1,15 @@
-/* api.LogAudit - writes one audit row for something the application did (a view, a download, ...).
+/* api.LogAudit - writes one audit row for something the web service did (an upload, a view, a download, ...).
 
    @EntityType: song, job, track, transcription, chroma, system.
-   @Action: created, updated, deleted, processed, status_changed, claimed, completed, failed,
-            cancelled, retried, cleaned_up, viewed, downloaded.
+   @Action: one word of 2 to 20 lower-case letters and underscores (e.g. uploaded, viewed,
+            downloaded, status_changed); stored lower case.
+   @IpAddress: an IPv4 or IPv6 address as text (ASCII, at most 45 characters).
+   The row comes back from the INSERT itself (OUTPUT), never by reading the log again.
    Returns: Id, RequestId, EntityType, EntityId, Action, UserId, IpAddress, UserAgent, Details, Timestamp
-   Errors: 50001 @EntityType or @Action missing; 50002 text too long; 50003 unknown @EntityType
-           or @Action; 50004 @Details not a JSON object.
-   Example: EXEC api.LogAudit @EntityType = 'song', @EntityId = N'...', @Action = 'viewed'; */
+   Errors: 50001 @EntityType or @Action missing; 50002 text too long, or @IpAddress not ASCII;
+           50003 unknown @EntityType or an @Action that is not one snake_case word; 50004 @Details
+           not a JSON object.
+   Example: EXEC api.LogAudit @EntityType = 'song', @EntityId = N'...', @Action = 'uploaded'; */
 IF OBJECT_ID(N'api.LogAudit', N'P') IS NULL
     EXEC (N'CREATE PROCEDURE api.LogAudit AS RETURN 0;');
 GO
@@ -23,28 +26,33 @@ AS
 BEGIN
     SET NOCOUNT, XACT_ABORT ON;
 
-    EXEC dbo.CheckOneOf
+    EXEC core.CheckOneOf
         @Name = N'@EntityType', @Value = @EntityType,
         @Allowed = N'song,job,track,transcription,chroma,system', @Required = 1;
-    EXEC dbo.CheckText @Name = N'@EntityId', @Value = @EntityId, @MaxLength = 100;
-    EXEC dbo.CheckOneOf
-        @Name = N'@Action', @Value = @Action,
-        @Allowed = N'created,updated,deleted,processed,status_changed,claimed,completed,failed,cancelled,retried,cleaned_up,viewed,downloaded',
-        @Required = 1;
-    EXEC dbo.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
-    EXEC dbo.CheckText @Name = N'@UserId', @Value = @UserId, @MaxLength = 100;
-    EXEC dbo.CheckText @Name = N'@IpAddress', @Value = @IpAddress, @MaxLength = 45;
-    EXEC dbo.CheckText @Name = N'@UserAgent', @Value = @UserAgent, @MaxLength = 500;
-    EXEC dbo.CheckJson @Name = N'@Details', @Value = @Details, @Shape = 'object';
+    EXEC core.CheckText @Name = N'@EntityId', @Value = @EntityId, @MaxLength = 100;
+    EXEC core.CheckText @Name = N'@Action', @Value = @Action, @MaxLength = 20, @Required = 1;
+    IF LEN(@Action) < 2 OR LOWER(@Action) LIKE N'%[^abcdefghijklmnopqrstuvwxyz_]%'
+        THROW 50003, N'The value for the parameter @Action is not supported. Supported values are one word of 2 to 20 letters a-z and underscores, e.g. uploaded, viewed, downloaded.', 1;
+    EXEC core.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
+    EXEC core.CheckText @Name = N'@UserId', @Value = @UserId, @MaxLength = 100;
+    EXEC core.CheckText @Name = N'@IpAddress', @Value = @IpAddress, @MaxLength = 45, @Ascii = 1;
+    EXEC core.CheckText @Name = N'@UserAgent', @Value = @UserAgent, @MaxLength = 500;
+    EXEC core.CheckJson @Name = N'@Details', @Value = @Details, @Shape = 'object';
 
-    DECLARE @EntityTypeValue varchar(20) = LOWER(@EntityType);
-    DECLARE @ActionValue varchar(20) = LOWER(@Action);
-    DECLARE @AuditId bigint;
-    EXEC dbo.WriteAudit
-        @RequestId = @RequestId, @EntityType = @EntityTypeValue, @EntityId = @EntityId,
-        @Action = @ActionValue, @Details = @Details, @UserId = @UserId,
-        @IpAddress = @IpAddress, @UserAgent = @UserAgent, @AuditId = @AuditId OUTPUT;
-
-    EXEC dbo.ReturnAudit @AuditId = @AuditId;
+    INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, UserId, IpAddress, UserAgent, Details)
+    OUTPUT
+        inserted.Id,
+        inserted.RequestId,
+        inserted.EntityType,
+        inserted.EntityId,
+        inserted.Action,
+        inserted.UserId,
+        inserted.IpAddress,
+        inserted.UserAgent,
+        inserted.Details,
+        inserted.[Timestamp]
+    VALUES (
+        @RequestId, LOWER(@EntityType), @EntityId, LOWER(@Action), @UserId, @IpAddress, @UserAgent, @Details
+    );
 END;
 GO

@@ -2,7 +2,7 @@
 
    Returns: Id, FileId, Title, Artist, Album, FileName, OriginalFileName, FileSize, Duration,
             FileExtension, UploadedAt, LastModified, Metadata, Status
-   (the updated song, through dbo.ReturnSong)
+   (the updated song, through core.ReturnSong)
    Errors: 50001 @SongId missing; 50002 a text too long; 50003 @Status unknown;
            50004 @Metadata not a JSON object; 50101 no song has @SongId.
    Example: EXEC api.UpdateSong @SongId = @Id, @Status = 'completed'; */
@@ -23,12 +23,12 @@ BEGIN
 
     IF @SongId IS NULL
         THROW 50001, N'The parameter @SongId is required. Supported values are a song id (uniqueidentifier).', 1;
-    EXEC dbo.CheckText @Name = N'@Title', @Value = @Title, @MaxLength = 400;
-    EXEC dbo.CheckText @Name = N'@Artist', @Value = @Artist, @MaxLength = 400;
-    EXEC dbo.CheckText @Name = N'@Album', @Value = @Album, @MaxLength = 400;
-    EXEC dbo.CheckJson @Name = N'@Metadata', @Value = @Metadata, @Shape = 'object';
-    EXEC dbo.CheckOneOf @Name = N'@Status', @Value = @Status, @Allowed = N'uploaded,processing,completed,failed';
-    EXEC dbo.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
+    EXEC core.CheckText @Name = N'@Title', @Value = @Title, @MaxLength = 400;
+    EXEC core.CheckText @Name = N'@Artist', @Value = @Artist, @MaxLength = 400;
+    EXEC core.CheckText @Name = N'@Album', @Value = @Album, @MaxLength = 400;
+    EXEC core.CheckJson @Name = N'@Metadata', @Value = @Metadata, @Shape = 'object';
+    EXEC core.CheckOneOf @Name = N'@Status', @Value = @Status, @Allowed = N'uploaded,processing,completed,failed';
+    EXEC core.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
 
     DECLARE @Message nvarchar(2048);
     DECLARE @SongIdText nvarchar(100) = CONVERT(nvarchar(36), @SongId);
@@ -42,8 +42,9 @@ BEGIN
         FOR JSON PATH, WITHOUT_ARRAY_WRAPPER
     );
 
+    DECLARE @OwnTransaction bit = CASE WHEN @@TRANCOUNT = 0 THEN 1 ELSE 0 END;
     BEGIN TRY
-        BEGIN TRANSACTION;
+        IF @OwnTransaction = 1 BEGIN TRANSACTION;
 
         UPDATE dbo.Songs
         SET
@@ -61,17 +62,17 @@ BEGIN
             THROW 50101, @Message, 1;
         END;
 
-        EXEC dbo.WriteAudit
+        EXEC core.WriteAudit
             @RequestId = @RequestId, @EntityType = 'song', @EntityId = @SongIdText,
             @Action = 'updated', @Details = @Details;
 
-        COMMIT TRANSACTION;
+        IF @OwnTransaction = 1 COMMIT TRANSACTION;
     END TRY
     BEGIN CATCH
-        IF XACT_STATE() <> 0 ROLLBACK TRANSACTION;
+        IF @OwnTransaction = 1 AND XACT_STATE() <> 0 ROLLBACK TRANSACTION;
         THROW;
     END CATCH;
 
-    EXEC dbo.ReturnSong @SongId = @SongId;
+    EXEC core.ReturnSong @SongId = @SongId;
 END;
 GO

@@ -1,28 +1,41 @@
-/* dbo.sp_CleanupOldData - deletes finished data older than @DaysToKeep days.
+/* dbo.sp_CleanupOldData - deletes finished work older than @DaysToKeep days and audit rows older than @AuditDaysToKeep.
 
-   Deletes, in batches of @BatchSize rows (default 1000, below SQL Server's
-   lock-escalation threshold of 5000 locks, so other sessions keep working):
-     1. results (stems, transcriptions, chroma analyses) of finished jobs
-        (completed, failed, cancelled) that completed before the cutoff;
-     2. those jobs;
-     3. songs that are finished (completed, failed), were last modified before
-        the cutoff and have no job left, with their remaining results;
-     4. audit rows older than the cutoff.
-   Queued and running jobs, and the songs they belong to, are never deleted.
-   Only one cleanup runs at a time (a session-owned app lock); each batch is
-   its own short transaction, so a failure keeps the batches already done.
-   Writes one AuditLog row (EntityType 'system', Action 'cleaned_up').
+   The runbooks' `EXEC sp_CleanupOldData @DaysToKeep = 30` keeps working; only songsdb_ops may run it
+   (through ops.CleanupOldData, or directly on SQL Server as the owner's code).
+   Retention floors the caller cannot go under: @DaysToKeep >= 7 (results, jobs, songs) and
+   @AuditDaysToKeep >= 90 (the audit trail; default 365).
+   Steps, each linear in what it deletes (the candidates are staged once, then walked in key order):
+     1. finished jobs (completed, failed, cancelled) that completed before the cutoff, each batch
+        deleted together with its stems, transcriptions and analyses in one short transaction;
+        a job queued again since staging (ops.RetryJob) is left alone;
+     2. songs that are finished (completed, failed), were last modified before the cutoff and have
+        no job left, with their job-less results; a job created for such a song meanwhile keeps it
+        (the song is skipped, the run does not fail);
+     3. audit rows older than the audit cutoff (rows are walked by Id up to the newest old one).
+   Batches of @BatchSize rows (default 1000) stay under SQL Server's lock-escalation threshold of
+   5000 locks, so other sessions keep working. Each step writes its own audit row ('system',
+   'cleaned_up') in the transaction of its first batch and brings it up to date in every later
+   batch's transaction, so a failed or stopped run has recorded exactly what it deleted.
+   @DryRun = 1 counts what would be deleted and deletes (and audits) nothing.
+   @TimeLimitSeconds stops cleanly between batches once that many seconds have passed (NULL: none);
+   the result says which steps finished. Only one cleanup runs at a time (a session-owned app lock);
+   it never runs inside a caller's transaction.
 
-   Returns one row per table: TableName nvarchar(128), RowsDeleted int.
-   Errors: 50001 @DaysToKeep missing; 50002 @DaysToKeep or @BatchSize out of
-   range; 50901 another cleanup is running.
-   Example: EXEC dbo.sp_CleanupOldData @DaysToKeep = 30; */
+   Returns: TableName, RowsDeleted, Finished
+   (one row per table; RowsDeleted counts what would be deleted when @DryRun = 1; Finished is 0 for
+   a step the time limit cut short or never reached)
+   Errors: 50001 @DaysToKeep missing; 50002 a parameter below its floor or out of range;
+   50005 called inside a transaction; 50901 another cleanup is running.
+   Example: EXEC dbo.sp_CleanupOldData @DaysToKeep = 30, @DryRun = 1; */
 IF OBJECT_ID(N'dbo.sp_CleanupOldData', N'P') IS NULL
     EXEC (N'CREATE PROCEDURE dbo.sp_CleanupOldData AS RETURN 0;');
 GO
 ALTER PROCEDURE dbo.sp_CleanupOldData
     @DaysToKeep int,
+    @AuditDaysToKeep int = 365,
     @BatchSize int = 1000,
+    @DryRun bit = 0,
+    @TimeLimitSeconds int = NULL,
     @RequestId nvarchar(100) = NULL
 AS
 BEGIN
@@ -31,12 +44,20 @@ BEGIN
     SET DEADLOCK_PRIORITY LOW;
 {% endif %}
 
+    IF @@TRANCOUNT > 0 OR (@@OPTIONS & 2) = 2
+        THROW 50005, N'dbo.sp_CleanupOldData cannot run inside a transaction: it commits batch by batch. Supported: a call outside any transaction.', 1;
     IF @DaysToKeep IS NULL
-        THROW 50001, N'The parameter @DaysToKeep is required. Supported values are whole numbers of days from 1 to 36500.', 1;
-    IF @DaysToKeep < 1 OR @DaysToKeep > 36500
-        THROW 50002, N'The value for the parameter @DaysToKeep is not supported. Supported values are whole numbers of days from 1 to 36500.', 1;
+        THROW 50001, N'The parameter @DaysToKeep is required. Supported values are whole numbers of days from 7 to 36500.', 1;
+    IF @DaysToKeep < 7 OR @DaysToKeep > 36500
+        THROW 50002, N'The value for the parameter @DaysToKeep is not supported. Supported values are whole numbers of days from 7 (the retention floor) to 36500.', 1;
+    IF @AuditDaysToKeep IS NULL OR @AuditDaysToKeep < 90 OR @AuditDaysToKeep > 36500
+        THROW 50002, N'The value for the parameter @AuditDaysToKeep is not supported. Supported values are whole numbers of days from 90 (the audit retention floor) to 36500; the default is 365.', 1;
     IF @BatchSize IS NULL OR @BatchSize < 1 OR @BatchSize > 4000
         THROW 50002, N'The value for the parameter @BatchSize is not supported. Supported values are 1 to 4000.', 1;
+    IF @DryRun IS NULL
+        THROW 50002, N'The value for the parameter @DryRun is not supported. Supported values are 0 and 1.', 1;
+    IF @TimeLimitSeconds < 1 OR @TimeLimitSeconds > 86400
+        THROW 50002, N'The value for the parameter @TimeLimitSeconds is not supported. Supported values are 1 to 86400 seconds, or NULL for no limit.', 1;
 
     DECLARE @LockResult int;
     EXEC @LockResult = sp_getapplock
@@ -47,142 +68,239 @@ BEGIN
     IF @LockResult < 0
         THROW 50901, N'Another dbo.sp_CleanupOldData is running in this database. Try again when it has finished.', 1;
 
-    DECLARE @Cutoff datetime2(3) = DATEADD(DAY, -@DaysToKeep, SYSUTCDATETIME());
-    DECLARE @Batch int;
+    DECLARE @Now datetime2(3) = SYSUTCDATETIME();
+    DECLARE @Deadline datetime2(3) = CASE
+        WHEN @TimeLimitSeconds IS NOT NULL THEN DATEADD(SECOND, @TimeLimitSeconds, @Now)
+    END;
+    DECLARE @Cutoff datetime2(3) = DATEADD(DAY, -@DaysToKeep, @Now);
+    DECLARE @AuditCutoff datetime2(3) = DATEADD(DAY, -@AuditDaysToKeep, @Now);
+    DECLARE @CutoffText nvarchar(30) = CONVERT(nvarchar(30), @Cutoff, 126);
     DECLARE @Tracks int = 0;
     DECLARE @Transcriptions int = 0;
     DECLARE @Chroma int = 0;
     DECLARE @Jobs int = 0;
     DECLARE @Songs int = 0;
     DECLARE @Audit int = 0;
+    DECLARE @JobsDone bit = 0;
+    DECLARE @SongsDone bit = 0;
+    DECLARE @AuditDone bit = 0;
+    DECLARE @StepAuditId bigint;
+    DECLARE @Details nvarchar(max);
+    DECLARE @Last bigint;
+    DECLARE @Upto bigint;
+    DECLARE @Count int;
+
+    DECLARE @Doomed TABLE (Id bigint NOT NULL PRIMARY KEY, JobId uniqueidentifier NOT NULL);
+    DECLARE @DoomedSongs TABLE (Id uniqueidentifier NOT NULL PRIMARY KEY);
+    DECLARE @DoomedAudit TABLE (Id bigint NOT NULL PRIMARY KEY);
+    CREATE TABLE #Jobs (Id bigint NOT NULL PRIMARY KEY, JobId uniqueidentifier NOT NULL);
+    CREATE TABLE #Songs (Seq bigint NOT NULL PRIMARY KEY, Id uniqueidentifier NOT NULL);
 
     BEGIN TRY
-        -- 1. results of old finished jobs
-        SET @Batch = @BatchSize;
-        WHILE @Batch = @BatchSize
-        BEGIN
-            DELETE TOP (@BatchSize) FROM dbo.SeparatedTracks
-            WHERE JobId IN (
-                SELECT j.JobId
-                FROM dbo.ProcessingJobs AS j
-                WHERE j.Status IN ('completed', 'failed', 'cancelled') AND j.CompletedAt < @Cutoff
-            );
-            SET @Batch = @@ROWCOUNT;
-            SET @Tracks = @Tracks + @Batch;
-        END;
+        -- 1. finished jobs, staged once (IX_ProcessingJobs_Status_CompletedAt), walked by Id
+        INSERT INTO #Jobs (Id, JobId)
+        SELECT
+            j.Id,
+            j.JobId
+        FROM dbo.ProcessingJobs AS j
+        WHERE j.Status IN ('completed', 'failed', 'cancelled') AND j.CompletedAt < @Cutoff;
 
-        SET @Batch = @BatchSize;
-        WHILE @Batch = @BatchSize
+        IF @DryRun = 1
         BEGIN
-            DELETE TOP (@BatchSize) FROM dbo.Transcriptions
-            WHERE JobId IN (
-                SELECT j.JobId
-                FROM dbo.ProcessingJobs AS j
-                WHERE j.Status IN ('completed', 'failed', 'cancelled') AND j.CompletedAt < @Cutoff
-            );
-            SET @Batch = @@ROWCOUNT;
-            SET @Transcriptions = @Transcriptions + @Batch;
-        END;
-
-        SET @Batch = @BatchSize;
-        WHILE @Batch = @BatchSize
-        BEGIN
-            DELETE TOP (@BatchSize) FROM dbo.ChromaAnalysis
-            WHERE JobId IN (
-                SELECT j.JobId
-                FROM dbo.ProcessingJobs AS j
-                WHERE j.Status IN ('completed', 'failed', 'cancelled') AND j.CompletedAt < @Cutoff
-            );
-            SET @Batch = @@ROWCOUNT;
-            SET @Chroma = @Chroma + @Batch;
-        END;
-
-        -- 2. the jobs themselves; the status test is repeated here, so a job
-        --    retried since step 1 stays
-        SET @Batch = @BatchSize;
-        WHILE @Batch = @BatchSize
-        BEGIN
-            DELETE TOP (@BatchSize) FROM dbo.ProcessingJobs
-            WHERE Status IN ('completed', 'failed', 'cancelled') AND CompletedAt < @Cutoff;
-            SET @Batch = @@ROWCOUNT;
-            SET @Jobs = @Jobs + @Batch;
-        END;
-
-        -- 3. finished songs with no job left, and their job-less results
-        SET @Batch = @BatchSize;
-        WHILE @Batch = @BatchSize
-        BEGIN
-            DELETE TOP (@BatchSize) FROM dbo.Transcriptions
-            WHERE SongId IN (
-                SELECT s.Id
+            SET @Jobs = (SELECT COUNT(*) FROM #Jobs);
+            SET @Tracks = (SELECT COUNT(*) FROM #Jobs AS c INNER JOIN dbo.SeparatedTracks AS t ON t.JobId = c.JobId);
+            SET @Transcriptions = (SELECT COUNT(*) FROM #Jobs AS c INNER JOIN dbo.Transcriptions AS t ON t.JobId = c.JobId);
+            SET @Chroma = (SELECT COUNT(*) FROM #Jobs AS c INNER JOIN dbo.ChromaAnalysis AS t ON t.JobId = c.JobId);
+            SET @Songs = (
+                SELECT COUNT(*)
                 FROM dbo.Songs AS s
                 WHERE
                     s.Status IN ('completed', 'failed')
                     AND s.LastModified < @Cutoff
-                    AND NOT EXISTS (SELECT 1 FROM dbo.ProcessingJobs AS j WHERE j.SongId = s.Id)
+                    AND NOT EXISTS (
+                        SELECT 1
+                        FROM dbo.ProcessingJobs AS j
+                        WHERE j.SongId = s.Id AND NOT EXISTS (SELECT 1 FROM #Jobs AS c WHERE c.Id = j.Id)
+                    )
             );
-            SET @Batch = @@ROWCOUNT;
-            SET @Transcriptions = @Transcriptions + @Batch;
+            SET @Audit = (SELECT COUNT(*) FROM dbo.AuditLog AS a WHERE a.[Timestamp] < @AuditCutoff);
+            SET @JobsDone = 1;
+            SET @SongsDone = 1;
+            SET @AuditDone = 1;
         END;
 
-        SET @Batch = @BatchSize;
-        WHILE @Batch = @BatchSize
+        SET @Last = 0;
+        WHILE @DryRun = 0 AND @JobsDone = 0
         BEGIN
-            DELETE TOP (@BatchSize) FROM dbo.ChromaAnalysis
-            WHERE SongId IN (
-                SELECT s.Id
-                FROM dbo.Songs AS s
-                WHERE
-                    s.Status IN ('completed', 'failed')
-                    AND s.LastModified < @Cutoff
-                    AND NOT EXISTS (SELECT 1 FROM dbo.ProcessingJobs AS j WHERE j.SongId = s.Id)
-            );
-            SET @Batch = @@ROWCOUNT;
-            SET @Chroma = @Chroma + @Batch;
-        END;
+            IF @Deadline IS NOT NULL AND SYSUTCDATETIME() >= @Deadline
+                BREAK;
+            SET @Upto = (SELECT MAX(b.Id) FROM (SELECT TOP (@BatchSize) c.Id FROM #Jobs AS c WHERE c.Id > @Last ORDER BY c.Id) AS b);
+            IF @Upto IS NULL
+            BEGIN
+                SET @JobsDone = 1;
+                BREAK;
+            END;
 
-        SET @Batch = @BatchSize;
-        WHILE @Batch = @BatchSize
-        BEGIN
-            DELETE TOP (@BatchSize) FROM dbo.Songs
+            BEGIN TRANSACTION;
+            DELETE FROM @Doomed;
+            -- lock the batch's jobs that are still finished and old (by Id: the clustered key)
+            INSERT INTO @Doomed (Id, JobId)
+            SELECT
+                j.Id,
+                j.JobId
+            FROM dbo.ProcessingJobs AS j WITH (UPDLOCK, ROWLOCK)
             WHERE
-                Status IN ('completed', 'failed')
-                AND LastModified < @Cutoff
-                AND NOT EXISTS (SELECT 1 FROM dbo.ProcessingJobs AS j WHERE j.SongId = dbo.Songs.Id)
-                AND NOT EXISTS (SELECT 1 FROM dbo.SeparatedTracks AS t WHERE t.SongId = dbo.Songs.Id)
-                AND NOT EXISTS (SELECT 1 FROM dbo.Transcriptions AS tr WHERE tr.SongId = dbo.Songs.Id)
-                AND NOT EXISTS (SELECT 1 FROM dbo.ChromaAnalysis AS c WHERE c.SongId = dbo.Songs.Id);
-            SET @Batch = @@ROWCOUNT;
-            SET @Songs = @Songs + @Batch;
+                j.Id > @Last
+                AND j.Id <= @Upto
+                AND j.Id IN (SELECT c.Id FROM #Jobs AS c WHERE c.Id > @Last AND c.Id <= @Upto)
+                AND j.Status IN ('completed', 'failed', 'cancelled')
+                AND j.CompletedAt < @Cutoff;
+
+            DELETE FROM dbo.SeparatedTracks WHERE JobId IN (SELECT d.JobId FROM @Doomed AS d);
+            SET @Tracks = @Tracks + @@ROWCOUNT;
+            DELETE FROM dbo.Transcriptions WHERE JobId IN (SELECT d.JobId FROM @Doomed AS d);
+            SET @Transcriptions = @Transcriptions + @@ROWCOUNT;
+            DELETE FROM dbo.ChromaAnalysis WHERE JobId IN (SELECT d.JobId FROM @Doomed AS d);
+            SET @Chroma = @Chroma + @@ROWCOUNT;
+            DELETE FROM dbo.ProcessingJobs WHERE Id IN (SELECT d.Id FROM @Doomed AS d);
+            SET @Jobs = @Jobs + @@ROWCOUNT;
+            SET @Last = @Upto;
+            IF NOT EXISTS (SELECT 1 FROM #Jobs AS c WHERE c.Id > @Last)
+                SET @JobsDone = 1;
+
+            SET @Details = CONCAT(
+                N'{"step":"jobs","daysToKeep":', @DaysToKeep, N',"cutoff":"', @CutoffText,
+                N'","processingJobs":', @Jobs, N',"separatedTracks":', @Tracks,
+                N',"transcriptions":', @Transcriptions, N',"chromaAnalysis":', @Chroma,
+                N',"finished":', CASE WHEN @JobsDone = 1 THEN N'true' ELSE N'false' END, N'}'
+            );
+            IF @StepAuditId IS NULL
+                EXEC core.WriteAudit
+                    @RequestId = @RequestId, @EntityType = 'system', @EntityId = N'dbo.sp_CleanupOldData',
+                    @Action = 'cleaned_up', @Details = @Details, @AuditId = @StepAuditId OUTPUT;
+            ELSE
+                UPDATE dbo.AuditLog SET Details = @Details WHERE Id = @StepAuditId;
+            COMMIT TRANSACTION;
         END;
 
-        -- 4. old audit rows
-        SET @Batch = @BatchSize;
-        WHILE @Batch = @BatchSize
+        -- 2. finished songs left without jobs, staged once (IX_Songs_Status_LastModified), walked in order
+        IF @DryRun = 0 AND @JobsDone = 1
         BEGIN
-            DELETE TOP (@BatchSize) FROM dbo.AuditLog
-            WHERE [Timestamp] < @Cutoff;
-            SET @Batch = @@ROWCOUNT;
-            SET @Audit = @Audit + @Batch;
+            INSERT INTO #Songs (Seq, Id)
+            SELECT
+                ROW_NUMBER() OVER (ORDER BY s.LastModified, s.Id),
+                s.Id
+            FROM dbo.Songs AS s
+            WHERE
+                s.Status IN ('completed', 'failed')
+                AND s.LastModified < @Cutoff
+                AND NOT EXISTS (SELECT 1 FROM dbo.ProcessingJobs AS j WHERE j.SongId = s.Id);
+            SET @StepAuditId = NULL;
+            SET @Last = 0;
+        END;
+        WHILE @DryRun = 0 AND @JobsDone = 1 AND @SongsDone = 0
+        BEGIN
+            IF @Deadline IS NOT NULL AND SYSUTCDATETIME() >= @Deadline
+                BREAK;
+            IF NOT EXISTS (SELECT 1 FROM #Songs AS c WHERE c.Seq > @Last)
+            BEGIN
+                SET @SongsDone = 1;
+                BREAK;
+            END;
+            SET @Upto = @Last + @BatchSize;
+
+            BEGIN TRANSACTION;
+            DELETE FROM @DoomedSongs;
+            INSERT INTO @DoomedSongs (Id)
+            SELECT s.Id
+            FROM dbo.Songs AS s WITH (UPDLOCK, ROWLOCK)
+            INNER JOIN #Songs AS c
+                ON c.Id = s.Id
+            WHERE
+                c.Seq > @Last
+                AND c.Seq <= @Upto
+                AND s.Status IN ('completed', 'failed')
+                AND s.LastModified < @Cutoff
+                AND NOT EXISTS (SELECT 1 FROM dbo.ProcessingJobs AS j WHERE j.SongId = s.Id);
+
+            DELETE FROM dbo.Transcriptions
+            WHERE JobId IS NULL AND SongId IN (SELECT d.Id FROM @DoomedSongs AS d);
+            SET @Transcriptions = @Transcriptions + @@ROWCOUNT;
+            DELETE FROM dbo.ChromaAnalysis
+            WHERE JobId IS NULL AND SongId IN (SELECT d.Id FROM @DoomedSongs AS d);
+            SET @Chroma = @Chroma + @@ROWCOUNT;
+            -- a job created for one of these songs since the check keeps the song
+            DELETE FROM dbo.Songs
+            WHERE
+                Id IN (SELECT d.Id FROM @DoomedSongs AS d)
+                AND NOT EXISTS (SELECT 1 FROM dbo.ProcessingJobs AS j WHERE j.SongId = dbo.Songs.Id)
+                AND NOT EXISTS (SELECT 1 FROM dbo.Transcriptions AS t WHERE t.SongId = dbo.Songs.Id)
+                AND NOT EXISTS (SELECT 1 FROM dbo.ChromaAnalysis AS c WHERE c.SongId = dbo.Songs.Id)
+                AND NOT EXISTS (SELECT 1 FROM dbo.SeparatedTracks AS t WHERE t.SongId = dbo.Songs.Id);
+            SET @Songs = @Songs + @@ROWCOUNT;
+            SET @Last = @Upto;
+            IF NOT EXISTS (SELECT 1 FROM #Songs AS c WHERE c.Seq > @Last)
+                SET @SongsDone = 1;
+
+            SET @Details = CONCAT(
+                N'{"step":"songs","daysToKeep":', @DaysToKeep, N',"cutoff":"', @CutoffText,
+                N'","songs":', @Songs,
+                N',"finished":', CASE WHEN @SongsDone = 1 THEN N'true' ELSE N'false' END, N'}'
+            );
+            IF @StepAuditId IS NULL
+                EXEC core.WriteAudit
+                    @RequestId = @RequestId, @EntityType = 'system', @EntityId = N'dbo.sp_CleanupOldData',
+                    @Action = 'cleaned_up', @Details = @Details, @AuditId = @StepAuditId OUTPUT;
+            ELSE
+                UPDATE dbo.AuditLog SET Details = @Details WHERE Id = @StepAuditId;
+            COMMIT TRANSACTION;
         END;
 
-        INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, Details)
-        VALUES (
-            @RequestId,
-            'system',
-            N'dbo.sp_CleanupOldData',
-            'cleaned_up',
-            CONCAT(
-                N'{"daysToKeep":', @DaysToKeep,
-                N',"cutoff":"', CONVERT(nvarchar(30), @Cutoff, 126),
-                N'","songs":', @Songs,
-                N',"processingJobs":', @Jobs,
-                N',"separatedTracks":', @Tracks,
-                N',"transcriptions":', @Transcriptions,
-                N',"chromaAnalysis":', @Chroma,
-                N',"auditLog":', @Audit, N'}'
-            )
-        );
+        -- 3. old audit rows, by Id up to the newest old one (IX_AuditLog_Timestamp finds it once)
+        IF @DryRun = 0 AND @SongsDone = 1
+        BEGIN
+            SET @Upto = (SELECT MAX(a.Id) FROM dbo.AuditLog AS a WHERE a.[Timestamp] < @AuditCutoff);
+            SET @StepAuditId = NULL;
+            SET @Last = 0;
+            IF @Upto IS NULL
+                SET @AuditDone = 1;
+        END;
+        WHILE @DryRun = 0 AND @SongsDone = 1 AND @AuditDone = 0
+        BEGIN
+            IF @Deadline IS NOT NULL AND SYSUTCDATETIME() >= @Deadline
+                BREAK;
+            DELETE FROM @DoomedAudit;
+            INSERT INTO @DoomedAudit (Id)
+            SELECT TOP (@BatchSize) a.Id
+            FROM dbo.AuditLog AS a
+            WHERE a.Id > @Last AND a.Id <= @Upto AND a.[Timestamp] < @AuditCutoff
+            ORDER BY a.Id;
+            SET @Count = @@ROWCOUNT;
+            IF @Count = 0
+            BEGIN
+                SET @AuditDone = 1;
+                BREAK;
+            END;
+            SET @Last = (SELECT MAX(d.Id) FROM @DoomedAudit AS d);
+
+            BEGIN TRANSACTION;
+            DELETE FROM dbo.AuditLog WHERE Id IN (SELECT d.Id FROM @DoomedAudit AS d);
+            SET @Audit = @Audit + @@ROWCOUNT;
+            IF @Count < @BatchSize
+                SET @AuditDone = 1;
+            SET @Details = CONCAT(
+                N'{"step":"audit","auditDaysToKeep":', @AuditDaysToKeep,
+                N',"cutoff":"', CONVERT(nvarchar(30), @AuditCutoff, 126), N'","auditLog":', @Audit,
+                N',"finished":', CASE WHEN @AuditDone = 1 THEN N'true' ELSE N'false' END, N'}'
+            );
+            IF @StepAuditId IS NULL
+                EXEC core.WriteAudit
+                    @RequestId = @RequestId, @EntityType = 'system', @EntityId = N'dbo.sp_CleanupOldData',
+                    @Action = 'cleaned_up', @Details = @Details, @AuditId = @StepAuditId OUTPUT;
+            ELSE
+                UPDATE dbo.AuditLog SET Details = @Details WHERE Id = @StepAuditId;
+            COMMIT TRANSACTION;
+        END;
 
         EXEC sp_releaseapplock @Resource = N'songsdb.cleanup', @LockOwner = N'Session';
     END TRY
@@ -192,16 +310,24 @@ BEGIN
         THROW;
     END CATCH;
 
-    SELECT N'dbo.Songs' AS TableName, @Songs AS RowsDeleted
-    UNION ALL
-    SELECT N'dbo.ProcessingJobs', @Jobs
-    UNION ALL
-    SELECT N'dbo.SeparatedTracks', @Tracks
-    UNION ALL
-    SELECT N'dbo.Transcriptions', @Transcriptions
-    UNION ALL
-    SELECT N'dbo.ChromaAnalysis', @Chroma
-    UNION ALL
-    SELECT N'dbo.AuditLog', @Audit;
+    DECLARE @ResultsDone bit = CASE WHEN @JobsDone = 1 AND @SongsDone = 1 THEN 1 ELSE 0 END;
+    SELECT
+        r.TableName,
+        r.RowsDeleted,
+        r.Finished
+    FROM (
+        VALUES
+        (N'dbo.Songs', @Songs, @SongsDone),
+        (N'dbo.ProcessingJobs', @Jobs, @JobsDone),
+        (N'dbo.SeparatedTracks', @Tracks, @JobsDone),
+        (N'dbo.Transcriptions', @Transcriptions, @ResultsDone),
+        (N'dbo.ChromaAnalysis', @Chroma, @ResultsDone),
+        (N'dbo.AuditLog', @Audit, @AuditDone)
+    ) AS r(TableName, RowsDeleted, Finished);
 END;
 GO
+{% if engine == "babelfish" %}
+-- Babelfish runs procedures with the caller's rights: only the operations role may run this one
+GRANT EXECUTE ON dbo.sp_CleanupOldData TO songsdb_ops;
+GO
+{% endif %}

@@ -51,3 +51,8 @@ FROM dbo.ProcessingJobs AS j
 INNER JOIN dbo.Songs AS s
     ON j.SongId = s.Id;
 GO
+{% if engine == "babelfish" %}
+-- dropping the view dropped its grants; Babelfish checks the caller's rights on it (no ownership chaining)
+GRANT SELECT ON dbo.vw_JobSummary TO songsdb_ops;
+GO
+{% endif %}

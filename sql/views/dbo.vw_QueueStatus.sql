@@ -21,3 +21,8 @@ FROM dbo.ProcessingJobs AS j
 WHERE j.Status IN ('queued', 'running', 'failed')
 GROUP BY j.ModelName, j.JobType;
 GO
+{% if engine == "babelfish" %}
+-- dropping the view dropped its grants; Babelfish checks the caller's rights on it (no ownership chaining)
+GRANT SELECT ON dbo.vw_QueueStatus TO songsdb_ops;
+GO
+{% endif %}

@@ -89,10 +89,12 @@ def test_update_song_changes_only_what_is_given_and_audits_it(db: SongsDatabase)
 def test_delete_song_takes_its_jobs_and_results_along_and_is_audited(db: SongsDatabase, migrated: Settings) -> None:
     song_id = db.create_song(new_file_id(), "a.mp3")
     job_id = db.create_job(song_id, "demucs", "separation")
-    db.add_separated_tracks(job_id, [{"stem_name": "vocals", "file_path": "/v.wav"}])
-    db.add_transcription(song_id, "la la")
+    token = db.update_job_status(job_id, "running").claim_token
+    db.add_separated_tracks(job_id, [{"stem_name": "vocals", "file_path": "/v.wav"}], claim_token=token)
+    text_job = db.create_job(song_id, "whisper", "transcription")
+    db.add_transcription(text_job, "la la", claim_token=db.update_job_status(text_job, "running").claim_token)
     deleted = db.delete_song(song_id, request_id="req-delete")
-    assert (deleted.jobs_deleted, deleted.tracks_deleted, deleted.transcriptions_deleted) == (1, 1, 1)
+    assert (deleted.jobs_deleted, deleted.tracks_deleted, deleted.transcriptions_deleted) == (2, 1, 1)
     assert db.get_song_by_id(song_id) is None and db.get_job(job_id) is None
     assert [(a.entity_type, a.action) for a in db.get_audit_trail(request_id="req-delete")] == [("song", "deleted")]
     with pytest.raises(errors.SongNotFound):
@@ -120,16 +122,18 @@ def test_an_illegal_transition_names_the_allowed_ones_and_changes_nothing(db: So
     with pytest.raises(errors.InvalidStatusTransition, match="from completed to running. Allowed from completed: none"):
         db.update_job_status(job_id, "running")
     queued = db.create_job(song_id, "whisper", "transcription")
-    with pytest.raises(errors.InvalidStatusTransition, match="Allowed from queued: running, failed, cancelled"):
-        db.update_job_status(queued, "completed")
+    with pytest.raises(errors.InvalidStatusTransition, match="Allowed from queued: running, completed, failed, cancelled"):
+        db.update_job_status(queued, "queued")
     assert db.get_job(job_id).status == "completed" and db.get_job(queued).status == "queued"
 
 
-def test_a_failed_job_can_be_retried(db: SongsDatabase) -> None:
+def test_a_failed_job_is_retried_by_operations_not_by_the_web_service(db: SongsDatabase) -> None:
     job_id = db.create_job(db.create_song(new_file_id(), "a.mp3"), "demucs", "separation")
     failed = db.update_job_status(job_id, "failed", error_message="CUDA OOM", error_stack="Traceback ...")
     assert failed.error_message == "CUDA OOM" and failed.completed_at is not None
-    again = db.update_job_status(job_id, "queued")
+    with pytest.raises(errors.InvalidStatusTransition, match="ops.RetryJob"):
+        db.update_job_status(job_id, "queued")
+    again = db.retry_job(job_id)
     assert again.status == "queued" and again.completed_at is None
 
 
@@ -147,14 +151,20 @@ def test_results_are_stored_and_read_back_per_song(db: SongsDatabase) -> None:
     stems = db.add_separated_tracks(
         sep,
         [
-            {"stem_name": "vocals", "file_path": "/s/vocals.wav", "file_size": 10, "format": "wav", "sample_rate": 44100, "duration": 1.5},
+            {"stem_name": "vocals", "file_path": "/s/vocals.wav", "file_size": 10, "format": "WAV", "sample_rate": 44100, "duration": 1.5},
             {"stem_name": "drums", "file_path": "/s/drums.wav"},
         ],
+        claim_token=db.update_job_status(sep, "running").claim_token,
     )
     assert [s.stem_name for s in stems] == ["vocals", "drums"] and stems[0].sample_rate == 44100
+    assert stems[0].format == "wav"  # closed-domain values are stored in one canonical case
     tj = db.create_job(song_id, "whisper", "transcription")
-    text = db.add_transcription(song_id, "hello", "en", [{"start": 0.0, "end": 1.0, "text": "hello"}], "whisper-large", job_id=tj)
-    chroma = db.add_chroma_analysis(song_id, "F#", "minor", 128.0, 0.7, 0.9, [0.5] * 12)
+    tj_token = db.update_job_status(tj, "running").claim_token
+    text = db.add_transcription(tj, "hello", "en", [{"start": 0.0, "end": 1.0, "text": "hello"}], "whisper-large", claim_token=tj_token)
+    cj = db.create_job(song_id, "chroma-v1", "chroma")
+    cj_token = db.update_job_status(cj, "running").claim_token
+    chroma = db.add_chroma_analysis(cj, "f#", "MINOR", 128.0, 0.7, 0.9, [0.5] * 12, claim_token=cj_token)
+    assert (chroma.key_name, chroma.mode, text.song_id, chroma.song_id) == ("F#", "minor", song_id, song_id)
     results = db.get_song_results(song_id)
     assert [t.stem_name for t in results.tracks] == ["vocals", "drums"]
     assert results.transcriptions == (text,) and results.analyses == (chroma,)
@@ -165,30 +175,34 @@ def test_results_are_stored_and_read_back_per_song(db: SongsDatabase) -> None:
 
 def test_malformed_stems_are_refused_whole(db: SongsDatabase, migrated: Settings) -> None:
     job_id = db.create_job(db.create_song(new_file_id(), "a.mp3"), "demucs", "separation")
+    token = db.update_job_status(job_id, "running").claim_token
     before = counts(migrated)
     cases = [
         ([], "1 to 32 stems"),
         ([{"stem_name": "vocals"}], "filePath"),
         ([{"stem_name": "v", "file_path": "/a"}, {"stem_name": "v", "file_path": "/b"}], "stemName repeats"),
         ([{"stem_name": "v", "file_path": "/a", "sample_rate": -1}], "sampleRate"),
+        ([{"stem_name": "v", "file_path": "/a", "format": "wäv"}], "ASCII"),
     ]
     for tracks, message in cases:
         with pytest.raises(errors.ValidationError, match=message):
-            db.add_separated_tracks(job_id, tracks)
+            db.add_separated_tracks(job_id, tracks, claim_token=token)
     transcription_job = db.create_job(db.create_song(new_file_id(), "b.mp3"), "whisper", "transcription")
+    other_token = db.update_job_status(transcription_job, "running").claim_token
     with pytest.raises(errors.ValidationError, match="separation jobs"):
-        db.add_separated_tracks(transcription_job, [{"stem_name": "v", "file_path": "/a"}])
+        db.add_separated_tracks(transcription_job, [{"stem_name": "v", "file_path": "/a"}], claim_token=other_token)
     with pytest.raises(errors.JobNotFound):
-        db.add_separated_tracks(uuid.uuid4(), [{"stem_name": "v", "file_path": "/a"}])
+        db.add_separated_tracks(uuid.uuid4(), [{"stem_name": "v", "file_path": "/a"}], claim_token=uuid.uuid4())
     after = counts(migrated)
     assert after["SeparatedTracks"] == before["SeparatedTracks"]
 
 
 def test_a_chroma_vector_needs_twelve_numbers(db: SongsDatabase) -> None:
-    song_id = db.create_song(new_file_id(), "a.mp3")
+    job_id = db.create_job(db.create_song(new_file_id(), "a.mp3"), "chroma-v1", "chroma")
+    token = db.update_job_status(job_id, "running").claim_token
     for vector in ([0.1] * 11, [0.1] * 13, ["x"] * 12, {"a": 1}):
         with pytest.raises(errors.ValidationError, match="@ChromaVector"):
-            db.add_chroma_analysis(song_id, chroma_vector=vector)
+            db.add_chroma_analysis(job_id, chroma_vector=vector, claim_token=token)
 
 
 def test_every_mutation_is_audited_under_its_request_id(db: SongsDatabase) -> None:
@@ -196,8 +210,8 @@ def test_every_mutation_is_audited_under_its_request_id(db: SongsDatabase) -> No
     with request_context(request_id):
         song_id = db.create_song(new_file_id(), "a.mp3")
         job_id = db.create_job(song_id, "demucs", "separation")
-        db.update_job_status(job_id, "running")
-        db.add_separated_tracks(job_id, [{"stem_name": "bass", "file_path": "/b.wav"}])
+        token = db.update_job_status(job_id, "running").claim_token
+        db.add_separated_tracks(job_id, [{"stem_name": "bass", "file_path": "/b.wav"}], claim_token=token)
         db.log_audit("song", str(song_id), "viewed", user_id="u1", ip_address="10.0.0.1", user_agent="pytest", details={"page": 1})
     trail = db.get_audit_trail(request_id=request_id)
     assert [(a.entity_type, a.action) for a in trail] == [
@@ -214,14 +228,21 @@ def test_audit_trail_needs_a_filter_and_known_values(db: SongsDatabase) -> None:
     with pytest.raises(errors.ValidationError, match="@RequestId"):
         db.get_audit_trail()
     with pytest.raises(errors.ValidationError, match="@Action"):
-        db.log_audit("song", "x", "exploded")
+        db.log_audit("song", "x", "blew up!")
+    with pytest.raises(errors.ValidationError, match="@Action"):
+        db.log_audit("song", "x", "viewed,deleted")
+    with pytest.raises(errors.ValidationError, match="@EntityType"):
+        db.log_audit("song,job", "x", "viewed")
+    with pytest.raises(errors.ValidationError, match="@IpAddress"):
+        db.log_audit("song", "x", "viewed", ip_address="１０.0.0.1")
+    assert db.log_audit("SONG", "x", "Uploaded").action == "uploaded"
 
 
 def test_job_summary_shows_titles_counts_and_durations(db: SongsDatabase) -> None:
     song_id = db.create_song(new_file_id(), "a.mp3", title="Summed", artist="Ann")
     job_id = db.create_job(song_id, "demucs", "separation")
-    db.update_job_status(job_id, "running")
-    db.add_separated_tracks(job_id, [{"stem_name": "vocals", "file_path": "/v"}, {"stem_name": "drums", "file_path": "/d"}])
+    token = db.update_job_status(job_id, "running").claim_token
+    db.add_separated_tracks(job_id, [{"stem_name": "vocals", "file_path": "/v"}, {"stem_name": "drums", "file_path": "/d"}], claim_token=token)
     db.update_job_status(job_id, "completed")
     [row] = db.job_summary(song_id=song_id)
     assert (row.job_id, row.song_title, row.song_artist, row.status, row.track_count) == (job_id, "Summed", "Ann", "completed", 2)

@@ -110,3 +110,56 @@ def test_baseline_marks_scripts_applied_without_running_them(fresh_database: Set
     assert scalar(fresh_database, "SELECT OBJECT_ID(N'dbo.Songs', N'U');") is None
     with pytest.raises(MigrationError, match="baseline version 0999"):
         Migrator(fresh_database).baseline(999)
+
+
+def quoted_identifier_off_modules(settings: Settings, engine: str) -> list[str]:
+    """Procedures and views created with QUOTED_IDENTIFIER OFF (empty is what SQL Server needs)."""
+    if engine == "babelfish":
+        sql = (
+            "SELECT o.name FROM sys.objects AS o WHERE o.type IN ('P', 'V') AND o.is_ms_shipped = 0 "
+            "AND OBJECTPROPERTY(o.object_id, 'ExecIsQuotedIdentOn') = 0;"
+        )
+    else:
+        sql = (
+            "SELECT OBJECT_NAME(m.object_id) FROM sys.sql_modules AS m INNER JOIN sys.objects AS o "
+            "ON o.object_id = m.object_id WHERE o.is_ms_shipped = 0 AND m.uses_quoted_identifier = 0;"
+        )
+    from .helpers import query
+
+    return [str(r[0]) for r in query(settings, sql)]
+
+
+def test_the_dba_script_creates_the_database_and_runs_under_sqlcmds_session_defaults(
+    server: Settings, databases, migrated: Settings, engine: str
+) -> None:
+    """sqlcmd without -I connects with QUOTED_IDENTIFIER OFF: the script's header must undo that."""
+    name = f"songsdb_test_script_{__import__('uuid').uuid4().hex[:8]}"
+    databases.names.append(name)
+    target = server.with_database(name)
+    text = build_deployment_script(Migrator(target).rendered(engine), engine, create_database=name)
+    run_script(server, "SET QUOTED_IDENTIFIER OFF;\nSET ANSI_NULLS OFF;\nGO\n" + text)  # as sqlcmd -b -i, from master
+    assert objects(target) == objects(migrated)
+    assert quoted_identifier_off_modules(target, engine) == []
+    assert Migrator(target).migrate().applied == ()
+    # the filtered indexes accept writes through the objects the script made
+    from songsdb.database import SongsDatabase
+
+    with SongsDatabase(target) as db:
+        job = db.create_job(db.create_song("script-file", "a.mp3"), "demucs", "separation")
+        assert db.claim_next_job("w1", model_names=["demucs"]).id == job
+
+
+def test_helpers_are_applied_before_the_procedures_that_call_them() -> None:
+    order = [s.name for s in discover()]
+    assert order.index("procs/core.CheckLease.sql") < order.index("procs/worker.CompleteJob.sql")
+    assert order.index("procs/core.ReturnJob.sql") < order.index("procs/api.UpdateJobStatus.sql")
+    assert order.index("procs/dbo.sp_CleanupOldData.sql") < order.index("procs/ops.CleanupOldData.sql")
+    assert order.index("views/dbo.vw_JobSummary.sql") < order.index("procs/ops.GetJobSummary.sql")
+
+
+def test_a_repeatable_script_removed_after_its_object_moved_is_retired_not_drift(fresh_database: Settings, sql_copy: Path) -> None:
+    Migrator(fresh_database, root=sql_copy).migrate()
+    (sql_copy / "procs" / "ops.GetQueueStatus.sql").unlink()
+    states = {s.name: s.state for s in Migrator(fresh_database, root=sql_copy).status()[1]}
+    assert states["procs/ops.GetQueueStatus.sql"] == "retired"
+    assert Migrator(fresh_database, root=sql_copy).migrate().applied == ()

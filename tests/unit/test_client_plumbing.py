@@ -193,3 +193,74 @@ def test_an_exhausted_pool_waits_then_says_so() -> None:
         pool.acquire()
     pool.release(held)
     assert pool.acquire() is held
+
+
+def duplicate_then_songs(sql: str, params: list[Any]):
+    if params and params[0] == "dup":
+        return server_error(50102, text="A song with @FileId = 'dup' already exists.")
+    return song_result(sql, params)
+
+
+def test_an_error_caught_inside_a_transaction_dooms_it_and_nothing_more_is_sent_or_committed() -> None:
+    db, made = make_db(duplicate_then_songs)
+    with pytest.raises(errors.TransactionRolledBack, match=r"DuplicateSong\) rolled the whole transaction back"):
+        with db.transaction():
+            db.create_song("a", "a.mp3")
+            with pytest.raises(errors.DuplicateSong):
+                db.create_song("dup", "a.mp3")
+            with pytest.raises(errors.TransactionRolledBack, match="api.GetSongByFileId not run"):
+                db.get_song("c")
+    conn = made[0]
+    assert [p[0] for _, p in conn.executed] == ["a", "dup"]  # the doomed call after them never left the client
+    assert (conn.commits, conn.rollbacks, conn.autocommit) == (0, 1, True)
+
+
+def test_a_transaction_refuses_calls_from_another_thread_that_inherited_its_context() -> None:
+    import contextvars
+
+    db, made = make_db(song_result)
+    seen: list[BaseException] = []
+    with db.transaction():
+        context = contextvars.copy_context()
+
+        def elsewhere() -> None:
+            try:
+                context.run(db.get_song, "f")
+            except BaseException as exc:
+                seen.append(exc)
+
+        t = threading.Thread(target=elsewhere)
+        t.start()
+        t.join()
+        db.get_song("f")  # the owning thread still works
+    assert len(seen) == 1 and isinstance(seen[0], errors.SongsDbError) and "another thread" in str(seen[0])
+    assert made[0].commits == 1
+
+
+def test_a_context_copied_inside_a_finished_transaction_uses_the_pool_afterwards() -> None:
+    import contextvars
+
+    db, made = make_db(song_result)
+    with db.transaction():
+        context = contextvars.copy_context()
+    context.run(db.get_song, "f")
+    assert made[0].autocommit is True and len(made[0].executed) == 1  # a pooled call, not a pinned one
+
+
+def test_an_unknown_driver_error_becomes_a_database_error_with_the_driver_error_as_cause() -> None:
+    db, _ = make_db(lambda sql, p: server_error(8114, text="Error converting data type"))
+    with pytest.raises(errors.DatabaseError, match=r"api.GetSongByFileId: Error converting data type \(error 8114\)") as info:
+        db.get_song("f")
+    assert type(info.value.__cause__).__module__ == "pyodbc"
+
+
+def test_a_failed_commit_is_a_songsdb_error() -> None:
+    db, made = make_db(song_result)
+
+    def broken_commit() -> None:
+        raise server_error(3902, "25000", "The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION.")
+
+    with pytest.raises(errors.DatabaseError, match="COMMIT"):
+        with db.transaction():
+            db.get_song("f")
+            made[0].commit = broken_commit  # type: ignore[method-assign]

@@ -67,10 +67,30 @@ def test_the_scan_finds_the_client_calls() -> None:
     assert {c.method for c in CALLS} >= {"claim_next_job", "heartbeat", "complete_job", "fail_job", "enqueue_jobs"}
 
 
+INTERFACE_SCHEMAS = {"api": "songsdb_web", "worker": "songsdb_worker", "ops": "songsdb_ops"}
+
+
 @pytest.mark.parametrize("call", CALLS, ids=[c.method for c in CALLS])
-def test_every_called_procedure_exists_in_the_api_schema(call: ClientCall) -> None:
-    assert call.procedure.startswith("api."), "the application role may only EXECUTE the api schema"
+def test_every_called_procedure_exists_in_an_interface_schema(call: ClientCall) -> None:
+    schema = call.procedure.split(".", 1)[0]
+    assert schema in INTERFACE_SCHEMAS, "each role may only EXECUTE its own interface schema (never core or dbo)"
     assert call.procedure.lower() in PROCS, f"{call.method} calls {call.procedure}, which no sql/procs file defines"
+
+
+def test_each_role_is_granted_exactly_its_own_schema() -> None:
+    from songsdb.migrations import discover
+
+    roles_script = next(s for s in discover() if s.name.endswith("0008_roles_by_duty.sql")).source
+    grants = set(re.findall(r"GRANT EXECUTE ON SCHEMA::(\w+) TO (\w+);", roles_script))
+    assert grants == set(INTERFACE_SCHEMAS.items())
+
+
+def test_the_queue_methods_call_the_worker_and_ops_schemas() -> None:
+    by_method = {c.method: c.procedure.split(".", 1)[0] for c in CALLS}
+    assert {by_method[m] for m in ("claim_next_job", "heartbeat", "complete_job", "fail_job")} == {"worker"}
+    assert {by_method[m] for m in ("add_separated_tracks", "add_transcription", "add_chroma_analysis")} == {"worker"}
+    assert {by_method[m] for m in ("retry_job", "queue_status", "job_summary", "cleanup_old_data")} == {"ops"}
+    assert {by_method[m] for m in ("create_song", "create_job", "update_job_status", "log_audit")} == {"api"}
 
 
 @pytest.mark.parametrize("call", CALLS, ids=[c.method for c in CALLS])
@@ -88,7 +108,7 @@ def test_every_model_reads_exactly_the_columns_the_procedure_declares(call: Clie
 
 
 def _returned_through(proc_body: str) -> str | None:
-    match = re.search(r"EXEC\s+(dbo\.Return\w+)[^;]*;\s*END;\s*GO\s*$", proc_body, re.IGNORECASE | re.DOTALL)
+    match = re.search(r"EXEC\s+(core\.Return\w+)[^;]*;\s*END;\s*GO\s*$", proc_body, re.IGNORECASE | re.DOTALL)
     return match.group(1) if match else None
 
 
@@ -96,7 +116,7 @@ def _returned_through(proc_body: str) -> str | None:
 def test_declared_columns_are_the_ones_the_body_selects(name: str) -> None:
     proc = PROCS[name]
     helper = _returned_through(proc.body)
-    if helper:  # the rows come from a dbo.Return* helper: compare with what it selects
+    if helper:  # the rows come from a core.Return* helper: compare with what it selects
         selected = PROCS[helper.lower()].selected
         declared = list(proc.declared.values())
         assert declared and all(d in selected for d in declared), f"{proc.name} vs {helper}"

@@ -103,3 +103,25 @@ def test_the_catalogue_number_wins_over_a_trailing_transaction_count_record() ->
     mapped = map_database_error(e, "api.UpdateJobStatus")
     assert isinstance(mapped, errors.JobNotFound)
     assert str(mapped) == "api.UpdateJobStatus: No processing job has @JobId = 'x'."
+
+
+def test_the_new_catalogue_numbers_map_to_their_classes() -> None:
+    from songsdb import errors as e
+
+    def err(n: int) -> Exception:
+        return type("Error", (Exception,), {"__module__": "pyodbc"})("42000", f"[42000] [FreeTDS][SQL Server]text ({n}) (SQLExecDirectW)")
+
+    assert isinstance(e.map_database_error(err(50005)), e.TransactionNotAllowed)
+    assert isinstance(e.map_database_error(err(50204)), e.JobHeld)
+    assert isinstance(e.map_database_error(err(50204)), e.InvalidStatusTransition)
+
+
+def test_permission_errors_say_which_role_runs_what() -> None:
+    from songsdb import errors as e
+
+    sql_server = type("Error", (Exception,), {"__module__": "pyodbc"})(
+        "42000", "[42000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]The EXECUTE permission was denied on the object 'ClaimNextJob' (229) (SQLExecDirectW)"
+    )
+    mapped = e.map_database_error(sql_server, "worker.ClaimNextJob")
+    assert isinstance(mapped, e.PermissionDenied) and isinstance(mapped, PermissionError)
+    assert "songsdb_worker runs worker.*" in str(mapped) and "worker.ClaimNextJob" in str(mapped)

@@ -89,17 +89,31 @@ def test_the_newest_volume_is_reused_and_a_named_one_can_be_picked(tmp_path: Pat
 
 
 def creds() -> LocalCredentials:
-    return LocalCredentials("127.0.0.1", 1433, "SongsDB", "songsdb_app_login", "App'Pass#1", "sa", "Sa$Pass=2")
+    return LocalCredentials(
+        "127.0.0.1",
+        1433,
+        "SongsDB",
+        {
+            "web": ("songsdb_web_login", "App'Pass#1"),
+            "worker": ("songsdb_worker_login", "Work#Pass=3"),
+            "ops": ("songsdb_ops_login", "Ops Pass 4"),
+        },
+        "sa",
+        "Sa$Pass=2",
+    )
 
 
-def test_the_env_file_is_private_and_keeps_admin_and_app_apart(tmp_path: Path) -> None:
+def test_the_env_file_is_private_and_keeps_each_role_and_the_admin_apart(tmp_path: Path) -> None:
     path = tmp_path / ".env.songs-db"
     path.write_text("old")
     path.chmod(0o644)
     write_env_file(path, creds())
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     text = path.read_text()
-    assert text.index("# --- application") < text.index("SONGSDB_USER=") < text.index("# --- administrator") < text.index("SONGSDB_ADMIN_USER=")
+    assert text.index("# --- web service") < text.index("SONGSDB_USER=") < text.index("# --- GPU workers")
+    assert text.index("# --- GPU workers") < text.index("SONGSDB_WORKER_USER=") < text.index("# --- operations")
+    assert text.index("# --- operations") < text.index("SONGSDB_OPS_USER=") < text.index("# --- administrator")
+    assert text.index("# --- administrator") < text.index("SONGSDB_ADMIN_USER=")
     values = read_env_file(path)
     assert values["SONGSDB_PASSWORD"] == "App'Pass#1" and values["SONGSDB_ADMIN_PASSWORD"] == "Sa$Pass=2"
     assert values["SONGSDB_TRUST_SERVER_CERTIFICATE"] == "yes"
@@ -107,13 +121,17 @@ def test_the_env_file_is_private_and_keeps_admin_and_app_apart(tmp_path: Path) -
     assert (admin.user, admin.password, admin.port, admin.trust_server_certificate) == ("sa", "Sa$Pass=2", 1433, True)
 
 
-def test_the_application_reads_the_app_login_from_the_env_file(tmp_path: Path) -> None:
+def test_each_role_reads_its_own_login_from_the_env_file(tmp_path: Path) -> None:
     from songsdb.config import load_settings
 
     path = tmp_path / ".env.songs-db"
     write_env_file(path, creds())
-    settings = load_settings(env={}, env_file=path)
-    assert (settings.user, settings.password, settings.trust_server_certificate) == ("songsdb_app_login", "App'Pass#1", True)
+    web = load_settings(env={}, env_file=path)
+    assert (web.user, web.password, web.trust_server_certificate) == ("songsdb_web_login", "App'Pass#1", True)
+    worker = load_settings(env={}, env_file=path, role="worker")
+    assert (worker.user, worker.password, worker.port) == ("songsdb_worker_login", "Work#Pass=3", 1433)
+    ops = load_settings(env={}, env_file=path, role="ops")
+    assert (ops.user, ops.password) == ("songsdb_ops_login", "Ops Pass 4")
 
 
 def test_gitignore_gets_the_env_file_once(tmp_path: Path) -> None:

@@ -10,8 +10,12 @@ from songsdb.errors import MigrationError
 from songsdb.migrations import (
     AppliedRow,
     Script,
+    SESSION_OPTIONS,
     build_deployment_script,
     checksum,
+    dependency_order,
+    references,
+    strip_comments,
     discover,
     drift_message,
     plan,
@@ -163,3 +167,58 @@ def test_a_no_transaction_script_is_written_without_begin_and_commit() -> None:
     a = rendered("schema/0001_a.sql", "-- songsdb:no-transaction\nALTER DATABASE CURRENT SET RECOVERY SIMPLE;\n")
     out = build_deployment_script([a], "sqlserver")
     assert "BEGIN TRANSACTION" not in out and "WITHOUT a transaction" in out
+
+
+def test_a_repeatable_script_that_left_the_disk_is_retired_not_drift() -> None:
+    states = plan([], [AppliedRow("procs/api.ClaimNextJob.sql", "repeatable", "a" * 64)])
+    assert [(s.name, s.state) for s in states] == [("procs/api.ClaimNextJob.sql", "retired")]
+    assert not states[0].is_drift and not states[0].will_apply and drift_message(states) is None
+
+
+def test_the_deployment_script_sets_the_session_options_before_its_first_object() -> None:
+    a = rendered("schema/0001_a.sql", "CREATE TABLE dbo.A (Id int);\n")
+    out = build_deployment_script([a], "sqlserver")
+    header = out[: out.index("CREATE TABLE deploy.SchemaHistory")]
+    assert SESSION_OPTIONS in header
+    for option in ("ANSI_NULLS", "ANSI_PADDING", "ANSI_WARNINGS", "ARITHABORT", "CONCAT_NULL_YIELDS_NULL", "QUOTED_IDENTIFIER"):
+        assert option in SESSION_OPTIONS.split("ON;")[0]
+    assert "SET NUMERIC_ROUNDABORT OFF;" in header
+    assert "CREATE DATABASE" not in out and "sqlcmd -b -d <database>" in out
+
+
+def test_the_deployment_script_can_create_its_database_first() -> None:
+    a = rendered("schema/0001_a.sql", "CREATE TABLE dbo.A (Id int);\n")
+    out = build_deployment_script([a], "sqlserver", create_database="SongsDB")
+    assert out.index(SESSION_OPTIONS) < out.index("IF DB_ID(N'SongsDB') IS NULL\n    CREATE DATABASE [SongsDB];")
+    assert out.index("USE [SongsDB];\nGO\n") < out.index("CREATE TABLE deploy.SchemaHistory")
+    assert "sqlcmd -b -i <this file>" in out
+    with pytest.raises(MigrationError, match="letters, digits"):
+        build_deployment_script([a], "sqlserver", create_database="x]; DROP DATABASE y; --")
+
+
+def test_comments_and_strings_are_told_apart_when_looking_for_references() -> None:
+    text = "/* calls api.A /* nested api.B */ still api.C */ EXEC core.D; -- api.E\nSELECT N'core.F -- not a comment', [x.y]"
+    stripped = strip_comments(text)
+    assert "api.A" not in stripped and "api.C" not in stripped and "api.E" not in stripped
+    assert "EXEC core.D;" in stripped and "N'core.F -- not a comment'" in stripped and "[x.y]" in stripped
+
+
+def repeatable(name: str, body: str) -> Script:
+    return Script(f"procs/{name}.sql", "repeatable", None, body)
+
+
+def test_repeatable_scripts_come_after_the_objects_their_code_uses() -> None:
+    caller = repeatable("api.Caller", "/* uses nothing from worker.Later */ EXEC core.Helper; EXEC core.Other;")
+    helper = repeatable("core.Helper", "EXEC core.Other; -- called by api.Caller")
+    other = repeatable("core.Other", "SELECT 1 FROM dbo.Songs;")
+    later = repeatable("worker.Later", "EXEC api.Caller;")
+    assert references(caller, ["api.caller", "core.helper", "core.other", "worker.later"]) == {"core.helper", "core.other"}
+    ordered = [s.name for s in dependency_order([caller, helper, other, later])]
+    assert ordered == ["procs/core.Other.sql", "procs/core.Helper.sql", "procs/api.Caller.sql", "procs/worker.Later.sql"]
+
+
+def test_a_dependency_cycle_is_an_error_naming_its_scripts() -> None:
+    a = repeatable("core.A", "EXEC core.B;")
+    b = repeatable("core.B", "EXEC core.A;")
+    with pytest.raises(MigrationError, match="cycle: procs/core.A.sql, procs/core.B.sql"):
+        dependency_order([a, b])

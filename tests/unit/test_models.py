@@ -73,10 +73,10 @@ def test_aware_datetimes_are_converted_to_utc() -> None:
     assert song.uploaded_at == datetime(2026, 1, 1, 10, 0, tzinfo=timezone.utc)
 
 
-def test_every_model_declares_a_column_for_every_field_but_the_composite() -> None:
+def test_every_model_declares_a_column_for_every_field_but_the_composites() -> None:
     for name in models.__all__:
         model = getattr(models, name)
-        if dataclasses.is_dataclass(model) and model is not models.SongResults:
+        if dataclasses.is_dataclass(model) and model not in (models.SongResults, models.CleanupReport):
             assert len(columns(model)) == len(dataclasses.fields(model)), name
 
 

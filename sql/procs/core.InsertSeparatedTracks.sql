@@ -1,16 +1,17 @@
-/* dbo.InsertSeparatedTracks - validates @Tracks (a JSON array of stems) and inserts them for @JobId.
+/* core.InsertSeparatedTracks - validates @Tracks (a JSON array of stems) and inserts them for @JobId.
 
-   Runs inside the caller's transaction (api.AddSeparatedTracks, api.CompleteJob); writes no audit
+   Runs inside the caller's transaction (worker.AddSeparatedTracks, worker.CompleteJob); writes no audit
    row. Each element: {"stemName", "filePath", "fileSize", "format", "sampleRate", "duration"};
-   stemName and filePath are required, each stem name at most once per job.
+   stemName and filePath are required, each stem name at most once per job; format is
+   ASCII and stored lower case.
    @Count returns how many rows were inserted.
    Errors: 50001 @Tracks missing; 50004 @Tracks malformed (the message names the field).
-   Example: EXEC dbo.InsertSeparatedTracks @SongId = @SongId, @JobId = @JobId, @Tracks = @Tracks,
+   Example: EXEC core.InsertSeparatedTracks @SongId = @SongId, @JobId = @JobId, @Tracks = @Tracks,
                 @Count = @Count OUTPUT; */
-IF OBJECT_ID(N'dbo.InsertSeparatedTracks', N'P') IS NULL
-    EXEC (N'CREATE PROCEDURE dbo.InsertSeparatedTracks AS RETURN 0;');
+IF OBJECT_ID(N'core.InsertSeparatedTracks', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE core.InsertSeparatedTracks AS RETURN 0;');
 GO
-ALTER PROCEDURE dbo.InsertSeparatedTracks
+ALTER PROCEDURE core.InsertSeparatedTracks
     @SongId uniqueidentifier,
     @JobId uniqueidentifier,
     @Tracks nvarchar(max),
@@ -19,7 +20,7 @@ AS
 BEGIN
     SET NOCOUNT, XACT_ABORT ON;
 
-    EXEC dbo.CheckJson @Name = N'@Tracks', @Value = @Tracks, @Shape = 'array', @Required = 1;
+    EXEC core.CheckJson @Name = N'@Tracks', @Value = @Tracks, @Shape = 'array', @Required = 1;
 
     DECLARE @Rows TABLE (
         StemName nvarchar(4000) NULL,
@@ -59,8 +60,13 @@ BEGIN
         WHERE FileSize IS NOT NULL AND (TRY_CAST(FileSize AS bigint) IS NULL OR TRY_CAST(FileSize AS bigint) < 0)
     )
         THROW 50004, N'The value for the parameter @Tracks is not supported: bad fileSize. Supported values are whole numbers of bytes from 0.', 1;
-    IF EXISTS (SELECT 1 FROM @Rows WHERE LEN(Format) > 16)
-        THROW 50004, N'The value for the parameter @Tracks is not supported: bad format. Supported values are formats of up to 16 characters.', 1;
+    IF EXISTS (
+        SELECT 1 FROM @Rows
+        WHERE
+            LEN(Format) > 16
+            OR CAST(Format AS varbinary(max)) <> CAST(CAST(CAST(Format AS varchar(max)) AS nvarchar(max)) AS varbinary(max))
+    )
+        THROW 50004, N'The value for the parameter @Tracks is not supported: bad format. Supported values are ASCII formats of up to 16 characters.', 1;
     IF EXISTS (
         SELECT 1 FROM @Rows
         WHERE
@@ -89,7 +95,7 @@ BEGIN
         r.StemName,
         r.FilePath,
         TRY_CAST(r.FileSize AS bigint),
-        r.Format,
+        LOWER(r.Format),
         TRY_CAST(r.SampleRate AS int),
         TRY_CAST(r.Duration AS float)
     FROM @Rows AS r;

@@ -1,12 +1,12 @@
-/* dbo.CheckJson - validation helper: THROWs unless @Value is a JSON @Shape ('object' or 'array').
+/* core.CheckJson - validation helper: THROWs unless @Value is a JSON @Shape ('object' or 'array').
 
    NULL passes unless @Required = 1.
    Errors: 50001 missing while @Required = 1; 50004 not valid JSON of that shape.
-   Example: EXEC dbo.CheckJson @Name = N'@Metadata', @Value = @Metadata, @Shape = 'object'; */
-IF OBJECT_ID(N'dbo.CheckJson', N'P') IS NULL
-    EXEC (N'CREATE PROCEDURE dbo.CheckJson AS RETURN 0;');
+   Example: EXEC core.CheckJson @Name = N'@Metadata', @Value = @Metadata, @Shape = 'object'; */
+IF OBJECT_ID(N'core.CheckJson', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE core.CheckJson AS RETURN 0;');
 GO
-ALTER PROCEDURE dbo.CheckJson
+ALTER PROCEDURE core.CheckJson
     @Name nvarchar(128),
     @Value nvarchar(max),
     @Shape varchar(10),

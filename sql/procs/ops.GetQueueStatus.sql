@@ -1,12 +1,12 @@
-/* api.GetQueueStatus - dbo.vw_QueueStatus for the application's dashboards.
+/* ops.GetQueueStatus - dbo.vw_QueueStatus for the application's dashboards.
 
    Returns: ModelName, JobType, Queued, Running, Failed, ExpiredLeases, OldestQueuedAt,
             OldestQueuedSeconds
-   Example: EXEC api.GetQueueStatus; */
-IF OBJECT_ID(N'api.GetQueueStatus', N'P') IS NULL
-    EXEC (N'CREATE PROCEDURE api.GetQueueStatus AS RETURN 0;');
+   Example: EXEC ops.GetQueueStatus; */
+IF OBJECT_ID(N'ops.GetQueueStatus', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE ops.GetQueueStatus AS RETURN 0;');
 GO
-ALTER PROCEDURE api.GetQueueStatus
+ALTER PROCEDURE ops.GetQueueStatus
 AS
 BEGIN
     SET NOCOUNT, XACT_ABORT ON;

@@ -1,24 +1,24 @@
-/* api.CompleteJob - a worker completes its job and stores the job's results, all in one transaction.
+/* worker.CompleteJob - a worker completes its job and stores the job's results, all in one transaction.
 
    Requires the claim token: a worker whose lease expired and whose job was claimed again, or
    whose job was cancelled, is refused and nothing is written. Results, by job type:
-     separation    @Tracks: JSON array of stems, as api.AddSeparatedTracks
+     separation    @Tracks: JSON array of stems, as worker.AddSeparatedTracks
      transcription @Transcription: JSON object {"language", "fullText", "segments": [...], "modelName"}
      chroma        @ChromaAnalysis: JSON object {"keyName", "mode", "tempo", "keyConfidence",
                    "tempoConfidence", "chromaVector": [12 numbers]}
    plus @ResultMetadata (a JSON object) for any type. Audited ('completed').
    Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
             Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
-            ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt
-   (the completed job, through dbo.ReturnJob)
+            ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt, HeldBy
+   (the completed job, through core.ReturnJob)
    Errors: 50001 @JobId or @ClaimToken missing; 50002/50003/50004 a result malformed (the message
            names it); 50201 no job has @JobId; 50202 the job is not running; 50203 the lease was lost.
-   Example: EXEC api.CompleteJob @JobId = @JobId, @ClaimToken = @Token,
+   Example: EXEC worker.CompleteJob @JobId = @JobId, @ClaimToken = @Token,
                 @Tracks = N'[{"stemName":"vocals","filePath":"/s/v.wav"}]'; */
-IF OBJECT_ID(N'api.CompleteJob', N'P') IS NULL
-    EXEC (N'CREATE PROCEDURE api.CompleteJob AS RETURN 0;');
+IF OBJECT_ID(N'worker.CompleteJob', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE worker.CompleteJob AS RETURN 0;');
 GO
-ALTER PROCEDURE api.CompleteJob
+ALTER PROCEDURE worker.CompleteJob
     @JobId uniqueidentifier,
     @ClaimToken uniqueidentifier,
     @ResultMetadata nvarchar(max) = NULL,
@@ -30,11 +30,11 @@ AS
 BEGIN
     SET NOCOUNT, XACT_ABORT ON;
 
-    EXEC dbo.CheckJson @Name = N'@ResultMetadata', @Value = @ResultMetadata, @Shape = 'object';
-    EXEC dbo.CheckJson @Name = N'@Tracks', @Value = @Tracks, @Shape = 'array';
-    EXEC dbo.CheckJson @Name = N'@Transcription', @Value = @Transcription, @Shape = 'object';
-    EXEC dbo.CheckJson @Name = N'@ChromaAnalysis', @Value = @ChromaAnalysis, @Shape = 'object';
-    EXEC dbo.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
+    EXEC core.CheckJson @Name = N'@ResultMetadata', @Value = @ResultMetadata, @Shape = 'object';
+    EXEC core.CheckJson @Name = N'@Tracks', @Value = @Tracks, @Shape = 'array';
+    EXEC core.CheckJson @Name = N'@Transcription', @Value = @Transcription, @Shape = 'object';
+    EXEC core.CheckJson @Name = N'@ChromaAnalysis', @Value = @ChromaAnalysis, @Shape = 'object';
+    EXEC core.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
 
     DECLARE @Now datetime2(3) = SYSUTCDATETIME();
     DECLARE @JobIdText nvarchar(100) = CONVERT(nvarchar(36), @JobId);
@@ -58,16 +58,13 @@ BEGIN
     DECLARE @TempoConfidence nvarchar(100);
     DECLARE @ChromaVector nvarchar(max);
 
+    DECLARE @OwnTransaction bit = CASE WHEN @@TRANCOUNT = 0 THEN 1 ELSE 0 END;
     BEGIN TRY
-        BEGIN TRANSACTION;
+        IF @OwnTransaction = 1 BEGIN TRANSACTION;
 
-        EXEC dbo.CheckLease @JobId = @JobId, @ClaimToken = @ClaimToken;
-        SELECT
-            @SongId = j.SongId,
-            @JobType = j.JobType,
-            @Worker = j.WorkerId
-        FROM dbo.ProcessingJobs AS j
-        WHERE j.JobId = @JobId;
+        EXEC core.CheckLease
+            @JobId = @JobId, @ClaimToken = @ClaimToken,
+            @SongId = @SongId OUTPUT, @JobType = @JobType OUTPUT, @WorkerId = @Worker OUTPUT;
 
         IF
             (@Tracks IS NOT NULL AND @JobType <> 'separation')
@@ -82,7 +79,7 @@ BEGIN
         END;
 
         IF @Tracks IS NOT NULL
-            EXEC dbo.InsertSeparatedTracks
+            EXEC core.InsertSeparatedTracks
                 @SongId = @SongId, @JobId = @JobId, @Tracks = @Tracks, @Count = @TrackCount OUTPUT;
 
         IF @Transcription IS NOT NULL
@@ -99,7 +96,7 @@ BEGIN
                     Segments nvarchar(max) '$.segments' AS JSON,
                     ModelName nvarchar(4000) '$.modelName'
                 ) AS r;
-            EXEC dbo.InsertTranscription
+            EXEC core.InsertTranscription
                 @SongId = @SongId, @JobId = @JobId, @Language = @Language, @FullText = @FullText,
                 @Segments = @Segments, @ModelName = @ModelName, @Id = @ResultId OUTPUT;
         END;
@@ -130,7 +127,7 @@ BEGIN
             DECLARE @TempoValue float = TRY_CAST(@Tempo AS float);
             DECLARE @KeyConfidenceValue float = TRY_CAST(@KeyConfidence AS float);
             DECLARE @TempoConfidenceValue float = TRY_CAST(@TempoConfidence AS float);
-            EXEC dbo.InsertChromaAnalysis
+            EXEC core.InsertChromaAnalysis
                 @SongId = @SongId, @JobId = @JobId, @KeyName = @KeyName, @Mode = @Mode, @Tempo = @TempoValue,
                 @KeyConfidence = @KeyConfidenceValue, @TempoConfidence = @TempoConfidenceValue,
                 @ChromaVector = @ChromaVector, @Id = @ResultId OUTPUT;
@@ -144,6 +141,7 @@ BEGIN
             ResultMetadata = COALESCE(@ResultMetadata, ResultMetadata),
             ClaimToken = NULL,
             LeaseExpiresAt = NULL,
+            HeldBy = NULL,
             UpdatedAt = @Now
         WHERE JobId = @JobId AND ClaimToken = @ClaimToken AND Status = 'running';
         IF @@ROWCOUNT = 0
@@ -157,17 +155,17 @@ BEGIN
                 CASE WHEN @ChromaAnalysis IS NOT NULL THEN 1 ELSE 0 END AS chromaAnalyses
             FOR JSON PATH, WITHOUT_ARRAY_WRAPPER
         );
-        EXEC dbo.WriteAudit
+        EXEC core.WriteAudit
             @RequestId = @RequestId, @EntityType = 'job', @EntityId = @JobIdText,
             @Action = 'completed', @Details = @Details;
 
-        COMMIT TRANSACTION;
+        IF @OwnTransaction = 1 COMMIT TRANSACTION;
     END TRY
     BEGIN CATCH
-        IF XACT_STATE() <> 0 ROLLBACK TRANSACTION;
+        IF @OwnTransaction = 1 AND XACT_STATE() <> 0 ROLLBACK TRANSACTION;
         THROW;
     END CATCH;
 
-    EXEC dbo.ReturnJob @JobId = @JobId;
+    EXEC core.ReturnJob @JobId = @JobId;
 END;
 GO

@@ -1,14 +1,14 @@
-/* dbo.WriteAudit - inserts one dbo.AuditLog row; called inside the caller's transaction.
+/* core.WriteAudit - inserts one dbo.AuditLog row; called inside the caller's transaction.
 
    Every mutating api procedure calls it in the same transaction as its change,
    so there is no change without its audit row; @AuditId returns the new row's Id. Validation of user-supplied
    values (api.LogAudit) happens in the caller.
-   Example: EXEC dbo.WriteAudit @RequestId = @RequestId, @EntityType = 'song',
+   Example: EXEC core.WriteAudit @RequestId = @RequestId, @EntityType = 'song',
                 @EntityId = @SongIdText, @Action = 'created', @Details = @Details; */
-IF OBJECT_ID(N'dbo.WriteAudit', N'P') IS NULL
-    EXEC (N'CREATE PROCEDURE dbo.WriteAudit AS RETURN 0;');
+IF OBJECT_ID(N'core.WriteAudit', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE core.WriteAudit AS RETURN 0;');
 GO
-ALTER PROCEDURE dbo.WriteAudit
+ALTER PROCEDURE core.WriteAudit
     @RequestId nvarchar(100),
     @EntityType varchar(20),
     @EntityId nvarchar(100),

@@ -1,25 +1,31 @@
-/* dbo.CheckLease - THROWs unless @ClaimToken is the current claim on running job @JobId.
+/* core.CheckLease - THROWs unless @ClaimToken is the current claim on running job @JobId; returns the job's facts.
 
-   Called inside the caller's transaction by api.Heartbeat, api.CompleteJob and api.FailJob, which
-   then change the row with a compare-and-set on the same token (correct even where locking hints
-   are ignored).
+   Called inside the caller's transaction by the worker procedures (and api.UpdateJobStatus when
+   given a token), which then change the row with a compare-and-set on the same token (correct
+   even where locking hints are ignored). The row is read and locked by JobId, the key every
+   procedure that changes a job locks and updates it by.
+   @SongId, @JobType, @WorkerId, @Attempts, @MaxAttempts return the job's values.
    Errors: 50001 @JobId or @ClaimToken missing; 50201 no job has @JobId; 50202 the job is not
            running (completed, failed, cancelled or back in the queue); 50203 the token is stale:
            the lease expired and the job was claimed again.
-   Example: EXEC dbo.CheckLease @JobId = @JobId, @ClaimToken = @ClaimToken; */
-IF OBJECT_ID(N'dbo.CheckLease', N'P') IS NULL
-    EXEC (N'CREATE PROCEDURE dbo.CheckLease AS RETURN 0;');
+   Example: EXEC core.CheckLease @JobId = @JobId, @ClaimToken = @ClaimToken, @JobType = @JobType OUTPUT; */
+IF OBJECT_ID(N'core.CheckLease', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE core.CheckLease AS RETURN 0;');
 GO
-ALTER PROCEDURE dbo.CheckLease
+ALTER PROCEDURE core.CheckLease
     @JobId uniqueidentifier,
-    @ClaimToken uniqueidentifier
+    @ClaimToken uniqueidentifier,
+    @SongId uniqueidentifier = NULL OUTPUT,
+    @JobType varchar(20) = NULL OUTPUT,
+    @WorkerId nvarchar(100) = NULL OUTPUT,
+    @Attempts int = NULL OUTPUT,
+    @MaxAttempts int = NULL OUTPUT
 AS
 BEGIN
     SET NOCOUNT, XACT_ABORT ON;
     DECLARE @Message nvarchar(2048);
     DECLARE @Status varchar(20);
     DECLARE @Current uniqueidentifier;
-    DECLARE @Worker nvarchar(100);
     DECLARE @JobIdText nvarchar(36) = CONVERT(nvarchar(36), @JobId);
 
     IF @JobId IS NULL
@@ -30,7 +36,11 @@ BEGIN
     SELECT
         @Status = j.Status,
         @Current = j.ClaimToken,
-        @Worker = j.WorkerId
+        @WorkerId = j.WorkerId,
+        @SongId = j.SongId,
+        @JobType = j.JobType,
+        @Attempts = j.Attempts,
+        @MaxAttempts = j.MaxAttempts
     FROM dbo.ProcessingJobs AS j WITH (UPDLOCK, ROWLOCK)
     WHERE j.JobId = @JobId;
 
@@ -42,14 +52,15 @@ BEGIN
     IF @Status <> 'running'
     BEGIN
         SET @Message = CONCAT(
-            N'Job ''', @JobIdText, N''' is ', @Status, N', not running: a worker may only heartbeat, complete or fail a running job it holds.'
+            N'Job ''', @JobIdText, N''' is ', @Status,
+            N', not running: only the holder of a running job may report on it, add results to it, complete or fail it.'
         );
         THROW 50202, @Message, 1;
     END;
     IF @Current IS NULL OR @Current <> @ClaimToken
     BEGIN
         SET @Message = CONCAT(
-            N'The lease on job ''', @JobIdText, N''' was lost: it is now held by worker ''', COALESCE(@Worker, N'?'),
+            N'The lease on job ''', @JobIdText, N''' was lost: it is now held by ''', COALESCE(@WorkerId, N'?'),
             N''' under another claim token. This worker''s lease expired; drop the job.'
         );
         THROW 50203, @Message, 1;

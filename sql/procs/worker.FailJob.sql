@@ -1,4 +1,4 @@
-/* api.FailJob - a worker reports that its job failed; the job goes back to the queue or fails for good.
+/* worker.FailJob - a worker reports that its job failed; the job goes back to the queue or fails for good.
 
    While Attempts < MaxAttempts the job is queued again, available after @RetryDelaySeconds
    (default: exponential back-off, 30 s x 2^(attempt - 1), at most one hour); otherwise it ends
@@ -6,16 +6,16 @@
    change is audited ('failed', with whether it was requeued).
    Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
             Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
-            ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt
-   (the job after the change, through dbo.ReturnJob)
+            ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt, HeldBy
+   (the job after the change, through core.ReturnJob)
    Errors: 50001 @JobId, @ClaimToken or @ErrorMessage missing; 50002 text too long or
            @RetryDelaySeconds out of range; 50201 no job has @JobId; 50202 the job is not running;
            50203 the lease was lost.
-   Example: EXEC api.FailJob @JobId = @JobId, @ClaimToken = @Token, @ErrorMessage = N'CUDA out of memory'; */
-IF OBJECT_ID(N'api.FailJob', N'P') IS NULL
-    EXEC (N'CREATE PROCEDURE api.FailJob AS RETURN 0;');
+   Example: EXEC worker.FailJob @JobId = @JobId, @ClaimToken = @Token, @ErrorMessage = N'CUDA out of memory'; */
+IF OBJECT_ID(N'worker.FailJob', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE worker.FailJob AS RETURN 0;');
 GO
-ALTER PROCEDURE api.FailJob
+ALTER PROCEDURE worker.FailJob
     @JobId uniqueidentifier,
     @ClaimToken uniqueidentifier,
     @ErrorMessage nvarchar(max),
@@ -26,11 +26,11 @@ AS
 BEGIN
     SET NOCOUNT, XACT_ABORT ON;
 
-    EXEC dbo.CheckText @Name = N'@ErrorMessage', @Value = @ErrorMessage, @MaxLength = 4000, @Required = 1;
-    EXEC dbo.CheckNumber
+    EXEC core.CheckText @Name = N'@ErrorMessage', @Value = @ErrorMessage, @MaxLength = 4000, @Required = 1;
+    EXEC core.CheckNumber
         @Name = N'@RetryDelaySeconds', @Value = @RetryDelaySeconds, @Min = 0, @Max = 86400,
         @Allowed = N'whole numbers of seconds from 0 to 86400, or NULL for exponential back-off';
-    EXEC dbo.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
+    EXEC core.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
 
     DECLARE @Now datetime2(3) = SYSUTCDATETIME();
     DECLARE @JobIdText nvarchar(100) = CONVERT(nvarchar(36), @JobId);
@@ -40,15 +40,13 @@ BEGIN
     DECLARE @Delay int;
     DECLARE @Details nvarchar(max);
 
+    DECLARE @OwnTransaction bit = CASE WHEN @@TRANCOUNT = 0 THEN 1 ELSE 0 END;
     BEGIN TRY
-        BEGIN TRANSACTION;
+        IF @OwnTransaction = 1 BEGIN TRANSACTION;
 
-        EXEC dbo.CheckLease @JobId = @JobId, @ClaimToken = @ClaimToken;
-        SELECT
-            @Attempts = j.Attempts,
-            @MaxAttempts = j.MaxAttempts
-        FROM dbo.ProcessingJobs AS j
-        WHERE j.JobId = @JobId;
+        EXEC core.CheckLease
+            @JobId = @JobId, @ClaimToken = @ClaimToken,
+            @Attempts = @Attempts OUTPUT, @MaxAttempts = @MaxAttempts OUTPUT;
 
         SET @Requeue = CASE WHEN @Attempts < @MaxAttempts THEN 1 ELSE 0 END;
         SET @Delay = COALESCE(
@@ -65,6 +63,7 @@ BEGIN
             ErrorStack = @ErrorStack,
             ClaimToken = NULL,
             LeaseExpiresAt = NULL,
+            HeldBy = NULL,
             UpdatedAt = @Now
         WHERE JobId = @JobId AND ClaimToken = @ClaimToken AND Status = 'running';
         IF @@ROWCOUNT = 0
@@ -78,17 +77,17 @@ BEGIN
                 CASE WHEN @Requeue = 1 THEN @Delay END AS retryInSeconds
             FOR JSON PATH, WITHOUT_ARRAY_WRAPPER
         );
-        EXEC dbo.WriteAudit
+        EXEC core.WriteAudit
             @RequestId = @RequestId, @EntityType = 'job', @EntityId = @JobIdText,
             @Action = 'failed', @Details = @Details;
 
-        COMMIT TRANSACTION;
+        IF @OwnTransaction = 1 COMMIT TRANSACTION;
     END TRY
     BEGIN CATCH
-        IF XACT_STATE() <> 0 ROLLBACK TRANSACTION;
+        IF @OwnTransaction = 1 AND XACT_STATE() <> 0 ROLLBACK TRANSACTION;
         THROW;
     END CATCH;
 
-    EXEC dbo.ReturnJob @JobId = @JobId;
+    EXEC core.ReturnJob @JobId = @JobId;
 END;
 GO

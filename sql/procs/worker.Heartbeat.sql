@@ -1,18 +1,18 @@
-/* api.Heartbeat - a worker extends its lease and, optionally, records progress.
+/* worker.Heartbeat - a worker extends its lease and, optionally, records progress.
 
    Requires the claim token; a worker whose lease expired and whose job was claimed again is
    refused. Progress or message changes are audited ('updated'); a bare lease extension is not.
    Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
             Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
-            ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt
-   (the job, through dbo.ReturnJob, with its ClaimToken)
+            ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt, HeldBy
+   (the job, through core.ReturnJob, with its ClaimToken)
    Errors: 50001 @JobId or @ClaimToken missing; 50002 @Progress, @LeaseSeconds or @Message out
            of range; 50201 no job has @JobId; 50202 the job is not running; 50203 the lease was lost.
-   Example: EXEC api.Heartbeat @JobId = @JobId, @ClaimToken = @Token, @Progress = 40; */
-IF OBJECT_ID(N'api.Heartbeat', N'P') IS NULL
-    EXEC (N'CREATE PROCEDURE api.Heartbeat AS RETURN 0;');
+   Example: EXEC worker.Heartbeat @JobId = @JobId, @ClaimToken = @Token, @Progress = 40; */
+IF OBJECT_ID(N'worker.Heartbeat', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE worker.Heartbeat AS RETURN 0;');
 GO
-ALTER PROCEDURE api.Heartbeat
+ALTER PROCEDURE worker.Heartbeat
     @JobId uniqueidentifier,
     @ClaimToken uniqueidentifier,
     @Progress int = NULL,
@@ -23,14 +23,14 @@ AS
 BEGIN
     SET NOCOUNT, XACT_ABORT ON;
 
-    EXEC dbo.CheckNumber
+    EXEC core.CheckNumber
         @Name = N'@Progress', @Value = @Progress, @Min = 0, @Max = 100,
         @Allowed = N'whole numbers from 0 to 100, or NULL';
-    EXEC dbo.CheckText @Name = N'@Message', @Value = @Message, @MaxLength = 1000;
-    EXEC dbo.CheckNumber
+    EXEC core.CheckText @Name = N'@Message', @Value = @Message, @MaxLength = 1000;
+    EXEC core.CheckNumber
         @Name = N'@LeaseSeconds', @Value = @LeaseSeconds, @Min = 1, @Max = 86400,
         @Allowed = N'whole numbers of seconds from 1 to 86400', @Required = 1;
-    EXEC dbo.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
+    EXEC core.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
 
     DECLARE @Now datetime2(3) = SYSUTCDATETIME();
     DECLARE @JobIdText nvarchar(100) = CONVERT(nvarchar(36), @JobId);
@@ -41,10 +41,11 @@ BEGIN
         FOR JSON PATH, WITHOUT_ARRAY_WRAPPER
     );
 
+    DECLARE @OwnTransaction bit = CASE WHEN @@TRANCOUNT = 0 THEN 1 ELSE 0 END;
     BEGIN TRY
-        BEGIN TRANSACTION;
+        IF @OwnTransaction = 1 BEGIN TRANSACTION;
 
-        EXEC dbo.CheckLease @JobId = @JobId, @ClaimToken = @ClaimToken;
+        EXEC core.CheckLease @JobId = @JobId, @ClaimToken = @ClaimToken;
 
         UPDATE dbo.ProcessingJobs
         SET
@@ -57,17 +58,17 @@ BEGIN
             THROW 50203, N'The lease was lost while this heartbeat ran: the job was claimed again.', 1;
 
         IF @Progress IS NOT NULL OR @Message IS NOT NULL
-            EXEC dbo.WriteAudit
+            EXEC core.WriteAudit
                 @RequestId = @RequestId, @EntityType = 'job', @EntityId = @JobIdText,
                 @Action = 'updated', @Details = @Details;
 
-        COMMIT TRANSACTION;
+        IF @OwnTransaction = 1 COMMIT TRANSACTION;
     END TRY
     BEGIN CATCH
-        IF XACT_STATE() <> 0 ROLLBACK TRANSACTION;
+        IF @OwnTransaction = 1 AND XACT_STATE() <> 0 ROLLBACK TRANSACTION;
         THROW;
     END CATCH;
 
-    EXEC dbo.ReturnJob @JobId = @JobId, @WithToken = 1;
+    EXEC core.ReturnJob @JobId = @JobId, @WithToken = 1;
 END;
 GO

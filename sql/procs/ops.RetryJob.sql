@@ -1,16 +1,16 @@
-/* api.RetryJob - puts a failed job back in the queue with a fresh budget of attempts, audited ('retried').
+/* ops.RetryJob - puts a failed job back in the queue with a fresh budget of attempts, audited ('retried').
 
    Only a failed job can be retried; its last error stays on the row until the next one.
    Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
             Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
-            ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt
-   (the job, through dbo.ReturnJob)
+            ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt, HeldBy
+   (the job, through core.ReturnJob)
    Errors: 50001 @JobId missing; 50201 no job has @JobId; 50202 the job is not failed.
-   Example: EXEC api.RetryJob @JobId = @JobId; */
-IF OBJECT_ID(N'api.RetryJob', N'P') IS NULL
-    EXEC (N'CREATE PROCEDURE api.RetryJob AS RETURN 0;');
+   Example: EXEC ops.RetryJob @JobId = @JobId; */
+IF OBJECT_ID(N'ops.RetryJob', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE ops.RetryJob AS RETURN 0;');
 GO
-ALTER PROCEDURE api.RetryJob
+ALTER PROCEDURE ops.RetryJob
     @JobId uniqueidentifier,
     @RequestId nvarchar(4000) = NULL
 AS
@@ -19,15 +19,16 @@ BEGIN
 
     IF @JobId IS NULL
         THROW 50001, N'The parameter @JobId is required. Supported values are a job id (uniqueidentifier).', 1;
-    EXEC dbo.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
+    EXEC core.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
 
     DECLARE @Now datetime2(3) = SYSUTCDATETIME();
     DECLARE @JobIdText nvarchar(100) = CONVERT(nvarchar(36), @JobId);
     DECLARE @Status varchar(20);
     DECLARE @Text nvarchar(2048);
 
+    DECLARE @OwnTransaction bit = CASE WHEN @@TRANCOUNT = 0 THEN 1 ELSE 0 END;
     BEGIN TRY
-        BEGIN TRANSACTION;
+        IF @OwnTransaction = 1 BEGIN TRANSACTION;
 
         SET @Status = (SELECT j.Status FROM dbo.ProcessingJobs AS j WITH (UPDLOCK, ROWLOCK) WHERE j.JobId = @JobId);
         IF @Status IS NULL
@@ -51,16 +52,16 @@ BEGIN
             THROW 50202, @Text, 1;
         END;
 
-        EXEC dbo.WriteAudit
+        EXEC core.WriteAudit
             @RequestId = @RequestId, @EntityType = 'job', @EntityId = @JobIdText, @Action = 'retried';
 
-        COMMIT TRANSACTION;
+        IF @OwnTransaction = 1 COMMIT TRANSACTION;
     END TRY
     BEGIN CATCH
-        IF XACT_STATE() <> 0 ROLLBACK TRANSACTION;
+        IF @OwnTransaction = 1 AND XACT_STATE() <> 0 ROLLBACK TRANSACTION;
         THROW;
     END CATCH;
 
-    EXEC dbo.ReturnJob @JobId = @JobId;
+    EXEC core.ReturnJob @JobId = @JobId;
 END;
 GO

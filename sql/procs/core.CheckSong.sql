@@ -1,11 +1,11 @@
-/* dbo.CheckSong - validation helper: THROWs unless @SongId is given and names a song.
+/* core.CheckSong - validation helper: THROWs unless @SongId is given and names a song.
 
    Errors: 50001 @SongId missing; 50101 no song has @SongId.
-   Example: EXEC dbo.CheckSong @SongId = @SongId; */
-IF OBJECT_ID(N'dbo.CheckSong', N'P') IS NULL
-    EXEC (N'CREATE PROCEDURE dbo.CheckSong AS RETURN 0;');
+   Example: EXEC core.CheckSong @SongId = @SongId; */
+IF OBJECT_ID(N'core.CheckSong', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE core.CheckSong AS RETURN 0;');
 GO
-ALTER PROCEDURE dbo.CheckSong
+ALTER PROCEDURE core.CheckSong
     @SongId uniqueidentifier
 AS
 BEGIN

@@ -1,14 +1,14 @@
-/* dbo.CheckNumber - validation helper: THROWs unless @Value lies in [@Min, @Max] for parameter @Name.
+/* core.CheckNumber - validation helper: THROWs unless @Value lies in [@Min, @Max] for parameter @Name.
 
    @Allowed is how the message describes the range (e.g. N'whole numbers from 0 to 100').
    Infinite and NaN values fail the range test on both engines.
    Errors: 50001 @Value missing while @Required = 1; 50002 out of range.
-   Example: EXEC dbo.CheckNumber @Name = N'@Progress', @Value = @Progress, @Min = 0, @Max = 100,
+   Example: EXEC core.CheckNumber @Name = N'@Progress', @Value = @Progress, @Min = 0, @Max = 100,
                 @Allowed = N'whole numbers from 0 to 100'; */
-IF OBJECT_ID(N'dbo.CheckNumber', N'P') IS NULL
-    EXEC (N'CREATE PROCEDURE dbo.CheckNumber AS RETURN 0;');
+IF OBJECT_ID(N'core.CheckNumber', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE core.CheckNumber AS RETURN 0;');
 GO
-ALTER PROCEDURE dbo.CheckNumber
+ALTER PROCEDURE core.CheckNumber
     @Name nvarchar(128),
     @Value float,
     @Min float,

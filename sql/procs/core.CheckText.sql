@@ -1,0 +1,49 @@
+/* core.CheckText - validation helper: THROWs unless @Value is acceptable text for parameter @Name.
+
+   @Value is nvarchar(max) so that nothing is silently truncated before the length is checked.
+   @Ascii = 1 for text bound for a varchar column: characters that varchar cannot hold would be
+   silently replaced by '?', so such text is refused instead.
+   Errors: 50001 @Value missing while @Required = 1; 50002 longer than @MaxLength, or not ASCII
+           while @Ascii = 1.
+   Example: EXEC core.CheckText @Name = N'@FileId', @Value = @FileId, @MaxLength = 100, @Required = 1; */
+IF OBJECT_ID(N'core.CheckText', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE core.CheckText AS RETURN 0;');
+GO
+ALTER PROCEDURE core.CheckText
+    @Name nvarchar(128),
+    @Value nvarchar(max),
+    @MaxLength int,
+    @Required bit = 0,
+    @Ascii bit = 0
+AS
+BEGIN
+    SET NOCOUNT, XACT_ABORT ON;
+    DECLARE @Message nvarchar(2048);
+
+    IF @Required = 1 AND (@Value IS NULL OR LEN(@Value) = 0)
+    BEGIN
+        SET @Message = CONCAT(
+            N'The parameter ', @Name, N' is required. Supported values are text of 1 to ', @MaxLength, N' characters.'
+        );
+        THROW 50001, @Message, 1;
+    END;
+    IF LEN(@Value) > @MaxLength
+    BEGIN
+        SET @Message = CONCAT(
+            N'The value for the parameter ', @Name, N' is too long (', LEN(@Value),
+            N' characters). Supported values are text of up to ', @MaxLength, N' characters.'
+        );
+        THROW 50002, @Message, 1;
+    END;
+    IF
+        @Ascii = 1
+        AND CAST(@Value AS varbinary(max)) <> CAST(CAST(CAST(@Value AS varchar(max)) AS nvarchar(max)) AS varbinary(max))
+    BEGIN
+        SET @Message = CONCAT(
+            N'The value for the parameter ', @Name, N' is not supported: it has characters outside ASCII.',
+            N' Supported values are ASCII text of up to ', @MaxLength, N' characters.'
+        );
+        THROW 50002, @Message, 1;
+    END;
+END;
+GO

@@ -1,0 +1,30 @@
+/* ops.CleanupOldData - the operations role's door to dbo.sp_CleanupOldData (same parameters, same result).
+
+   Returns: TableName, RowsDeleted, Finished
+   (one row per table)
+   Errors: as dbo.sp_CleanupOldData: 50001, 50002, 50005, 50901.
+   Example: EXEC ops.CleanupOldData @DaysToKeep = 30, @TimeLimitSeconds = 600; */
+IF OBJECT_ID(N'ops.CleanupOldData', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE ops.CleanupOldData AS RETURN 0;');
+GO
+ALTER PROCEDURE ops.CleanupOldData
+    @DaysToKeep int,
+    @AuditDaysToKeep int = 365,
+    @BatchSize int = 1000,
+    @DryRun bit = 0,
+    @TimeLimitSeconds int = NULL,
+    @RequestId nvarchar(4000) = NULL
+AS
+BEGIN
+    SET NOCOUNT, XACT_ABORT ON;
+
+    EXEC core.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
+    EXEC dbo.sp_CleanupOldData
+        @DaysToKeep = @DaysToKeep,
+        @AuditDaysToKeep = @AuditDaysToKeep,
+        @BatchSize = @BatchSize,
+        @DryRun = @DryRun,
+        @TimeLimitSeconds = @TimeLimitSeconds,
+        @RequestId = @RequestId;
+END;
+GO

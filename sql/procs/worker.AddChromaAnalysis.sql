@@ -1,0 +1,83 @@
+/* worker.AddChromaAnalysis - the worker holding a chroma job stores its key/tempo analysis, audited.
+
+   Fenced like worker.CompleteJob: @ClaimToken must be the job's current claim; a stale worker, a
+   cancelled job or a queued one is refused and nothing is written. The song is the job's.
+   Returns: Id, SongId, JobId, KeyName, Mode, Tempo, KeyConfidence, TempoConfidence, ChromaVector, CreatedAt
+   (the new row: a clustered index seek)
+   Errors: 50001 @JobId or @ClaimToken missing; 50002 a number out of range; 50003 @KeyName or
+           @Mode unknown, or not a chroma job; 50004 @ChromaVector malformed; 50201 no job has
+           @JobId; 50202 the job is not running; 50203 the lease was lost.
+   Example: EXEC worker.AddChromaAnalysis @JobId = @JobId, @ClaimToken = @Token, @KeyName = 'A', @Mode = 'minor', @Tempo = 120; */
+IF OBJECT_ID(N'worker.AddChromaAnalysis', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE worker.AddChromaAnalysis AS RETURN 0;');
+GO
+ALTER PROCEDURE worker.AddChromaAnalysis
+    @JobId uniqueidentifier,
+    @ClaimToken uniqueidentifier,
+    @KeyName nvarchar(4000) = NULL,
+    @Mode nvarchar(4000) = NULL,
+    @Tempo float = NULL,
+    @KeyConfidence float = NULL,
+    @TempoConfidence float = NULL,
+    @ChromaVector nvarchar(max) = NULL,
+    @RequestId nvarchar(4000) = NULL
+AS
+BEGIN
+    SET NOCOUNT, XACT_ABORT ON;
+
+    EXEC core.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
+
+    DECLARE @SongId uniqueidentifier;
+    DECLARE @JobType varchar(20);
+    DECLARE @Id bigint;
+    DECLARE @IdText nvarchar(100);
+    DECLARE @Details nvarchar(max);
+
+    DECLARE @OwnTransaction bit = CASE WHEN @@TRANCOUNT = 0 THEN 1 ELSE 0 END;
+    BEGIN TRY
+        IF @OwnTransaction = 1 BEGIN TRANSACTION;
+
+        EXEC core.CheckLease
+            @JobId = @JobId, @ClaimToken = @ClaimToken, @SongId = @SongId OUTPUT, @JobType = @JobType OUTPUT;
+        IF @JobType <> 'chroma'
+            THROW 50003, N'The value for the parameter @JobId is not supported: analyses belong to chroma jobs. Supported values are chroma jobs.', 1;
+
+        EXEC core.InsertChromaAnalysis
+            @SongId = @SongId, @JobId = @JobId, @KeyName = @KeyName, @Mode = @Mode, @Tempo = @Tempo,
+            @KeyConfidence = @KeyConfidence, @TempoConfidence = @TempoConfidence,
+            @ChromaVector = @ChromaVector, @Id = @Id OUTPUT;
+        SET @IdText = CONVERT(nvarchar(100), @Id);
+        SET @Details = (
+            SELECT
+                CONVERT(nvarchar(36), @SongId) AS songId,
+                CONVERT(nvarchar(36), @JobId) AS jobId,
+                @KeyName AS keyName,
+                LOWER(@Mode) AS mode
+            FOR JSON PATH, WITHOUT_ARRAY_WRAPPER
+        );
+        EXEC core.WriteAudit
+            @RequestId = @RequestId, @EntityType = 'chroma', @EntityId = @IdText,
+            @Action = 'created', @Details = @Details;
+
+        IF @OwnTransaction = 1 COMMIT TRANSACTION;
+    END TRY
+    BEGIN CATCH
+        IF @OwnTransaction = 1 AND XACT_STATE() <> 0 ROLLBACK TRANSACTION;
+        THROW;
+    END CATCH;
+
+    SELECT
+        c.Id,
+        c.SongId,
+        c.JobId,
+        c.KeyName,
+        c.Mode,
+        c.Tempo,
+        c.KeyConfidence,
+        c.TempoConfidence,
+        c.ChromaVector,
+        c.CreatedAt
+    FROM dbo.ChromaAnalysis AS c
+    WHERE c.Id = @Id;
+END;
+GO

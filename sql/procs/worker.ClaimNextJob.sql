@@ -1,0 +1,228 @@
+/* worker.ClaimNextJob - gives one worker the next job; the cost does not grow with the backlog.
+
+   Which job: first a running job whose lease expired (its worker or web runner died; oldest
+   expiry first), else the queued job with the highest Priority, oldest first within a priority,
+   whose AvailableAt has come. Each is one TOP (1) seek in claim order: IX_ProcessingJobs_Claim
+   (filtered on Status = 'queued', keyed Priority DESC, Id) and
+   IX_ProcessingJobs_Running_LeaseExpiresAt. A reclaimed job whose attempts are used up is failed
+   instead (keeping its last error) and the search goes on. The claim sets Status 'running',
+   HeldBy 'worker', WorkerId, a new ClaimToken, LeaseExpiresAt = now + @LeaseSeconds and
+   Attempts + 1; it is audited ('claimed').
+
+   Two workers never receive the same job: claimers are serialised by a transaction-owned app
+   lock, and the UPDATE repeats the claimable condition (compare-and-set), so the claim stays
+   correct on engines that parse locking hints but ignore them (Babelfish): one code path for
+   every engine. The row is locked and updated by JobId only, as in every procedure that changes
+   a job, so no two of them lock one job's index keys in opposite orders. When nothing is
+   claimable for this worker's @JobTypes and @ModelNames, the call ends after two index seeks,
+   without the lock: idle workers of other types never queue behind it.
+
+   It never runs inside a caller's transaction (it would hold the queue lock until that commits).
+   @JobTypes / @ModelNames: JSON arrays to filter on (NULL: any), e.g. N'["separation"]'.
+   Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
+            Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
+            ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt, HeldBy
+   (no row when nothing is claimable; ClaimToken is the worker's proof of its lease)
+   Errors: 50001 @WorkerId missing; 50002 text too long or @LeaseSeconds out of range; 50003 an
+           unknown job type; 50004 a filter not a JSON array; 50005 called inside a transaction;
+           50901 the queue lock was busy for 10 s.
+   Example: EXEC worker.ClaimNextJob @WorkerId = N'gpu-1', @JobTypes = N'["separation"]', @LeaseSeconds = 300; */
+IF OBJECT_ID(N'worker.ClaimNextJob', N'P') IS NULL
+    EXEC (N'CREATE PROCEDURE worker.ClaimNextJob AS RETURN 0;');
+GO
+ALTER PROCEDURE worker.ClaimNextJob
+    @WorkerId nvarchar(4000),
+    @JobTypes nvarchar(max) = NULL,
+    @ModelNames nvarchar(max) = NULL,
+    @LeaseSeconds int = 300,
+    @RequestId nvarchar(4000) = NULL
+AS
+BEGIN
+    SET NOCOUNT, XACT_ABORT ON;
+
+    IF @@TRANCOUNT > 0 OR (@@OPTIONS & 2) = 2
+        THROW 50005, N'worker.ClaimNextJob cannot run inside a transaction: it holds the queue lock until it commits. Supported: a call outside any transaction (not inside transaction()).', 1;
+    EXEC core.CheckText @Name = N'@WorkerId', @Value = @WorkerId, @MaxLength = 100, @Required = 1;
+    EXEC core.CheckJson @Name = N'@JobTypes', @Value = @JobTypes, @Shape = 'array';
+    IF EXISTS (
+        SELECT 1 FROM OPENJSON(@JobTypes) AS t
+        WHERE t.[value] IS NULL OR t.[value] NOT IN ('separation', 'transcription', 'chroma')
+    )
+        THROW 50003, N'The value for the parameter @JobTypes is not supported. Supported values are a JSON array of separation, transcription, chroma.', 1;
+    EXEC core.CheckJson @Name = N'@ModelNames', @Value = @ModelNames, @Shape = 'array';
+    EXEC core.CheckNumber
+        @Name = N'@LeaseSeconds', @Value = @LeaseSeconds, @Min = 1, @Max = 86400,
+        @Allowed = N'whole numbers of seconds from 1 to 86400', @Required = 1;
+    EXEC core.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
+
+    DECLARE @Types TABLE (JobType varchar(20) NOT NULL PRIMARY KEY);
+    DECLARE @Models TABLE (ModelName nvarchar(50) NOT NULL PRIMARY KEY);
+    INSERT INTO @Types (JobType) SELECT DISTINCT LOWER(t.[value]) FROM OPENJSON(@JobTypes) AS t;
+    INSERT INTO @Models (ModelName)
+    SELECT DISTINCT LEFT(m.[value], 50) FROM OPENJSON(@ModelNames) AS m WHERE m.[value] IS NOT NULL;
+    DECLARE @AnyType bit = CASE WHEN @JobTypes IS NULL THEN 1 ELSE 0 END;
+    DECLARE @AnyModel bit = CASE WHEN @ModelNames IS NULL THEN 1 ELSE 0 END;
+
+    DECLARE @Now datetime2(3) = SYSUTCDATETIME();
+    IF
+        NOT EXISTS (
+            SELECT 1
+            FROM dbo.ProcessingJobs AS j
+            WHERE
+                j.Status = 'queued'
+                AND j.AvailableAt <= @Now
+                AND (@AnyType = 1 OR j.JobType IN (SELECT t.JobType FROM @Types AS t))
+                AND (@AnyModel = 1 OR j.ModelName IN (SELECT m.ModelName FROM @Models AS m))
+        )
+        AND NOT EXISTS (
+            SELECT 1
+            FROM dbo.ProcessingJobs AS j
+            WHERE
+                j.Status = 'running'
+                AND j.LeaseExpiresAt < @Now
+                AND (@AnyType = 1 OR j.JobType IN (SELECT t.JobType FROM @Types AS t))
+                AND (@AnyModel = 1 OR j.ModelName IN (SELECT m.ModelName FROM @Models AS m))
+        )
+    BEGIN
+        EXEC core.ReturnJob @JobId = NULL;
+        RETURN;
+    END;
+
+    DECLARE @JobId uniqueidentifier;
+    DECLARE @Candidate uniqueidentifier;
+    DECLARE @Old varchar(20);
+    DECLARE @OldWorker nvarchar(100);
+    DECLARE @Attempts int;
+    DECLARE @MaxAttempts int;
+    DECLARE @Token uniqueidentifier;
+    DECLARE @LockResult int;
+    DECLARE @Passes int = 0;
+    DECLARE @Text nvarchar(100);
+    DECLARE @Details nvarchar(max);
+
+    BEGIN TRY
+        BEGIN TRANSACTION;
+
+        EXEC @LockResult = sp_getapplock
+            @Resource = N'songsdb.claim',
+            @LockMode = N'Exclusive',
+            @LockOwner = N'Transaction',
+            @LockTimeout = 10000;
+        IF @LockResult < 0
+            THROW 50901, N'The job queue is busy: another claim held its lock for 10 seconds. Try again.', 1;
+        SET @Now = SYSUTCDATETIME();
+
+        WHILE @JobId IS NULL AND @Passes < 20
+        BEGIN
+            SET @Passes = @Passes + 1;
+            SET @Candidate = NULL;
+
+            -- 1. a running job whose holder stopped renewing its lease
+            SELECT TOP (1)
+                @Candidate = j.JobId,
+                @Old = j.Status,
+                @OldWorker = j.WorkerId,
+                @Attempts = j.Attempts,
+                @MaxAttempts = j.MaxAttempts
+            FROM dbo.ProcessingJobs AS j
+            WHERE
+                j.Status = 'running'
+                AND j.LeaseExpiresAt < @Now
+                AND (@AnyType = 1 OR j.JobType IN (SELECT t.JobType FROM @Types AS t))
+                AND (@AnyModel = 1 OR j.ModelName IN (SELECT m.ModelName FROM @Models AS m))
+            ORDER BY j.LeaseExpiresAt;
+
+            -- 2. else the next queued job in claim order
+            IF @Candidate IS NULL
+                SELECT TOP (1)
+                    @Candidate = j.JobId,
+                    @Old = j.Status,
+                    @OldWorker = NULL,
+                    @Attempts = j.Attempts,
+                    @MaxAttempts = j.MaxAttempts
+                FROM dbo.ProcessingJobs AS j
+                WHERE
+                    j.Status = 'queued'
+                    AND j.AvailableAt <= @Now
+                    AND (@AnyType = 1 OR j.JobType IN (SELECT t.JobType FROM @Types AS t))
+                    AND (@AnyModel = 1 OR j.ModelName IN (SELECT m.ModelName FROM @Models AS m))
+                ORDER BY j.Priority DESC, j.Id ASC;
+
+            IF @Candidate IS NULL
+                BREAK;
+            SET @Text = CONVERT(nvarchar(36), @Candidate);
+
+            IF @Old = 'running' AND @Attempts >= @MaxAttempts
+            BEGIN
+                -- its last holder died holding it and no attempt is left: fail it, keep looking
+                UPDATE dbo.ProcessingJobs
+                SET
+                    Status = 'failed',
+                    CompletedAt = @Now,
+                    UpdatedAt = @Now,
+                    ErrorMessage = COALESCE(
+                        ErrorMessage,
+                        CONCAT(N'The lease of ''', WorkerId, N''' expired on attempt ', Attempts, N' of ', MaxAttempts, N'.')
+                    ),
+                    ClaimToken = NULL,
+                    LeaseExpiresAt = NULL,
+                    HeldBy = NULL
+                WHERE JobId = @Candidate AND Status = 'running' AND LeaseExpiresAt < @Now;
+                IF @@ROWCOUNT = 1
+                BEGIN
+                    SET @Details = (
+                        SELECT
+                            @OldWorker AS expiredWorker,
+                            @Attempts AS attempts,
+                            CAST(0 AS bit) AS requeued
+                        FOR JSON PATH, WITHOUT_ARRAY_WRAPPER
+                    );
+                    EXEC core.WriteAudit
+                        @RequestId = @RequestId, @EntityType = 'job', @EntityId = @Text,
+                        @Action = 'failed', @Details = @Details;
+                END;
+                CONTINUE;
+            END;
+
+            SET @Token = NEWID();
+            UPDATE dbo.ProcessingJobs
+            SET
+                Status = 'running',
+                HeldBy = 'worker',
+                WorkerId = @WorkerId,
+                ClaimToken = @Token,
+                LeaseExpiresAt = DATEADD(SECOND, @LeaseSeconds, @Now),
+                Attempts = Attempts + 1,
+                StartedAt = COALESCE(StartedAt, @Now),
+                CompletedAt = NULL,
+                RequestId = COALESCE(@RequestId, RequestId),
+                UpdatedAt = @Now
+            WHERE
+                JobId = @Candidate
+                AND ((Status = 'queued' AND AvailableAt <= @Now) OR (Status = 'running' AND LeaseExpiresAt < @Now));
+            IF @@ROWCOUNT = 1
+            BEGIN
+                SET @JobId = @Candidate;
+                SET @Details = (
+                    SELECT
+                        @WorkerId AS workerId,
+                        @Attempts + 1 AS attempt,
+                        CASE WHEN @Old = 'running' THEN @OldWorker END AS reclaimedFrom
+                    FOR JSON PATH, WITHOUT_ARRAY_WRAPPER
+                );
+                EXEC core.WriteAudit
+                    @RequestId = @RequestId, @EntityType = 'job', @EntityId = @Text,
+                    @Action = 'claimed', @Details = @Details;
+            END;
+        END;
+
+        COMMIT TRANSACTION;
+    END TRY
+    BEGIN CATCH
+        IF XACT_STATE() <> 0 ROLLBACK TRANSACTION;
+        THROW;
+    END CATCH;
+
+    EXEC core.ReturnJob @JobId = @JobId, @WithToken = 1;
+END;
+GO
