@@ -47,6 +47,7 @@ _ENV_NAMES = {
     "trust_server_certificate": "SONGSDB_TRUST_SERVER_CERTIFICATE",
     "connection_string": "SONGSDB_CONNECTION_STRING",
     "login_timeout": "SONGSDB_LOGIN_TIMEOUT",
+    "query_timeout": "SONGSDB_QUERY_TIMEOUT",
 }
 
 
@@ -64,6 +65,7 @@ class Settings:
     trust_server_certificate: bool = False
     connection_string: str | None = field(default=None, repr=False)
     login_timeout: int = 15
+    query_timeout: int = 30  # seconds per call; 0 = no limit
 
     def __repr__(self) -> str:  # the dataclass repr would still be fine; this one also redacts
         parts = ", ".join(
@@ -206,13 +208,13 @@ def _to_bool(name: str, value: str | bool) -> bool:
     raise ConfigurationError(f"{name} must be one of yes/no, true/false, 1/0 (got {value!r})")
 
 
-def _to_int(name: str, value: str | int) -> int:
+def _to_int(name: str, value: str | int, minimum: int = 1) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):
         raise ConfigurationError(f"{name} must be a whole number (got {value!r})") from None
-    if number <= 0:
-        raise ConfigurationError(f"{name} must be positive (got {number})")
+    if number < minimum:
+        raise ConfigurationError(f"{name} must be {minimum} or more (got {number})")
     return number
 
 
@@ -268,4 +270,6 @@ def load_settings(
     for name in ("port", "login_timeout"):
         if name in values:
             values[name] = _to_int(_ENV_NAMES[name], values[name])  # type: ignore[arg-type]
+    if "query_timeout" in values:
+        values["query_timeout"] = _to_int(_ENV_NAMES["query_timeout"], values["query_timeout"], minimum=0)  # type: ignore[arg-type]
     return Settings(**values)  # type: ignore[arg-type]

@@ -14,12 +14,14 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from songsdb.config import Settings, load_settings, redact
 from songsdb.context import current_request_id
 from songsdb.errors import (
     DatabaseError,
+    QueryTimeout,
     SongsDbError,
     TransactionRolledBack,
     map_database_error,
@@ -42,7 +44,7 @@ from songsdb.models import (
     from_rows,
 )
 from songsdb.params import Id, _json_param, _param, _uuid_param
-from songsdb.pool import ConnectionPool
+from songsdb.pool import ConnectionPool, PooledConnection, ping
 from songsdb.queue import QueueMethods, track_rows
 from songsdb.retry import RetryPolicy, is_connection_lost, is_timeout
 
@@ -68,6 +70,8 @@ class SongsDatabase(QueueMethods):
         role: str = "web",
         pool_size: int = 8,
         pool_timeout: float = 30.0,
+        max_idle: float = 30.0,
+        max_lifetime: float = 1800.0,
         retry: RetryPolicy | None = None,
         **overrides: Any,
     ) -> None:
@@ -75,7 +79,14 @@ class SongsDatabase(QueueMethods):
         self.settings = settings if settings is not None else load_settings(role=role, **overrides)
         self.retry = retry or RetryPolicy()
         self._odbc = self.settings.odbc()
-        self._pool = ConnectionPool(self._connect, max_size=pool_size, timeout=pool_timeout)
+        self._pool = ConnectionPool(
+            self._connect,
+            max_size=pool_size,
+            timeout=pool_timeout,
+            max_idle=max_idle,
+            max_lifetime=max_lifetime,
+            check=ping,
+        )
         self._pinned: ContextVar[_Transaction | None] = ContextVar(f"songsdb_tx_{id(self)}", default=None)
 
     def __repr__(self) -> str:
@@ -95,7 +106,9 @@ class SongsDatabase(QueueMethods):
     def _connect(self) -> Any:
         import pyodbc
 
-        return pyodbc.connect(self._odbc, autocommit=True, timeout=self.settings.login_timeout)
+        conn = pyodbc.connect(self._odbc, autocommit=True, timeout=self.settings.login_timeout)
+        conn.timeout = self.settings.query_timeout  # every cursor of it: 0 = no limit
+        return conn
 
     @contextmanager
     def transaction(self) -> Iterator[SongsDatabase]:
@@ -117,28 +130,28 @@ class SongsDatabase(QueueMethods):
         token = self._pinned.set(tx)
         broken = False
         try:
-            conn.autocommit = False
+            conn.raw.autocommit = False
             try:
                 yield self
             except BaseException:
-                broken = not _quiet(conn.rollback)
+                broken = not _quiet(conn.raw.rollback)
                 raise
             if tx.failure is not None:
-                broken = not _quiet(conn.rollback)
+                broken = not _quiet(conn.raw.rollback)
                 raise TransactionRolledBack(
                     f"not committed: {tx.failure} rolled the whole transaction back"
                 )
             try:
-                conn.commit()
+                conn.raw.commit()
             except Exception as exc:
                 broken = True
-                _quiet(conn.rollback)
+                _quiet(conn.raw.rollback)
                 raise _songsdb_error(exc, "COMMIT") from exc
         finally:
             tx.open = False
             self._pinned.reset(token)
             if not broken:
-                broken = not _quiet(lambda: setattr(conn, "autocommit", True))
+                broken = not _quiet(lambda: setattr(conn.raw, "autocommit", True))
             self._pool.release(conn, broken=broken)
 
     # ----- the one way in ------------------------------------------------------------------------
@@ -161,11 +174,15 @@ class SongsDatabase(QueueMethods):
         time.sleep(pause)
 
     def _call(self, procedure: str, write: bool, **params: Any) -> list[ResultSet]:
-        """Run ``EXEC procedure @Name = ?, ...`` and return every result set as (column names, rows)."""
-        sql = f"EXEC {procedure}" + "".join(
-            f"{' ' if i == 0 else ', '}@{name} = ?" for i, name in enumerate(params)
-        ) + ";"
-        values = [_param(name, value) for name, value in params.items()]
+        """Run ``EXEC procedure @Name = ?, ...`` and return every result set as (column names, rows).
+
+        Parameters whose value is None are not sent: every optional parameter of every procedure
+        defaults to what None means, and a ``None`` that is not sent costs no driver a round trip
+        to describe it. The EXEC text for each set of names is prepared once per connection.
+        """
+        given = {name: value for name, value in params.items() if value is not None}
+        sql = _exec_text(procedure, tuple(given))
+        values = [_param(name, value) for name, value in given.items()]
         tx = self._pinned.get()
         pinned = tx.connection_for(procedure) if tx is not None and tx.open else None
         attempt = 0
@@ -174,7 +191,7 @@ class SongsDatabase(QueueMethods):
             conn = pinned if pinned is not None else self._acquire(write)
             broken = False
             try:
-                cursor = conn.cursor()
+                cursor = conn.cursor_for(sql)
                 cursor.execute(sql, values)
                 sets: list[ResultSet] = []
                 while True:
@@ -183,9 +200,9 @@ class SongsDatabase(QueueMethods):
                         sets.append((names, [tuple(r) for r in cursor.fetchall()]))
                     if not cursor.nextset():
                         break
-                cursor.close()
                 return sets
             except BaseException as exc:
+                conn.forget_statements()
                 if type(exc).__module__ != "pyodbc":
                     if pinned is not None and tx is not None:
                         tx.fail(procedure, exc)
@@ -197,7 +214,7 @@ class SongsDatabase(QueueMethods):
                     conn = None
                     self._wait(attempt, exc, procedure)
                     continue
-                mapped = _songsdb_error(exc, procedure)
+                mapped = _songsdb_error(exc, procedure, self.settings.query_timeout)
                 if pinned is not None and tx is not None:
                     tx.fail(procedure, mapped)
                 raise mapped from exc
@@ -225,12 +242,6 @@ class SongsDatabase(QueueMethods):
         if len(sets) != len(models):
             raise SongsDbError(f"{procedure} returned {len(sets)} result sets, expected {len(models)}")
         return [from_rows(model, names, rows) for model, (names, rows) in zip(models, sets)]
-
-    @staticmethod
-    def _created(row: T | None, procedure: str) -> T:
-        if row is None:
-            raise SongsDbError(f"{procedure} returned no row")
-        return row
 
     # ----- songs -------------------------------------------------------------------------------
     def create_song(
@@ -600,13 +611,13 @@ class SongsDatabase(QueueMethods):
 class _Transaction:
     """The connection of one ``transaction()`` block, the thread that owns it, and its first failure."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: PooledConnection) -> None:
         self.conn = conn
         self.thread = threading.get_ident()
         self.open = True
         self.failure: str | None = None
 
-    def connection_for(self, procedure: str) -> Any:
+    def connection_for(self, procedure: str) -> PooledConnection:
         """The pinned connection, or an error saying why this call may not use it."""
         if threading.get_ident() != self.thread:
             raise SongsDbError(
@@ -626,8 +637,20 @@ class _Transaction:
             self.failure = f"the error in {procedure} ({type(error).__name__})"
 
 
-def _songsdb_error(error: BaseException, where: str) -> BaseException:
+@lru_cache(maxsize=512)
+def _exec_text(procedure: str, names: tuple[str, ...]) -> str:
+    """``EXEC schema.Proc @A = ?, @B = ?;``: the only SQL text the client builds."""
+    return f"EXEC {procedure}" + "".join(f"{' ' if i == 0 else ', '}@{n} = ?" for i, n in enumerate(names)) + ";"
+
+
+def _songsdb_error(error: BaseException, where: str, timeout: int | None = None) -> BaseException:
     """The songsdb exception for a driver error: the catalogue's, else DatabaseError with the server's number."""
+    if is_timeout(error):
+        limit = f"{timeout} s" if timeout else "the driver's limit"
+        return QueryTimeout(
+            f"{where} ran longer than {limit} (SONGSDB_QUERY_TIMEOUT) and was cancelled; its connection was "
+            "discarded and the call was not retried (a write may or may not have been committed: read it back)"
+        )
     mapped = map_database_error(error, where)
     if mapped is not error:
         return mapped

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 __all__ = [
     "SongsDbError",
     "DatabaseError",
+    "QueryTimeout",
     "ConfigurationError",
     "DriverNotFound",
     "DatabaseUnavailable",
@@ -46,6 +47,10 @@ class SongsDbError(Exception):
 
 class DatabaseError(SongsDbError):
     """The server or the driver reported an error that the catalogue does not name (the driver's error is the cause)."""
+
+
+class QueryTimeout(DatabaseError, TimeoutError):
+    """A call ran longer than SONGSDB_QUERY_TIMEOUT; its connection was discarded and it was not retried."""
 
 
 class ConfigurationError(SongsDbError, ValueError):
@@ -147,7 +152,12 @@ CATALOGUE: dict[int, CatalogueEntry] = {
     )
 }
 
-_NATIVE = re.compile(r"\((\d{1,6})\)(?= \(SQL\w+\)|;|\s*$)")
+# pyodbc formats each diagnostic record as "[SQLSTATE] message (native)" (the first one also gets
+# " (SQLFunction)") and joins the records with "; ". The native number sits at a record's end.
+_RECORD_END = re.compile(r"\((\d{1,6})\)(?: \(SQL\w+\))?\s*$")
+_RECORD_START = re.compile(r"; \[[0-9A-Z]{5}\] ")
+# Records a failed transaction adds after the real error; their texts are fixed (no user text in them).
+_TRAILERS = {266, 3902, 3903, 3998}
 _TRANSPORT_NUMBERS = {233, 10053, 10054, 10060, 11001, 40613, 40501, 40197, 49918, 49919, 49920}
 _LOGIN_FAILED = {18456, 18452}
 _DATABASE_MISSING = {4060, 911}
@@ -156,23 +166,30 @@ _PERMISSION_DENIED = {229, 230, 262, 297}
 
 
 def native_error_numbers(error: BaseException) -> list[int]:
-    """Every server error number inside a pyodbc error, first record first.
+    """The server error numbers of a pyodbc error's diagnostic records, first record first.
 
-    pyodbc puts them only in the message text, one per diagnostic record, records joined
-    by ``; ``: ``... Song not found (50101) (SQLExecDirectW); [25000] ... (266)``.
+    Read from the end of the text backwards, never by searching the message: the last record's
+    number is the one at the very end; a transaction trailer (266, 3902, 3903, 3998: fixed texts)
+    is peeled off to reach the record before it, and the search stops at the first record that is
+    not a trailer, whose message may hold user text such as a file id reading ``(50101)``.
     """
-    for arg in reversed(getattr(error, "args", ())):
-        if isinstance(arg, str):
-            found = [int(n) for n in _NATIVE.findall(arg)]
-            if found:
-                return found
-    return []
+    text = next((a for a in reversed(getattr(error, "args", ())) if isinstance(a, str)), "")
+    numbers: list[int] = []
+    while (end := _RECORD_END.search(text)) is not None:
+        number = int(end.group(1))
+        numbers.append(number)
+        starts = list(_RECORD_START.finditer(text, 0, end.start()))
+        if number not in _TRAILERS or not starts:
+            break
+        text = text[: starts[-1].start()]
+    return numbers[::-1]
 
 
 def native_error_number(error: BaseException) -> int | None:
-    """The number that says what happened: the first catalogue number, else the first one, else None."""
+    """The number that says what happened: the last record that is not a transaction trailer, else None."""
     numbers = native_error_numbers(error)
-    return next((n for n in numbers if n in CATALOGUE), numbers[0] if numbers else None)
+    real = [n for n in numbers if n not in _TRAILERS]
+    return real[-1] if real else (numbers[-1] if numbers else None)
 
 
 def sqlstate(error: BaseException) -> str | None:

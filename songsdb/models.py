@@ -8,8 +8,9 @@ Conversions: uniqueidentifier -> ``uuid.UUID``; datetime2 (stored UTC) -> timezo
 from __future__ import annotations
 
 import json
+import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -31,6 +32,8 @@ __all__ = [
     "ServerInfo",
     "QueueStatus",
     "columns",
+    "Row",
+    "row",
     "from_row",
     "from_rows",
 ]
@@ -49,12 +52,29 @@ def _uuid(value: Any) -> uuid.UUID | None:
     return uuid.UUID(str(value))
 
 
+_DATETIME_TEXT = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?\s*(Z|[+-]\d{2}:\d{2})?$")
+
+
+def parse_datetime_text(text: str) -> datetime:
+    """``datetime2`` as some drivers send it (FreeTDS: ``2026-01-01 10:00:00.1234567``), on every Python.
+
+    Python 3.10's ``fromisoformat`` takes only 3 or 6 fractional digits; SQL Server sends 0 to 7.
+    """
+    match = _DATETIME_TEXT.match(text.strip())
+    if match is None:
+        raise ValueError(f"not a date and time: {text!r}")
+    day, clock, fraction, zone = match.groups()
+    micro = (fraction or "").ljust(6, "0")[:6]
+    offset = "" if zone in (None, "Z") else zone
+    value = datetime.fromisoformat(f"{day}T{clock}.{micro}{offset}")
+    return value if zone != "Z" else value.replace(tzinfo=timezone.utc)
+
+
 def _utc(value: Any) -> datetime | None:
     if value is None:
         return None
-    if isinstance(value, str):  # some drivers return datetime2 as text
-        value = datetime.fromisoformat(value.strip())
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    moment: datetime = parse_datetime_text(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def _json(value: Any) -> Any:
@@ -89,29 +109,93 @@ def columns(model: type) -> tuple[str, ...]:
     return tuple(f.metadata["column"] for f in fields(model) if "column" in f.metadata)
 
 
-def from_row(model: type[T], names: Sequence[str], row: Sequence[Any]) -> T:
-    """Build ``model`` from one row whose column names are ``names`` (case-insensitive)."""
-    values = {name.lower(): value for name, value in zip(names, row)}
-    kwargs: dict[str, Any] = {}
-    for f in fields(model):  # type: ignore[arg-type]
+class Row:
+    """What every row model shares: reading a value by its column name, as the original design did.
+
+    ``song["Title"]`` and ``song.title`` are the same value (the column name is matched
+    case-insensitively). Rows stay frozen; they hash by their non-JSON fields, so a row whose
+    ``metadata`` is a dict is still usable in a set (two rows that differ only in JSON are equal
+    only if the JSON is equal too).
+    """
+
+    __slots__ = ()
+
+    def __getitem__(self, column: str) -> Any:
+        attribute = _by_column(type(self)).get(column.lower())
+        if attribute is None:
+            raise KeyError(f"{type(self).__name__} has no column {column!r}; columns: {', '.join(columns(type(self)))}")
+        return getattr(self, attribute)
+
+    def keys(self) -> tuple[str, ...]:
+        """The column names, so ``dict(row)`` and ``row[name]`` work like a mapping."""
+        return columns(type(self))
+
+
+def row(cls: type[T]) -> type[T]:
+    """``@dataclass(frozen=True)`` for a row model, hashing by its non-JSON fields."""
+    made: Any = dataclass(frozen=True)(cls)
+    plain = tuple(f.name for f in fields(made) if f.metadata.get("kind") != "json")
+
+    def __hash__(self: Any) -> int:
+        return hash(tuple(getattr(self, n) for n in plain))
+
+    made.__hash__ = __hash__
+    return made  # type: ignore[no-any-return]
+
+
+_COLUMNS_OF: dict[type, dict[str, str]] = {}
+_MAPPERS: dict[tuple[type, tuple[str, ...]], tuple[tuple[str, int, Callable[[Any], Any]], ...]] = {}
+
+
+def _by_column(model: type) -> dict[str, str]:
+    found = _COLUMNS_OF.get(model)
+    if found is None:
+        found = {f.metadata["column"].lower(): f.name for f in fields(model) if "column" in f.metadata}
+        _COLUMNS_OF[model] = found
+    return found
+
+
+def _mapper(model: type, names: tuple[str, ...]) -> tuple[tuple[str, int, Callable[[Any], Any]], ...]:
+    """For one (model, column list): each field's name, its column's position and its converter."""
+    plan = _MAPPERS.get((model, names))
+    if plan is not None:
+        return plan
+    position = {name.lower(): i for i, name in enumerate(names)}
+    steps = []
+    for f in fields(model):
         if "column" not in f.metadata:
             continue
-        key = f.metadata["column"].lower()
-        if key not in values:
+        index = position.get(f.metadata["column"].lower())
+        if index is None:
             if f.default is not MISSING:
                 continue
             raise SongsDbError(f"{model.__name__}: the result has no column {f.metadata['column']!r} (got {list(names)})")
-        kwargs[f.name] = _CONVERTERS[f.metadata["kind"]](values[key])
-    return model(**kwargs)
+        steps.append((f.name, index, _CONVERTERS[f.metadata["kind"]]))
+    plan = tuple(steps)
+    if len(_MAPPERS) < 1024:  # bounded: column lists come from the procedures, not from users
+        _MAPPERS[(model, names)] = plan
+    return plan
+
+
+def from_row(model: type[T], names: Sequence[str], row: Sequence[Any]) -> T:
+    """Build ``model`` from one row whose column names are ``names`` (case-insensitive)."""
+    return from_rows(model, names, [row])[0]
 
 
 def from_rows(model: type[T], names: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[T]:
-    """:func:`from_row` for every row."""
-    return [from_row(model, names, row) for row in rows]
+    """Build one ``model`` per row. The mapping is planned once per (model, column list) and the
+    frozen instances are filled directly, which is most of a call's Python cost saved."""
+    plan = _mapper(model, tuple(names))
+    made = []
+    for values in rows:
+        instance = object.__new__(model)
+        instance.__dict__.update({name: convert(values[index]) for name, index, convert in plan})
+        made.append(instance)
+    return made
 
 
-@dataclass(frozen=True)
-class Song:
+@row
+class Song(Row):
     """An uploaded audio file. ``duration`` is in seconds; ``metadata`` a JSON object."""
 
     id: uuid.UUID = col("Id", "uuid")
@@ -130,8 +214,8 @@ class Song:
     status: str = col("Status", "code")
 
 
-@dataclass(frozen=True)
-class Job:
+@row
+class Job(Row):
     """A processing job (demucs separation, whisper transcription or chroma analysis).
 
     ``claim_token`` is set only on the job a claim returns (``claim_next_job``, or
@@ -164,8 +248,8 @@ class Job:
     held_by: str | None = col("HeldBy", "code")
 
 
-@dataclass(frozen=True)
-class SeparatedTrack:
+@row
+class SeparatedTrack(Row):
     """One stem written by a separation job."""
 
     id: int = col("Id")
@@ -180,8 +264,8 @@ class SeparatedTrack:
     created_at: datetime = col("CreatedAt", "utc")
 
 
-@dataclass(frozen=True)
-class Transcription:
+@row
+class Transcription(Row):
     """Whisper output; ``segments`` is the list of timed segments."""
 
     id: int = col("Id")
@@ -194,8 +278,8 @@ class Transcription:
     created_at: datetime = col("CreatedAt", "utc")
 
 
-@dataclass(frozen=True)
-class ChromaAnalysis:
+@row
+class ChromaAnalysis(Row):
     """Key, mode and tempo; ``chroma_vector`` has 12 values, C to B."""
 
     id: int = col("Id")
@@ -210,8 +294,8 @@ class ChromaAnalysis:
     created_at: datetime = col("CreatedAt", "utc")
 
 
-@dataclass(frozen=True)
-class AuditEntry:
+@row
+class AuditEntry(Row):
     """One audit row; ``details`` is a JSON object."""
 
     id: int = col("Id")
@@ -226,8 +310,8 @@ class AuditEntry:
     timestamp: datetime = col("Timestamp", "utc")
 
 
-@dataclass(frozen=True)
-class JobSummary:
+@row
+class JobSummary(Row):
     """A row of ``dbo.vw_JobSummary``."""
 
     job_id: uuid.UUID = col("JobId", "uuid")
@@ -253,8 +337,8 @@ class JobSummary:
     chroma_count: int = col("ChromaCount")
 
 
-@dataclass(frozen=True)
-class DeletedSong:
+@row
+class DeletedSong(Row):
     """What ``delete_song`` removed."""
 
     song_id: uuid.UUID = col("SongId", "uuid")
@@ -264,8 +348,8 @@ class DeletedSong:
     analyses_deleted: int = col("AnalysesDeleted")
 
 
-@dataclass(frozen=True)
-class CleanupCount:
+@row
+class CleanupCount(Row):
     """One row of ``dbo.sp_CleanupOldData``'s result."""
 
     table_name: str = col("TableName")
@@ -285,8 +369,8 @@ class CleanupReport:
         return self.rows[table]
 
 
-@dataclass(frozen=True)
-class ServerInfo:
+@row
+class ServerInfo(Row):
     """What ``songsdb check`` reports."""
 
     server_version: str = col("ServerVersion")
@@ -294,8 +378,8 @@ class ServerInfo:
     schema_version: int | None = col("SchemaVersion")
 
 
-@dataclass(frozen=True)
-class QueueStatus:
+@row
+class QueueStatus(Row):
     """A row of ``dbo.vw_QueueStatus``: open work for one model and job type."""
 
     model_name: str = col("ModelName")

@@ -1,33 +1,94 @@
-"""A small, bounded, thread-safe pool of pyodbc connections.
+"""A small, bounded, thread-safe pool of pyodbc connections that never hands out a dead one.
 
 pyodbc connections may move between threads but must not be used by two at once
 (pyodbc.threadsafety == 1), so each call borrows one connection and gives it back.
 At most ``max_size`` exist at a time; a borrower waits up to ``timeout`` seconds.
-A connection returned as broken is closed instead of kept.
+
+psycopg_pool's rules, applied here: a connection idle for more than ``max_idle`` seconds is
+checked with a cheap round trip before it is handed out (a server restart or a killed session
+shows up there, not in the caller's call); one older than ``max_lifetime`` seconds is closed
+and replaced; one returned as broken, or after :meth:`ConnectionPool.close`, is closed instead
+of kept. Each pooled connection keeps a few prepared statements (one cursor per EXEC text), so
+a call is one ``sp_execute`` instead of ``sp_prepexec`` + ``sp_unprepare``.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from songsdb.errors import DatabaseUnavailable
 
-__all__ = ["ConnectionPool"]
+__all__ = ["ConnectionPool", "PooledConnection", "ping"]
+
+STATEMENTS_PER_CONNECTION = 32
+
+
+class PooledConnection:
+    """One driver connection, its prepared-statement cursors, and when it was made and last used."""
+
+    __slots__ = ("raw", "created", "last_used", "generation", "_cursors")
+
+    def __init__(self, raw: Any, now: float, generation: int = 0) -> None:
+        self.raw = raw
+        self.generation = generation
+        self.created = now
+        self.last_used = now
+        self._cursors: OrderedDict[str, Any] = OrderedDict()
+
+    def cursor_for(self, sql: str) -> Any:
+        """The cursor that last ran ``sql`` (pyodbc re-uses its prepared statement), or a new one."""
+        cursor = self._cursors.get(sql)
+        if cursor is not None:
+            self._cursors.move_to_end(sql)
+            return cursor
+        cursor = self.raw.cursor()
+        self._cursors[sql] = cursor
+        if len(self._cursors) > STATEMENTS_PER_CONNECTION:
+            _, oldest = self._cursors.popitem(last=False)
+            _quietly(oldest.close)
+        return cursor
+
+    def forget_statements(self) -> None:
+        """Close every cached cursor (after an error, a cursor's state is not worth trusting)."""
+        cursors, self._cursors = list(self._cursors.values()), OrderedDict()
+        for cursor in cursors:
+            _quietly(cursor.close)
+
+    def close(self) -> None:
+        self.forget_statements()
+        _quietly(self.raw.close)
 
 
 class ConnectionPool:
     """Borrow with :meth:`acquire`, give back with :meth:`release`."""
 
-    def __init__(self, connect: Callable[[], Any], max_size: int = 8, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], Any],
+        max_size: int = 8,
+        timeout: float = 30.0,
+        *,
+        max_idle: float = 30.0,
+        max_lifetime: float = 1800.0,
+        check: Callable[[Any], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
         self._connect = connect
         self._timeout = timeout
+        self._max_idle = max_idle
+        self._max_lifetime = max_lifetime
+        self._check = check
+        self._clock = clock
         self._slots = threading.BoundedSemaphore(max_size)
-        self._idle: list[Any] = []
+        self._idle: list[PooledConnection] = []
         self._lock = threading.Lock()
+        self._generation = 0  # close() starts a new one: older connections are not pooled again
         self.max_size = max_size
 
     @property
@@ -36,40 +97,69 @@ class ConnectionPool:
         with self._lock:
             return len(self._idle)
 
-    def acquire(self) -> Any:
-        """An open connection: an idle one, or a new one. Connection errors propagate unchanged."""
+    def acquire(self) -> PooledConnection:
+        """A live connection: a checked idle one, or a new one. Connection errors propagate unchanged."""
         if not self._slots.acquire(timeout=self._timeout):
             raise DatabaseUnavailable(f"no free connection within {self._timeout:.0f} s (pool of {self.max_size})")
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
         try:
-            return self._connect()
+            while (conn := self._pop_idle()) is not None:
+                if self._usable(conn):
+                    return conn
+                conn.close()
+            raw = self._connect()
         except BaseException:
             self._slots.release()
             raise
+        return PooledConnection(raw, self._clock(), self._generation)
 
-    def release(self, conn: Any, broken: bool = False) -> None:
-        """Give ``conn`` back; a broken one is closed."""
+    def release(self, conn: PooledConnection, broken: bool = False) -> None:
+        """Give ``conn`` back; a broken one, or one returned after :meth:`close`, is closed."""
         try:
-            if broken:
-                _close(conn)
-            else:
-                with self._lock:
+            conn.last_used = self._clock()
+            with self._lock:
+                keep = not broken and conn.generation == self._generation
+                if keep:
                     self._idle.append(conn)
+            if not keep:
+                conn.close()
         finally:
             self._slots.release()
 
     def close(self) -> None:
-        """Close the idle connections (borrowed ones are closed when given back broken, or by close again)."""
+        """Close the idle connections; borrowed ones are closed when they come back."""
         with self._lock:
             idle, self._idle = self._idle, []
+            self._generation += 1
         for conn in idle:
-            _close(conn)
+            conn.close()
+
+    def _pop_idle(self) -> PooledConnection | None:
+        with self._lock:
+            return self._idle.pop() if self._idle else None
+
+    def _usable(self, conn: PooledConnection) -> bool:
+        now = self._clock()
+        if now - conn.created > self._max_lifetime:
+            return False
+        if self._check is not None and now - conn.last_used > self._max_idle:
+            try:
+                self._check(conn.raw)
+            except Exception:
+                return False
+        return True
 
 
-def _close(conn: Any) -> None:
+def ping(raw: Any) -> None:
+    """The cheapest round trip there is; raises when the session is gone."""
+    cursor = raw.cursor()
     try:
-        conn.close()
+        cursor.execute("SELECT 1;").fetchall()
+    finally:
+        _quietly(cursor.close)
+
+
+def _quietly(action: Callable[[], Any]) -> None:
+    try:
+        action()
     except Exception:  # already gone
         pass

@@ -15,14 +15,16 @@ must drop the job: its results are refused and nothing of them is written.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, TypeVar
 
 from songsdb.context import current_request_id
-from songsdb.errors import ValidationError
+from songsdb.errors import SongsDbError, ValidationError
 from songsdb.models import Job, QueueStatus
-from songsdb.params import _json_param, _uuid_param
+from songsdb.params import Id, _json_param, _uuid_param
 
 __all__ = ["QueueMethods", "track_rows"]
+
+T = TypeVar("T")
 
 _TRACK_KEYS = {
     "stem_name": "stemName",
@@ -55,18 +57,28 @@ def track_rows(tracks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [_renamed(f"tracks[{i}]", track, _TRACK_KEYS) for i, track in enumerate(tracks)]
 
 
-class _Caller(Protocol):
-    def _one(self, model: type, procedure: str, write: bool, **params: Any) -> Any: ...
-    def _many(self, model: type, procedure: str, write: bool, **params: Any) -> list[Any]: ...
-    def _created(self, row: Any, procedure: str) -> Any: ...
-
-
 class QueueMethods:
     """claim_next_job, heartbeat, complete_job, fail_job (role ``worker``); enqueue_jobs, cancel_job (role
-    ``web``); retry_job, queue_status (role ``ops``)."""
+    ``web``); retry_job, queue_status (role ``ops``).
+
+    A base class of :class:`songsdb.database.SongsDatabase`, which implements the three typed
+    primitives below; every method here is one call of one of them.
+    """
+
+    def _one(self, model: type[T], procedure: str, write: bool, **params: Any) -> T | None:
+        raise NotImplementedError
+
+    def _many(self, model: type[T], procedure: str, write: bool, **params: Any) -> list[T]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _created(row: T | None, procedure: str) -> T:
+        if row is None:
+            raise SongsDbError(f"{procedure} returned no row")
+        return row
 
     def claim_next_job(
-        self: _Caller,
+        self,
         worker_id: str,
         job_types: Sequence[str] | None = None,
         model_names: Sequence[str] | None = None,
@@ -86,9 +98,9 @@ class QueueMethods:
         )
 
     def heartbeat(
-        self: _Caller,
-        job_id: Any,
-        claim_token: Any,
+        self,
+        job_id: Id,
+        claim_token: Id,
         progress: int | None = None,
         message: str | None = None,
         lease_seconds: int = 300,
@@ -109,9 +121,9 @@ class QueueMethods:
         return self._created(job, "worker.Heartbeat")
 
     def complete_job(
-        self: _Caller,
-        job_id: Any,
-        claim_token: Any,
+        self,
+        job_id: Id,
+        claim_token: Id,
         tracks: Sequence[Mapping[str, Any]] | None = None,
         transcription: Mapping[str, Any] | None = None,
         chroma_analysis: Mapping[str, Any] | None = None,
@@ -145,9 +157,9 @@ class QueueMethods:
         return self._created(job, "worker.CompleteJob")
 
     def fail_job(
-        self: _Caller,
-        job_id: Any,
-        claim_token: Any,
+        self,
+        job_id: Id,
+        claim_token: Id,
         error_message: str,
         error_stack: str | None = None,
         retry_delay_seconds: int | None = None,
@@ -168,8 +180,8 @@ class QueueMethods:
         return self._created(job, "worker.FailJob")
 
     def enqueue_jobs(
-        self: _Caller,
-        song_id: Any,
+        self,
+        song_id: Id,
         jobs: Sequence[tuple[str, str] | tuple[str, str, int] | Mapping[str, Any]],
         request_id: str | None = None,
     ) -> list[Job]:
@@ -198,7 +210,7 @@ class QueueMethods:
             RequestId=current_request_id(request_id),
         )
 
-    def cancel_job(self: _Caller, job_id: Any, request_id: str | None = None) -> Job:
+    def cancel_job(self, job_id: Id, request_id: str | None = None) -> Job:
         """Cancel a queued, running or failed job; a worker holding it is refused when it reports back."""
         job = self._one(
             Job,
@@ -217,13 +229,13 @@ class QueueMethods:
         )
         return self._created(job, "api.UpdateJobStatus")
 
-    def retry_job(self: _Caller, job_id: Any, request_id: str | None = None) -> Job:
+    def retry_job(self, job_id: Id, request_id: str | None = None) -> Job:
         """Queue a failed job again with a fresh budget of attempts."""
         job = self._one(
             Job, "ops.RetryJob", True, JobId=_uuid_param("job_id", job_id), RequestId=current_request_id(request_id)
         )
         return self._created(job, "ops.RetryJob")
 
-    def queue_status(self: _Caller) -> list[QueueStatus]:
+    def queue_status(self) -> list[QueueStatus]:
         """Queued, running, failed and expired-lease counts per model and job type, with the oldest queued age."""
         return self._many(QueueStatus, "ops.GetQueueStatus", False)

@@ -51,8 +51,10 @@ class FakeConnection:
         self.commits = 0
         self.rollbacks = 0
         self.closed = False
+        self.cursors_made = 0
 
     def cursor(self) -> FakeCursor:
+        self.cursors_made += 1
         return FakeCursor(self)
 
     def commit(self) -> None:

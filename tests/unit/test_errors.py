@@ -125,3 +125,35 @@ def test_permission_errors_say_which_role_runs_what() -> None:
     mapped = e.map_database_error(sql_server, "worker.ClaimNextJob")
     assert isinstance(mapped, e.PermissionDenied) and isinstance(mapped, PermissionError)
     assert "songsdb_worker runs worker.*" in str(mapped) and "worker.ClaimNextJob" in str(mapped)
+
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+
+def freetds_error(message: str, number: int, trailer: int | None = None) -> Exception:
+    text = f"[42000] [FreeTDS][SQL Server]{message} ({number}) (SQLExecDirectW)"
+    if trailer is not None:
+        text += (
+            f"; [25000] [FreeTDS][SQL Server]Transaction count after EXECUTE indicates a mismatching number of "
+            f"BEGIN and COMMIT statements. Previous count = 1, current count = 0. ({trailer})"
+        )
+    return type("Error", (Exception,), {"__module__": "pyodbc"})("42000", text)
+
+
+def test_a_file_id_that_reads_like_an_error_number_does_not_change_the_error() -> None:
+    from songsdb import errors as e
+
+    for file_id in ("x (50101)", "x (50101) (SQLExecDirectW)", "a (50101) (SQLExecDirectW); [42000] [FreeTDS][SQL Server]b"):
+        error = freetds_error(f"A song with @FileId = '{file_id}' already exists.", 50102, trailer=266)
+        assert native_error_number(error) == 50102
+        assert isinstance(map_database_error(error), e.DuplicateSong)
+
+
+@given(
+    user_text=st.text(max_size=120),
+    number=st.sampled_from(sorted(CATALOGUE) + [2627, 547, 1205, 8114]),
+    trailer=st.sampled_from([None, 266, 3998]),
+)
+def test_no_user_text_can_change_the_error_number_the_parser_reads(user_text: str, number: int, trailer: int | None) -> None:
+    error = freetds_error(f"The value for the parameter @FileId = '{user_text}' is not supported.", number, trailer)
+    assert native_error_number(error) == number

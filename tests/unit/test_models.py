@@ -82,3 +82,32 @@ def test_every_model_declares_a_column_for_every_field_but_the_composites() -> N
 
 def test_job_ids_are_the_public_job_id_column() -> None:
     assert columns(Job)[0] == "JobId"
+
+
+def test_datetime_text_parses_with_any_number_of_fractional_digits() -> None:
+    from songsdb.models import parse_datetime_text
+
+    assert parse_datetime_text("2026-01-01 10:00:00") == datetime(2026, 1, 1, 10, 0)
+    assert parse_datetime_text("2026-01-01 10:00:00.1") == datetime(2026, 1, 1, 10, 0, 0, 100000)
+    assert parse_datetime_text("2026-01-01T10:00:00.1234567") == datetime(2026, 1, 1, 10, 0, 0, 123456)
+    assert parse_datetime_text("2026-01-01 10:00:00.12Z") == datetime(2026, 1, 1, 10, 0, 0, 120000, tzinfo=timezone.utc)
+    with pytest.raises(ValueError, match="not a date"):
+        parse_datetime_text("yesterday")
+
+
+def test_a_row_reads_by_column_name_as_the_original_design_did() -> None:
+    song = from_row(Song, *song_row())
+    assert song["Title"] == song["title"] == song.title
+    assert song["Id"] == song.id and song["FileId"] == song.file_id
+    assert dict(song)["Artist"] == song.artist
+    with pytest.raises(KeyError, match="no column 'Nope'"):
+        song["Nope"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        song.title = "changed"  # type: ignore[misc]
+
+
+def test_rows_with_json_fields_are_hashable_and_equal_by_value() -> None:
+    a = from_row(Song, *song_row())
+    b = from_row(Song, *song_row())
+    assert isinstance(a.metadata, dict)
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
