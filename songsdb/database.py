@@ -88,6 +88,7 @@ class SongsDatabase(QueueMethods):
             check=ping,
         )
         self._pinned: ContextVar[_Transaction | None] = ContextVar(f"songsdb_tx_{id(self)}", default=None)
+        self._style = "exec"  # how calls are written for this driver; see _call_text
 
     def __repr__(self) -> str:
         return f"SongsDatabase({redact(self._odbc)!r})"
@@ -108,6 +109,8 @@ class SongsDatabase(QueueMethods):
 
         conn = pyodbc.connect(self._odbc, autocommit=True, timeout=self.settings.login_timeout)
         conn.timeout = self.settings.query_timeout  # every cursor of it: 0 = no limit
+        driver = str(conn.getinfo(pyodbc.SQL_DRIVER_NAME)).lower()
+        self._style = "call" if "tdsodbc" in driver else "exec"
         return conn
 
     @contextmanager
@@ -174,15 +177,13 @@ class SongsDatabase(QueueMethods):
         time.sleep(pause)
 
     def _call(self, procedure: str, write: bool, **params: Any) -> list[ResultSet]:
-        """Run ``EXEC procedure @Name = ?, ...`` and return every result set as (column names, rows).
+        """Run one procedure call and return every result set as (column names, rows).
 
-        Parameters whose value is None are not sent: every optional parameter of every procedure
-        defaults to what None means, and a ``None`` that is not sent costs no driver a round trip
-        to describe it. The EXEC text for each set of names is prepared once per connection.
+        ``params`` come in the procedure's parameter order (the contract test checks it). Each
+        pooled connection keeps one prepared cursor per call text, so a call is one request.
         """
-        given = {name: value for name, value in params.items() if value is not None}
-        sql = _exec_text(procedure, tuple(given))
-        values = [_param(name, value) for name, value in given.items()]
+        sql, given = _call_text(procedure, params, self._style)
+        values = [_param(name, value) for name, value in given]
         tx = self._pinned.get()
         pinned = tx.connection_for(procedure) if tx is not None and tx.open else None
         attempt = 0
@@ -637,10 +638,33 @@ class _Transaction:
             self.failure = f"the error in {procedure} ({type(error).__name__})"
 
 
+def _call_text(procedure: str, params: Mapping[str, Any], style: str) -> tuple[str, list[tuple[str, Any]]]:
+    """The call's text and the (name, value) pairs it sends; the only SQL text the client builds.
+
+    ``exec`` (Microsoft's ODBC Driver 18, and any other): ``EXEC schema.Proc @A = ?, @B = ?;`` with
+    only the arguments that are not None, so no driver spends a round trip describing a None
+    (every optional parameter defaults to what None means). ``call`` (FreeTDS, which re-prepares an
+    EXEC text on every execution: sp_unprepare then sp_prepexec): the ODBC call escape
+    ``{CALL schema.Proc (?, ?)}``, which FreeTDS sends as one RPC naming the procedure. It is
+    positional, so Nones before the last given argument travel as NULL (FreeTDS describes none).
+    """
+    if style == "call":
+        names = list(params)
+        while names and params[names[-1]] is None:
+            names.pop()
+        return _call_escape(procedure, len(names)), [(n, params[n]) for n in names]
+    given = [(n, v) for n, v in params.items() if v is not None]
+    return _exec_text(procedure, tuple(n for n, _ in given)), given
+
+
 @lru_cache(maxsize=512)
 def _exec_text(procedure: str, names: tuple[str, ...]) -> str:
-    """``EXEC schema.Proc @A = ?, @B = ?;``: the only SQL text the client builds."""
     return f"EXEC {procedure}" + "".join(f"{' ' if i == 0 else ', '}@{n} = ?" for i, n in enumerate(names)) + ";"
+
+
+@lru_cache(maxsize=512)
+def _call_escape(procedure: str, count: int) -> str:
+    return "{CALL " + procedure + (" (" + ", ".join("?" * count) + ")" if count else "") + "}"
 
 
 def _songsdb_error(error: BaseException, where: str, timeout: int | None = None) -> BaseException:

@@ -4,7 +4,7 @@
    (IX_ProcessingJobs_SongId_CreatedAt for a song's jobs, with the status as a residual filter:
    a song has few jobs; IX_ProcessingJobs_Status_CreatedAt by status; IX_ProcessingJobs_CreatedAt
    for all), then one SELECT reads those rows by their clustered key. Newest first is CreatedAt
-   DESC, then the clustered key Id DESC.
+   DESC, then the clustered key Id DESC. @Offset 0 to 100000 (deeper pages: filter instead), @Limit 1 to 1000.
    Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
             Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
             ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt, HeldBy
@@ -26,41 +26,40 @@ BEGIN
     EXEC core.CheckOneOf
         @Name = N'@Status', @Value = @Status, @Allowed = N'queued,running,completed,failed,cancelled';
     EXEC core.CheckNumber
-        @Name = N'@Offset', @Value = @Offset, @Min = 0, @Max = 2147483647,
-        @Allowed = N'whole numbers from 0', @Required = 1;
+        @Name = N'@Offset', @Value = @Offset, @Min = 0, @Max = 100000,
+        @Allowed = N'whole numbers from 0 to 100000', @Required = 1;
     EXEC core.CheckNumber
         @Name = N'@Limit', @Value = @Limit, @Min = 1, @Max = 1000,
         @Allowed = N'whole numbers from 1 to 1000', @Required = 1;
 
     DECLARE @StatusValue varchar(20) = LOWER(@Status);
-    DECLARE @Page TABLE (Position int NOT NULL PRIMARY KEY, Id bigint NOT NULL);
+    -- the page is rows @Offset + 1 .. @Through in order; Babelfish takes no OFFSET inside INSERT ... SELECT
+    DECLARE @Through bigint = CAST(@Offset AS bigint) + @Limit;
+    DECLARE @Page TABLE (Position bigint NOT NULL PRIMARY KEY, Id bigint NOT NULL);
 
     IF @SongId IS NOT NULL
         INSERT INTO @Page (Position, Id)
-        SELECT
+        SELECT TOP (@Through)
             ROW_NUMBER() OVER (ORDER BY j.CreatedAt DESC, j.Id DESC),
             j.Id
         FROM dbo.ProcessingJobs AS j
         WHERE j.SongId = @SongId AND (@StatusValue IS NULL OR j.Status = @StatusValue)
-        ORDER BY j.CreatedAt DESC, j.Id DESC
-        OFFSET @Offset ROWS FETCH NEXT @Limit ROWS ONLY;
+        ORDER BY j.CreatedAt DESC, j.Id DESC;
     ELSE IF @StatusValue IS NOT NULL
         INSERT INTO @Page (Position, Id)
-        SELECT
+        SELECT TOP (@Through)
             ROW_NUMBER() OVER (ORDER BY j.CreatedAt DESC, j.Id DESC),
             j.Id
         FROM dbo.ProcessingJobs AS j
         WHERE j.Status = @StatusValue
-        ORDER BY j.CreatedAt DESC, j.Id DESC
-        OFFSET @Offset ROWS FETCH NEXT @Limit ROWS ONLY;
+        ORDER BY j.CreatedAt DESC, j.Id DESC;
     ELSE
         INSERT INTO @Page (Position, Id)
-        SELECT
+        SELECT TOP (@Through)
             ROW_NUMBER() OVER (ORDER BY j.CreatedAt DESC, j.Id DESC),
             j.Id
         FROM dbo.ProcessingJobs AS j
-        ORDER BY j.CreatedAt DESC, j.Id DESC
-        OFFSET @Offset ROWS FETCH NEXT @Limit ROWS ONLY;
+        ORDER BY j.CreatedAt DESC, j.Id DESC;
 
     SELECT
         j.JobId,
@@ -89,6 +88,7 @@ BEGIN
     FROM @Page AS p
     INNER JOIN dbo.ProcessingJobs AS j
         ON j.Id = p.Id
+    WHERE p.Position > @Offset
     ORDER BY p.Position;
 END;
 GO

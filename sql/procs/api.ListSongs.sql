@@ -1,7 +1,7 @@
 /* api.ListSongs - a page of songs, newest upload first, optionally filtered.
 
    @Status: one status; @Artist: exact artist; @TitleContains: text anywhere in the title
-   (%, _ and [ are matched literally: each is escaped in brackets). @Offset 0 or more, @Limit 1 to 1000.
+   (%, _ and [ are matched literally: each is escaped in brackets). @Offset 0 to 100000, @Limit 1 to 1000.
    One statement per access path (Sommarskog, "Dynamic Search Conditions"): each branch picks the
    page's keys with a seek or an ordered index scan that needs no sort (IX_Songs_UploadedAt,
    IX_Songs_Status_UploadedAt, IX_Songs_Artist_UploadedAt), then one SELECT reads those rows by
@@ -28,8 +28,8 @@ BEGIN
     EXEC core.CheckText @Name = N'@Artist', @Value = @Artist, @MaxLength = 400;
     EXEC core.CheckText @Name = N'@TitleContains', @Value = @TitleContains, @MaxLength = 400;
     EXEC core.CheckNumber
-        @Name = N'@Offset', @Value = @Offset, @Min = 0, @Max = 2147483647,
-        @Allowed = N'whole numbers from 0', @Required = 1;
+        @Name = N'@Offset', @Value = @Offset, @Min = 0, @Max = 100000,
+        @Allowed = N'whole numbers from 0 to 100000', @Required = 1;
     EXEC core.CheckNumber
         @Name = N'@Limit', @Value = @Limit, @Min = 1, @Max = 1000,
         @Allowed = N'whole numbers from 1 to 1000', @Required = 1;
@@ -44,11 +44,13 @@ BEGIN
                 N'%'
             )
     END;
-    DECLARE @Page TABLE (Position int NOT NULL PRIMARY KEY, Id uniqueidentifier NOT NULL);
+    -- the page is rows @Offset + 1 .. @Through in order; Babelfish takes no OFFSET inside INSERT ... SELECT
+    DECLARE @Through bigint = CAST(@Offset AS bigint) + @Limit;
+    DECLARE @Page TABLE (Position bigint NOT NULL PRIMARY KEY, Id uniqueidentifier NOT NULL);
 
     IF @Pattern IS NOT NULL
         INSERT INTO @Page (Position, Id)
-        SELECT
+        SELECT TOP (@Through)
             ROW_NUMBER() OVER (ORDER BY s.UploadedAt DESC, s.Id DESC),
             s.Id
         FROM dbo.Songs AS s
@@ -57,34 +59,30 @@ BEGIN
             AND (@StatusValue IS NULL OR s.Status = @StatusValue)
             AND (@ArtistValue IS NULL OR s.Artist = @ArtistValue)
         ORDER BY s.UploadedAt DESC, s.Id DESC
-        OFFSET @Offset ROWS FETCH NEXT @Limit ROWS ONLY
         OPTION (RECOMPILE);
     ELSE IF @ArtistValue IS NOT NULL
         INSERT INTO @Page (Position, Id)
-        SELECT
+        SELECT TOP (@Through)
             ROW_NUMBER() OVER (ORDER BY s.UploadedAt DESC, s.Id DESC),
             s.Id
         FROM dbo.Songs AS s
         WHERE s.Artist = @ArtistValue AND (@StatusValue IS NULL OR s.Status = @StatusValue)
-        ORDER BY s.UploadedAt DESC, s.Id DESC
-        OFFSET @Offset ROWS FETCH NEXT @Limit ROWS ONLY;
+        ORDER BY s.UploadedAt DESC, s.Id DESC;
     ELSE IF @StatusValue IS NOT NULL
         INSERT INTO @Page (Position, Id)
-        SELECT
+        SELECT TOP (@Through)
             ROW_NUMBER() OVER (ORDER BY s.UploadedAt DESC, s.Id DESC),
             s.Id
         FROM dbo.Songs AS s
         WHERE s.Status = @StatusValue
-        ORDER BY s.UploadedAt DESC, s.Id DESC
-        OFFSET @Offset ROWS FETCH NEXT @Limit ROWS ONLY;
+        ORDER BY s.UploadedAt DESC, s.Id DESC;
     ELSE
         INSERT INTO @Page (Position, Id)
-        SELECT
+        SELECT TOP (@Through)
             ROW_NUMBER() OVER (ORDER BY s.UploadedAt DESC, s.Id DESC),
             s.Id
         FROM dbo.Songs AS s
-        ORDER BY s.UploadedAt DESC, s.Id DESC
-        OFFSET @Offset ROWS FETCH NEXT @Limit ROWS ONLY;
+        ORDER BY s.UploadedAt DESC, s.Id DESC;
 
     SELECT
         s.Id,
@@ -104,6 +102,7 @@ BEGIN
     FROM @Page AS p
     INNER JOIN dbo.Songs AS s
         ON s.Id = p.Id
+    WHERE p.Position > @Offset
     ORDER BY p.Position;
 END;
 GO

@@ -1,8 +1,10 @@
 /* core.CheckText - validation helper: THROWs unless @Value is acceptable text for parameter @Name.
 
    @Value is nvarchar(max) so that nothing is silently truncated before the length is checked.
-   @Ascii = 1 for text bound for a varchar column: characters that varchar cannot hold would be
-   silently replaced by '?', so such text is refused instead.
+   @Ascii = 1 for text bound for a varchar column that holds codes (a format, an IP address):
+   characters the column's code page cannot hold would be silently replaced by '?' (by SQL Server
+   on the way in, by Babelfish on the way out), so anything but printable ASCII is refused. The
+   range is matched under a binary collation, so it means code points 32 to 126 on every engine.
    Errors: 50001 @Value missing while @Required = 1; 50002 longer than @MaxLength, or not ASCII
            while @Ascii = 1.
    Example: EXEC core.CheckText @Name = N'@FileId', @Value = @FileId, @MaxLength = 100, @Required = 1; */
@@ -37,7 +39,7 @@ BEGIN
     END;
     IF
         @Ascii = 1
-        AND CAST(@Value AS varbinary(max)) <> CAST(CAST(CAST(@Value AS varchar(max)) AS nvarchar(max)) AS varbinary(max))
+        AND PATINDEX(N'%[^ -~]%', @Value COLLATE Latin1_General_BIN2) > 0  -- a character outside printable ASCII
     BEGIN
         SET @Message = CONCAT(
             N'The value for the parameter ', @Name, N' is not supported: it has characters outside ASCII.',

@@ -64,7 +64,7 @@ BEGIN
         SELECT 1 FROM @Rows
         WHERE
             LEN(Format) > 16
-            OR CAST(Format AS varbinary(max)) <> CAST(CAST(CAST(Format AS varchar(max)) AS nvarchar(max)) AS varbinary(max))
+            OR PATINDEX(N'%[^ -~]%', Format COLLATE Latin1_General_BIN2) > 0
     )
         THROW 50004, N'The value for the parameter @Tracks is not supported: bad format. Supported values are ASCII formats of up to 16 characters.', 1;
     IF EXISTS (

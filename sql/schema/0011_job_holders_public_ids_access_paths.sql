@@ -42,8 +42,11 @@ ALTER TABLE dbo.ProcessingJobs ADD CONSTRAINT CK_ProcessingJobs_HeldBy CHECK (
     (Status = 'running' AND HeldBy IN ('worker', 'web')) OR (Status <> 'running' AND HeldBy IS NULL)
 );
 GO
+{% if engine == "sqlserver" %}
 ALTER TABLE dbo.Songs DROP CONSTRAINT DF_Songs_Id;
 GO
+{% endif %}
+-- Babelfish keeps a default as a column property, not a named constraint: ADD ... FOR replaces it there
 ALTER TABLE dbo.Songs ADD CONSTRAINT DF_Songs_Id DEFAULT (NEWID()) FOR Id;
 GO
 DROP INDEX IX_Songs_Status_UploadedAt ON dbo.Songs;

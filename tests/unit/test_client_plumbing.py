@@ -271,3 +271,16 @@ def test_a_failed_commit_is_a_songsdb_error() -> None:
         with db.transaction():
             db.get_song("f")
             made[0].commit = broken_commit  # type: ignore[method-assign]
+
+
+def test_with_freetds_a_call_is_the_odbc_call_escape_with_trailing_nones_left_to_their_defaults() -> None:
+    db, made = make_db(song_result)
+    db._style = "call"  # what _connect picks when the driver is FreeTDS (libtdsodbc)
+    db.create_song("f", "a.mp3", title="T")
+    db.create_song("f", "a.mp3", artist="A", request_id="r")
+    db.get_song("f")
+    (first, p1), (second, p2), (third, p3) = made[0].executed
+    assert first == "{CALL api.CreateSong (?, ?, ?)}" and p1 == ["f", "a.mp3", "T"]
+    assert second == "{CALL api.CreateSong (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)}"
+    assert p2[:4] == ["f", "a.mp3", None, "A"] and p2[-1] == "r"  # a None before the last given one is NULL
+    assert third == "{CALL api.GetSongByFileId (?)}" and p3 == ["f"]
