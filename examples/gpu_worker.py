@@ -55,7 +55,9 @@ class Worker:
     def run(self) -> list[Job]:
         """The loop; returns the jobs this worker completed or failed."""
         while not self._stopping.is_set():
-            job = self.db.claim_next_job(self.worker_id, self.job_types, self.model_names, self.lease_seconds)
+            job = self.db.claim_next_job(
+                self.worker_id, job_types=self.job_types, model_names=self.model_names, lease_seconds=self.lease_seconds
+            )
             if job is None:
                 if self.stop_when_idle:
                     break
@@ -75,7 +77,10 @@ class Worker:
         def beat() -> None:
             while not beating.wait(self.heartbeat_seconds):
                 try:
-                    self.db.heartbeat(job.id, job.claim_token, progress["value"], progress["message"], self.lease_seconds)
+                    self.db.heartbeat(
+                        job.id, job.claim_token, progress=progress["value"], message=progress["message"],
+                        lease_seconds=self.lease_seconds,
+                    )
                 except LeaseLost:
                     lost.set()
                     return
@@ -91,7 +96,7 @@ class Worker:
             beating.set()
             heart.join()
             if not lost.is_set():
-                self._report(lambda: self.db.fail_job(job.id, job.claim_token, message, stack))
+                self._report(lambda: self.db.fail_job(job.id, job.claim_token, message, error_stack=stack))
             return
         beating.set()
         heart.join()

@@ -105,6 +105,15 @@ class Settings:
             return replace(self, database=database, connection_string=format_connection_string(pairs))
         return replace(self, database=database)
 
+    def endpoint(self) -> tuple[str, str, str]:
+        """(server, port, database) as the connection will use them, for messages (never the password)."""
+        if self.connection_string:
+            pairs = {k.lower(): v for k, v in parse_connection_string(self.connection_string).items()}
+            server = pairs.get("server", pairs.get("address", "?")).removeprefix("tcp:")
+            host, _, port = server.partition(",")
+            return host, port or pairs.get("port", "1433"), self.target_database
+        return self.server, str(self.port), self.database
+
     @property
     def target_database(self) -> str:
         """The database these settings name."""

@@ -21,6 +21,9 @@ from songsdb.config import Settings, load_settings, redact
 from songsdb.context import current_request_id
 from songsdb.errors import (
     DatabaseError,
+    DatabaseMissing,
+    DatabaseUnavailable,
+    LoginFailed,
     QueryTimeout,
     SongsDbError,
     TransactionRolledBack,
@@ -158,7 +161,7 @@ class SongsDatabase(QueueMethods):
             self._pool.release(conn, broken=broken)
 
     # ----- the one way in ------------------------------------------------------------------------
-    def _acquire(self, write: bool) -> Any:
+    def _acquire(self, write: bool) -> PooledConnection:
         attempt = 0
         while True:
             attempt += 1
@@ -168,12 +171,25 @@ class SongsDatabase(QueueMethods):
                 raise
             except Exception as exc:
                 if not self.retry.should_retry(exc, attempt, write=write, connecting=True):
-                    raise map_database_error(exc) from exc
+                    raise self._unreachable(exc) from exc
                 self._wait(attempt, exc, "connect")
+
+    def _unreachable(self, error: BaseException) -> BaseException:
+        """A connection failure as one line a newcomer can act on: where, what, and what to do."""
+        mapped = map_database_error(error)
+        if isinstance(mapped, (LoginFailed, DatabaseMissing)) or not isinstance(mapped, DatabaseUnavailable):
+            return mapped
+        host, port, database = self.settings.endpoint()
+        text = server_message(error)
+        reason = "nothing answered (connection refused or timed out)" if is_timeout(error) or "unavailable" in text.lower() else text
+        return DatabaseUnavailable(
+            f"cannot reach SQL Server at {host}:{port} (database {database}): {reason} — start one with "
+            "`songsdb up`, or point SONGSDB_SERVER / SONGSDB_PORT (or SONGSDB_CONNECTION_STRING) at yours"
+        )
 
     def _wait(self, attempt: int, exc: BaseException, procedure: str) -> None:
         pause = self.retry.delay(attempt)
-        log.warning("%s failed (%s); retry %d in %.2f s", procedure, exc, attempt, pause)
+        log.debug("%s failed (%s); retry %d in %.2f s", procedure, type(exc).__name__, attempt, pause)
         time.sleep(pause)
 
     def _call(self, procedure: str, write: bool, **params: Any) -> list[ResultSet]:
@@ -189,10 +205,11 @@ class SongsDatabase(QueueMethods):
         attempt = 0
         while True:
             attempt += 1
-            conn = pinned if pinned is not None else self._acquire(write)
+            current = pinned if pinned is not None else self._acquire(write)
+            conn: PooledConnection | None = current
             broken = False
             try:
-                cursor = conn.cursor_for(sql)
+                cursor = current.cursor_for(sql)
                 cursor.execute(sql, values)
                 sets: list[ResultSet] = []
                 while True:
@@ -203,7 +220,7 @@ class SongsDatabase(QueueMethods):
                         break
                 return sets
             except BaseException as exc:
-                conn.forget_statements()
+                current.forget_statements()
                 if type(exc).__module__ != "pyodbc":
                     if pinned is not None and tx is not None:
                         tx.fail(procedure, exc)
@@ -249,6 +266,7 @@ class SongsDatabase(QueueMethods):
         self,
         file_id: str,
         filename: str,
+        *,
         title: str | None = None,
         artist: str | None = None,
         album: str | None = None,
@@ -288,6 +306,7 @@ class SongsDatabase(QueueMethods):
 
     def list_songs(
         self,
+        *,
         status: str | None = None,
         artist: str | None = None,
         title_contains: str | None = None,
@@ -309,6 +328,7 @@ class SongsDatabase(QueueMethods):
     def update_song(
         self,
         song_id: Id,
+        *,
         title: str | None = None,
         artist: str | None = None,
         album: str | None = None,
@@ -348,6 +368,7 @@ class SongsDatabase(QueueMethods):
         song_id: Id,
         model_name: str,
         job_type: str,
+        *,
         request_id: str | None = None,
         priority: int = 0,
         max_attempts: int = 3,
@@ -370,7 +391,8 @@ class SongsDatabase(QueueMethods):
         """The job with this id, or None."""
         return self._one(Job, "api.GetJob", False, JobId=_uuid_param("job_id", job_id))
 
-    def list_jobs(self, song_id: Id | None = None, status: str | None = None, offset: int = 0, limit: int = 100) -> list[Job]:
+    def list_jobs(
+        self, *, song_id: Id | None = None, status: str | None = None, offset: int = 0, limit: int = 100) -> list[Job]:
         """A page of jobs, newest first, by song and/or status."""
         return self._many(
             Job,
@@ -386,13 +408,13 @@ class SongsDatabase(QueueMethods):
         self,
         job_id: Id,
         status: str,
+        *,
         progress: int | None = None,
         message: str | None = None,
         error_message: str | None = None,
         error_stack: str | None = None,
         result_metadata: Mapping[str, Any] | str | None = None,
         request_id: str | None = None,
-        *,
         claim_token: Id | None = None,
         lease_seconds: int | None = None,
     ) -> Job:
@@ -425,8 +447,8 @@ class SongsDatabase(QueueMethods):
         self,
         job_id: Id,
         tracks: Sequence[Mapping[str, Any]],
-        request_id: str | None = None,
         *,
+        request_id: str | None = None,
         claim_token: Id,
     ) -> list[SeparatedTrack]:
         """Store stems of a separation job this worker holds (role ``worker``), several in one call.
@@ -448,12 +470,12 @@ class SongsDatabase(QueueMethods):
     def add_transcription(
         self,
         job_id: Id,
+        *,
         full_text: str | None = None,
         language: str | None = None,
         segments: Sequence[Any] | str | None = None,
         model_name: str | None = None,
         request_id: str | None = None,
-        *,
         claim_token: Id,
     ) -> Transcription:
         """Store the transcription of a transcription job this worker holds (role ``worker``)."""
@@ -474,6 +496,7 @@ class SongsDatabase(QueueMethods):
     def add_chroma_analysis(
         self,
         job_id: Id,
+        *,
         key_name: str | None = None,
         mode: str | None = None,
         tempo: float | None = None,
@@ -481,7 +504,6 @@ class SongsDatabase(QueueMethods):
         tempo_confidence: float | None = None,
         chroma_vector: Sequence[float] | str | None = None,
         request_id: str | None = None,
-        *,
         claim_token: Id,
     ) -> ChromaAnalysis:
         """Store the key/tempo analysis of a chroma job this worker holds (role ``worker``);
@@ -518,6 +540,7 @@ class SongsDatabase(QueueMethods):
         entity_type: str,
         entity_id: str | None,
         action: str,
+        *,
         request_id: str | None = None,
         user_id: str | None = None,
         ip_address: str | None = None,
@@ -542,6 +565,7 @@ class SongsDatabase(QueueMethods):
 
     def get_audit_trail(
         self,
+        *,
         request_id: str | None = None,
         entity_type: str | None = None,
         entity_id: str | None = None,
@@ -558,7 +582,8 @@ class SongsDatabase(QueueMethods):
             Limit=limit,
         )
 
-    def job_summary(self, status: str | None = None, song_id: Id | None = None, limit: int = 100) -> list[JobSummary]:
+    def job_summary(
+        self, *, status: str | None = None, song_id: Id | None = None, limit: int = 100) -> list[JobSummary]:
         """Rows of dbo.vw_JobSummary, newest first (role ``ops``)."""
         return self._many(
             JobSummary,
@@ -572,9 +597,9 @@ class SongsDatabase(QueueMethods):
     def cleanup_old_data(
         self,
         days_to_keep: int,
+        *,
         batch_size: int = 1000,
         request_id: str | None = None,
-        *,
         audit_days_to_keep: int = 365,
         dry_run: bool = False,
         time_limit_seconds: int | None = None,
@@ -647,14 +672,21 @@ def _call_text(procedure: str, params: Mapping[str, Any], style: str) -> tuple[s
     EXEC text on every execution: sp_unprepare then sp_prepexec): the ODBC call escape
     ``{CALL schema.Proc (?, ?)}``, which FreeTDS sends as one RPC naming the procedure. It is
     positional, so Nones before the last given argument travel as NULL (FreeTDS describes none).
+    FreeTDS cannot send a string of more than 2000 characters (4000 bytes) through the call escape
+    (measured: "The driver did not supply an error!"), so such a call uses the EXEC text.
     """
-    if style == "call":
+    if style == "call" and not any(isinstance(v, str) and _too_long_for_call(v) for v in params.values()):
         names = list(params)
         while names and params[names[-1]] is None:
             names.pop()
         return _call_escape(procedure, len(names)), [(n, params[n]) for n in names]
     given = [(n, v) for n, v in params.items() if v is not None]
     return _exec_text(procedure, tuple(n for n, _ in given)), given
+
+
+def _too_long_for_call(value: str) -> bool:
+    """More than 4000 bytes of UTF-16: pyodbc binds it as data-at-execution, which FreeTDS's RPC path refuses."""
+    return len(value) > 1000 and len(value.encode("utf-16-le")) > 4000
 
 
 @lru_cache(maxsize=512)

@@ -80,6 +80,7 @@ class QueueMethods:
     def claim_next_job(
         self,
         worker_id: str,
+        *,
         job_types: Sequence[str] | None = None,
         model_names: Sequence[str] | None = None,
         lease_seconds: int = 300,
@@ -101,6 +102,7 @@ class QueueMethods:
         self,
         job_id: Id,
         claim_token: Id,
+        *,
         progress: int | None = None,
         message: str | None = None,
         lease_seconds: int = 300,
@@ -124,6 +126,7 @@ class QueueMethods:
         self,
         job_id: Id,
         claim_token: Id,
+        *,
         tracks: Sequence[Mapping[str, Any]] | None = None,
         transcription: Mapping[str, Any] | None = None,
         chroma_analysis: Mapping[str, Any] | None = None,
@@ -161,6 +164,7 @@ class QueueMethods:
         job_id: Id,
         claim_token: Id,
         error_message: str,
+        *,
         error_stack: str | None = None,
         retry_delay_seconds: int | None = None,
         request_id: str | None = None,
@@ -183,6 +187,7 @@ class QueueMethods:
         self,
         song_id: Id,
         jobs: Sequence[tuple[str, str] | tuple[str, str, int] | Mapping[str, Any]],
+        *,
         request_id: str | None = None,
     ) -> list[Job]:
         """Queue several jobs for a song in one call: (model_name, job_type[, priority]) tuples or mappings
@@ -210,7 +215,7 @@ class QueueMethods:
             RequestId=current_request_id(request_id),
         )
 
-    def cancel_job(self, job_id: Id, request_id: str | None = None) -> Job:
+    def cancel_job(self, job_id: Id, *, request_id: str | None = None) -> Job:
         """Cancel a queued, running or failed job; a worker holding it is refused when it reports back."""
         job = self._one(
             Job,
@@ -229,7 +234,7 @@ class QueueMethods:
         )
         return self._created(job, "api.UpdateJobStatus")
 
-    def retry_job(self, job_id: Id, request_id: str | None = None) -> Job:
+    def retry_job(self, job_id: Id, *, request_id: str | None = None) -> Job:
         """Queue a failed job again with a fresh budget of attempts."""
         job = self._one(
             Job, "ops.RetryJob", True, JobId=_uuid_param("job_id", job_id), RequestId=current_request_id(request_id)

@@ -12,7 +12,6 @@ Nothing is retried after a command timeout, or inside a caller's transaction
 
 from __future__ import annotations
 
-import logging
 import random
 from dataclasses import dataclass
 
@@ -20,12 +19,13 @@ from songsdb.errors import native_error_number, sqlstate
 
 __all__ = ["RetryPolicy", "NOTHING_COMMITTED", "CONNECTION_LOST", "is_timeout"]
 
-log = logging.getLogger("songsdb.retry")
 
 NOTHING_COMMITTED = frozenset({1205, 1222, 40613, 40501, 40197, 49918, 49919, 49920, 4060})
 CONNECTION_LOST = frozenset({233, 10053, 10054, 10060})
 _TIMEOUT_STATES = frozenset({"HYT00", "HYT01"})
-NEVER_RETRIED = frozenset({911, 18452, 18456})  # database does not exist; login failed
+# database does not exist; login failed; FreeTDS's "unable to connect" (20009): nothing listens
+# there, and asking again three times only makes a newcomer wait for the same answer
+NEVER_RETRIED = frozenset({911, 18452, 18456, 20009})
 
 
 def is_timeout(error: BaseException) -> bool:

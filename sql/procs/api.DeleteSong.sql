@@ -25,9 +25,16 @@ BEGIN
     DECLARE @Jobs int;
     DECLARE @Details nvarchar(max);
 
-    DECLARE @OwnTransaction bit = CASE WHEN @@TRANCOUNT = 0 THEN 1 ELSE 0 END;
+    DECLARE @OwnTransaction bit = CASE WHEN @@TRANCOUNT = 0 AND (@@OPTIONS & 2) = 0 THEN 1 ELSE 0 END;
     BEGIN TRY
         IF @OwnTransaction = 1 BEGIN TRANSACTION;
+
+        -- the song's jobs first, then their results: the order in which workers lock them
+        DECLARE @Held TABLE (JobId uniqueidentifier NOT NULL PRIMARY KEY);
+        INSERT INTO @Held (JobId)
+        SELECT j.JobId
+        FROM dbo.ProcessingJobs AS j WITH (UPDLOCK, ROWLOCK)
+        WHERE j.SongId = @SongId;
 
         DELETE FROM dbo.SeparatedTracks WHERE SongId = @SongId;
         SET @Tracks = @@ROWCOUNT;

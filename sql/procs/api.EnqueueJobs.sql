@@ -63,7 +63,7 @@ BEGIN
     DECLARE @New TABLE (JobId uniqueidentifier NOT NULL, ModelName nvarchar(50) NOT NULL, JobType varchar(20) NOT NULL);
     DECLARE @SongIdText nvarchar(36) = CONVERT(nvarchar(36), @SongId);
 
-    DECLARE @OwnTransaction bit = CASE WHEN @@TRANCOUNT = 0 THEN 1 ELSE 0 END;
+    DECLARE @OwnTransaction bit = CASE WHEN @@TRANCOUNT = 0 AND (@@OPTIONS & 2) = 0 THEN 1 ELSE 0 END;
     BEGIN TRY
         IF @OwnTransaction = 1 BEGIN TRANSACTION;
 

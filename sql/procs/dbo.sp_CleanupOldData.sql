@@ -7,10 +7,13 @@
    Steps, each linear in what it deletes (the candidates are staged once, then walked in key order):
      1. finished jobs (completed, failed, cancelled) that completed before the cutoff, each batch
         deleted together with its stems, transcriptions and analyses in one short transaction;
-        a job queued again since staging (ops.RetryJob) is left alone;
+        a job queued again since staging (ops.RetryJob) is left alone; a batch that deadlocks with
+        a call changing one of its jobs is rolled back whole and left for the next run;
      2. songs that are finished (completed, failed), were last modified before the cutoff and have
-        no job left, with their job-less results; a job created for such a song meanwhile keeps it
-        (the song is skipped, the run does not fail);
+        no job left, with their job-less results; a job cannot be created for a song of the batch
+        while it runs (a key-range lock), and should one slip in where locking hints are ignored,
+        that batch is rolled back whole (its results too) and left for the next run: the run does
+        not fail and nothing of a kept song is deleted;
      3. audit rows older than the audit cutoff (rows are walked by Id up to the newest old one).
    Batches of @BatchSize rows (default 1000) stay under SQL Server's lock-escalation threshold of
    5000 locks, so other sessions keep working. Each step writes its own audit row ('system',
@@ -89,6 +92,13 @@ BEGIN
     DECLARE @Last bigint;
     DECLARE @Upto bigint;
     DECLARE @Count int;
+    DECLARE @BatchRows int;
+    DECLARE @BatchTracks int;
+    DECLARE @BatchTranscriptions int;
+    DECLARE @BatchChroma int;
+    DECLARE @SongTranscriptions int = 0;  -- job-less results deleted with their songs (step 2)
+    DECLARE @SongChroma int = 0;
+    DECLARE @Skipped int = 0;
 
     DECLARE @Doomed TABLE (Id bigint NOT NULL PRIMARY KEY, JobId uniqueidentifier NOT NULL);
     DECLARE @DoomedSongs TABLE (Id uniqueidentifier NOT NULL PRIMARY KEY);
@@ -141,46 +151,61 @@ BEGIN
                 BREAK;
             END;
 
-            BEGIN TRANSACTION;
-            DELETE FROM @Doomed;
-            -- lock the batch's jobs that are still finished and old (by Id: the clustered key)
-            INSERT INTO @Doomed (Id, JobId)
-            SELECT
-                j.Id,
-                j.JobId
-            FROM dbo.ProcessingJobs AS j WITH (UPDLOCK, ROWLOCK)
-            WHERE
-                j.Id > @Last
-                AND j.Id <= @Upto
-                AND j.Id IN (SELECT c.Id FROM #Jobs AS c WHERE c.Id > @Last AND c.Id <= @Upto)
-                AND j.Status IN ('completed', 'failed', 'cancelled')
-                AND j.CompletedAt < @Cutoff;
+            BEGIN TRY
+                BEGIN TRANSACTION;
+                DELETE FROM @Doomed;
+                -- lock the batch's jobs that are still finished and old (by Id: the clustered key)
+                INSERT INTO @Doomed (Id, JobId)
+                SELECT
+                    j.Id,
+                    j.JobId
+                FROM dbo.ProcessingJobs AS j WITH (UPDLOCK, ROWLOCK)
+                WHERE
+                    j.Id > @Last
+                    AND j.Id <= @Upto
+                    AND j.Id IN (SELECT c.Id FROM #Jobs AS c WHERE c.Id > @Last AND c.Id <= @Upto)
+                    AND j.Status IN ('completed', 'failed', 'cancelled')
+                    AND j.CompletedAt < @Cutoff;
 
-            DELETE FROM dbo.SeparatedTracks WHERE JobId IN (SELECT d.JobId FROM @Doomed AS d);
-            SET @Tracks = @Tracks + @@ROWCOUNT;
-            DELETE FROM dbo.Transcriptions WHERE JobId IN (SELECT d.JobId FROM @Doomed AS d);
-            SET @Transcriptions = @Transcriptions + @@ROWCOUNT;
-            DELETE FROM dbo.ChromaAnalysis WHERE JobId IN (SELECT d.JobId FROM @Doomed AS d);
-            SET @Chroma = @Chroma + @@ROWCOUNT;
-            DELETE FROM dbo.ProcessingJobs WHERE Id IN (SELECT d.Id FROM @Doomed AS d);
-            SET @Jobs = @Jobs + @@ROWCOUNT;
+                DELETE FROM dbo.SeparatedTracks WHERE JobId IN (SELECT d.JobId FROM @Doomed AS d);
+                SET @BatchTracks = @@ROWCOUNT;
+                DELETE FROM dbo.Transcriptions WHERE JobId IN (SELECT d.JobId FROM @Doomed AS d);
+                SET @BatchTranscriptions = @@ROWCOUNT;
+                DELETE FROM dbo.ChromaAnalysis WHERE JobId IN (SELECT d.JobId FROM @Doomed AS d);
+                SET @BatchChroma = @@ROWCOUNT;
+                DELETE FROM dbo.ProcessingJobs WHERE Id IN (SELECT d.Id FROM @Doomed AS d);
+                SET @BatchRows = @@ROWCOUNT;
+                SET @JobsDone = CASE WHEN EXISTS (SELECT 1 FROM #Jobs AS c WHERE c.Id > @Upto) THEN 0 ELSE 1 END;
+
+                SET @Details = CONCAT(
+                    N'{"step":"jobs","daysToKeep":', @DaysToKeep, N',"cutoff":"', @CutoffText,
+                    N'","processingJobs":', @Jobs + @BatchRows, N',"separatedTracks":', @Tracks + @BatchTracks,
+                    N',"transcriptions":', @Transcriptions + @BatchTranscriptions,
+                    N',"chromaAnalysis":', @Chroma + @BatchChroma, N',"batchesSkipped":', @Skipped,
+                    N',"finished":', CASE WHEN @JobsDone = 1 THEN N'true' ELSE N'false' END, N'}'
+                );
+                IF @StepAuditId IS NULL
+                    EXEC core.WriteAudit
+                        @RequestId = @RequestId, @EntityType = 'system', @EntityId = N'dbo.sp_CleanupOldData',
+                        @Action = 'cleaned_up', @Details = @Details, @AuditId = @StepAuditId OUTPUT;
+                ELSE
+                    UPDATE dbo.AuditLog SET Details = @Details WHERE Id = @StepAuditId;
+                COMMIT TRANSACTION;
+                SET @Jobs = @Jobs + @BatchRows;
+                SET @Tracks = @Tracks + @BatchTracks;
+                SET @Transcriptions = @Transcriptions + @BatchTranscriptions;
+                SET @Chroma = @Chroma + @BatchChroma;
+            END TRY
+            BEGIN CATCH
+                IF XACT_STATE() <> 0 ROLLBACK TRANSACTION;
+                -- a deadlock (1205) with a call that changes one of these jobs: the whole batch is rolled
+                -- back, counted as skipped, and left for the next run; anything else stops the run
+                IF ERROR_NUMBER() <> 1205
+                    THROW;
+                SET @Skipped = @Skipped + 1;
+                SET @JobsDone = CASE WHEN EXISTS (SELECT 1 FROM #Jobs AS c WHERE c.Id > @Upto) THEN 0 ELSE 1 END;
+            END CATCH;
             SET @Last = @Upto;
-            IF NOT EXISTS (SELECT 1 FROM #Jobs AS c WHERE c.Id > @Last)
-                SET @JobsDone = 1;
-
-            SET @Details = CONCAT(
-                N'{"step":"jobs","daysToKeep":', @DaysToKeep, N',"cutoff":"', @CutoffText,
-                N'","processingJobs":', @Jobs, N',"separatedTracks":', @Tracks,
-                N',"transcriptions":', @Transcriptions, N',"chromaAnalysis":', @Chroma,
-                N',"finished":', CASE WHEN @JobsDone = 1 THEN N'true' ELSE N'false' END, N'}'
-            );
-            IF @StepAuditId IS NULL
-                EXEC core.WriteAudit
-                    @RequestId = @RequestId, @EntityType = 'system', @EntityId = N'dbo.sp_CleanupOldData',
-                    @Action = 'cleaned_up', @Details = @Details, @AuditId = @StepAuditId OUTPUT;
-            ELSE
-                UPDATE dbo.AuditLog SET Details = @Details WHERE Id = @StepAuditId;
-            COMMIT TRANSACTION;
         END;
 
         -- 2. finished songs left without jobs, staged once (IX_Songs_Status_LastModified), walked in order
@@ -209,51 +234,65 @@ BEGIN
             END;
             SET @Upto = @Last + @BatchSize;
 
-            BEGIN TRANSACTION;
-            DELETE FROM @DoomedSongs;
-            INSERT INTO @DoomedSongs (Id)
-            SELECT s.Id
-            FROM dbo.Songs AS s WITH (UPDLOCK, ROWLOCK)
-            INNER JOIN #Songs AS c
-                ON c.Id = s.Id
-            WHERE
-                c.Seq > @Last
-                AND c.Seq <= @Upto
-                AND s.Status IN ('completed', 'failed')
-                AND s.LastModified < @Cutoff
-                AND NOT EXISTS (SELECT 1 FROM dbo.ProcessingJobs AS j WHERE j.SongId = s.Id);
+            BEGIN TRY
+                BEGIN TRANSACTION;
+                DELETE FROM @DoomedSongs;
+                -- HOLDLOCK on the jobs check: a job for one of these songs cannot be created until this
+                -- batch commits (its foreign key check then finds the song gone: SongNotFound)
+                INSERT INTO @DoomedSongs (Id)
+                SELECT s.Id
+                FROM dbo.Songs AS s WITH (UPDLOCK, ROWLOCK)
+                INNER JOIN #Songs AS c
+                    ON c.Id = s.Id
+                WHERE
+                    c.Seq > @Last
+                    AND c.Seq <= @Upto
+                    AND s.Status IN ('completed', 'failed')
+                    AND s.LastModified < @Cutoff
+                    AND NOT EXISTS (
+                        SELECT 1 FROM dbo.ProcessingJobs AS j WITH (UPDLOCK, HOLDLOCK) WHERE j.SongId = s.Id
+                    );
 
-            DELETE FROM dbo.Transcriptions
-            WHERE JobId IS NULL AND SongId IN (SELECT d.Id FROM @DoomedSongs AS d);
-            SET @Transcriptions = @Transcriptions + @@ROWCOUNT;
-            DELETE FROM dbo.ChromaAnalysis
-            WHERE JobId IS NULL AND SongId IN (SELECT d.Id FROM @DoomedSongs AS d);
-            SET @Chroma = @Chroma + @@ROWCOUNT;
-            -- a job created for one of these songs since the check keeps the song
-            DELETE FROM dbo.Songs
-            WHERE
-                Id IN (SELECT d.Id FROM @DoomedSongs AS d)
-                AND NOT EXISTS (SELECT 1 FROM dbo.ProcessingJobs AS j WHERE j.SongId = dbo.Songs.Id)
-                AND NOT EXISTS (SELECT 1 FROM dbo.Transcriptions AS t WHERE t.SongId = dbo.Songs.Id)
-                AND NOT EXISTS (SELECT 1 FROM dbo.ChromaAnalysis AS c WHERE c.SongId = dbo.Songs.Id)
-                AND NOT EXISTS (SELECT 1 FROM dbo.SeparatedTracks AS t WHERE t.SongId = dbo.Songs.Id);
-            SET @Songs = @Songs + @@ROWCOUNT;
+                DELETE FROM dbo.Transcriptions
+                WHERE JobId IS NULL AND SongId IN (SELECT d.Id FROM @DoomedSongs AS d);
+                SET @BatchTranscriptions = @@ROWCOUNT;
+                DELETE FROM dbo.ChromaAnalysis
+                WHERE JobId IS NULL AND SongId IN (SELECT d.Id FROM @DoomedSongs AS d);
+                SET @BatchChroma = @@ROWCOUNT;
+                -- every doomed song goes; should a job for one have slipped in anyway (an engine that
+                -- ignores the hints), its foreign key fails this batch, which is rolled back whole below
+                DELETE FROM dbo.Songs WHERE Id IN (SELECT d.Id FROM @DoomedSongs AS d);
+                SET @BatchRows = @@ROWCOUNT;
+                SET @SongsDone = CASE WHEN EXISTS (SELECT 1 FROM #Songs AS c WHERE c.Seq > @Upto) THEN 0 ELSE 1 END;
+
+                SET @Details = CONCAT(
+                    N'{"step":"songs","daysToKeep":', @DaysToKeep, N',"cutoff":"', @CutoffText,
+                    N'","songs":', @Songs + @BatchRows,
+                    N',"transcriptions":', @SongTranscriptions + @BatchTranscriptions,
+                    N',"chromaAnalysis":', @SongChroma + @BatchChroma, N',"batchesSkipped":', @Skipped,
+                    N',"finished":', CASE WHEN @SongsDone = 1 THEN N'true' ELSE N'false' END, N'}'
+                );
+                IF @StepAuditId IS NULL
+                    EXEC core.WriteAudit
+                        @RequestId = @RequestId, @EntityType = 'system', @EntityId = N'dbo.sp_CleanupOldData',
+                        @Action = 'cleaned_up', @Details = @Details, @AuditId = @StepAuditId OUTPUT;
+                ELSE
+                    UPDATE dbo.AuditLog SET Details = @Details WHERE Id = @StepAuditId;
+                COMMIT TRANSACTION;
+                SET @Songs = @Songs + @BatchRows;
+                SET @SongTranscriptions = @SongTranscriptions + @BatchTranscriptions;
+                SET @SongChroma = @SongChroma + @BatchChroma;
+            END TRY
+            BEGIN CATCH
+                IF XACT_STATE() <> 0 ROLLBACK TRANSACTION;
+                -- a job created for one of these songs meanwhile (547) or a deadlock (1205): the batch
+                -- is rolled back whole (no result of a kept song is lost), skipped, left for the next run
+                IF ERROR_NUMBER() NOT IN (547, 1205)
+                    THROW;
+                SET @Skipped = @Skipped + 1;
+                SET @SongsDone = CASE WHEN EXISTS (SELECT 1 FROM #Songs AS c WHERE c.Seq > @Upto) THEN 0 ELSE 1 END;
+            END CATCH;
             SET @Last = @Upto;
-            IF NOT EXISTS (SELECT 1 FROM #Songs AS c WHERE c.Seq > @Last)
-                SET @SongsDone = 1;
-
-            SET @Details = CONCAT(
-                N'{"step":"songs","daysToKeep":', @DaysToKeep, N',"cutoff":"', @CutoffText,
-                N'","songs":', @Songs,
-                N',"finished":', CASE WHEN @SongsDone = 1 THEN N'true' ELSE N'false' END, N'}'
-            );
-            IF @StepAuditId IS NULL
-                EXEC core.WriteAudit
-                    @RequestId = @RequestId, @EntityType = 'system', @EntityId = N'dbo.sp_CleanupOldData',
-                    @Action = 'cleaned_up', @Details = @Details, @AuditId = @StepAuditId OUTPUT;
-            ELSE
-                UPDATE dbo.AuditLog SET Details = @Details WHERE Id = @StepAuditId;
-            COMMIT TRANSACTION;
         END;
 
         -- 3. old audit rows, by Id up to the newest old one (IX_AuditLog_Timestamp finds it once)
@@ -320,8 +359,8 @@ BEGIN
         (N'dbo.Songs', @Songs, @SongsDone),
         (N'dbo.ProcessingJobs', @Jobs, @JobsDone),
         (N'dbo.SeparatedTracks', @Tracks, @JobsDone),
-        (N'dbo.Transcriptions', @Transcriptions, @ResultsDone),
-        (N'dbo.ChromaAnalysis', @Chroma, @ResultsDone),
+        (N'dbo.Transcriptions', @Transcriptions + @SongTranscriptions, @ResultsDone),
+        (N'dbo.ChromaAnalysis', @Chroma + @SongChroma, @ResultsDone),
         (N'dbo.AuditLog', @Audit, @AuditDone)
     ) AS r(TableName, RowsDeleted, Finished);
 END;

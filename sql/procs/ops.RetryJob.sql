@@ -26,7 +26,7 @@ BEGIN
     DECLARE @Status varchar(20);
     DECLARE @Text nvarchar(2048);
 
-    DECLARE @OwnTransaction bit = CASE WHEN @@TRANCOUNT = 0 THEN 1 ELSE 0 END;
+    DECLARE @OwnTransaction bit = CASE WHEN @@TRANCOUNT = 0 AND (@@OPTIONS & 2) = 0 THEN 1 ELSE 0 END;
     BEGIN TRY
         IF @OwnTransaction = 1 BEGIN TRANSACTION;
 

@@ -33,7 +33,7 @@ BEGIN
     DECLARE @IdText nvarchar(100);
     DECLARE @Details nvarchar(max);
 
-    DECLARE @OwnTransaction bit = CASE WHEN @@TRANCOUNT = 0 THEN 1 ELSE 0 END;
+    DECLARE @OwnTransaction bit = CASE WHEN @@TRANCOUNT = 0 AND (@@OPTIONS & 2) = 0 THEN 1 ELSE 0 END;
     BEGIN TRY
         IF @OwnTransaction = 1 BEGIN TRANSACTION;
 

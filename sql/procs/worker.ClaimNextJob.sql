@@ -2,9 +2,10 @@
 
    Which job: first a running job whose lease expired (its worker or web runner died; oldest
    expiry first), else the queued job with the highest Priority, oldest first within a priority,
-   whose AvailableAt has come. Each is one TOP (1) seek in claim order: IX_ProcessingJobs_Claim
-   (filtered on Status = 'queued', keyed Priority DESC, Id) and
-   IX_ProcessingJobs_Running_LeaseExpiresAt. A reclaimed job whose attempts are used up is failed
+   whose AvailableAt has come. Each is a TOP (1) seek in claim order: per job type the worker takes
+   (all three when @JobTypes is NULL) on IX_ProcessingJobs_Claim (filtered on Status = 'queued',
+   keyed JobType, Priority DESC, Id), then the first of those; and
+   IX_ProcessingJobs_Running_LeaseExpiresAt. @ModelNames is a residual filter within a type. A reclaimed job whose attempts are used up is failed
    instead (keeping its last error) and the search goes on. The claim sets Status 'running',
    HeldBy 'worker', WorkerId, a new ClaimToken, LeaseExpiresAt = now + @LeaseSeconds and
    Attempts + 1; it is audited ('claimed').
@@ -58,21 +59,28 @@ BEGIN
     DECLARE @Types TABLE (JobType varchar(20) NOT NULL PRIMARY KEY);
     DECLARE @Models TABLE (ModelName nvarchar(50) NOT NULL PRIMARY KEY);
     INSERT INTO @Types (JobType) SELECT DISTINCT LOWER(t.[value]) FROM OPENJSON(@JobTypes) AS t;
+    IF @JobTypes IS NULL  -- any type: one seek per type of the closed list
+        INSERT INTO @Types (JobType) VALUES ('separation'), ('transcription'), ('chroma');
     INSERT INTO @Models (ModelName)
     SELECT DISTINCT LEFT(m.[value], 50) FROM OPENJSON(@ModelNames) AS m WHERE m.[value] IS NOT NULL;
-    DECLARE @AnyType bit = CASE WHEN @JobTypes IS NULL THEN 1 ELSE 0 END;
+    DECLARE @AnyType bit = CASE WHEN @JobTypes IS NULL THEN 1 ELSE 0 END;  -- for the expired-lease search
     DECLARE @AnyModel bit = CASE WHEN @ModelNames IS NULL THEN 1 ELSE 0 END;
 
     DECLARE @Now datetime2(3) = SYSUTCDATETIME();
     IF
         NOT EXISTS (
             SELECT 1
-            FROM dbo.ProcessingJobs AS j
-            WHERE
-                j.Status = 'queued'
-                AND j.AvailableAt <= @Now
-                AND (@AnyType = 1 OR j.JobType IN (SELECT t.JobType FROM @Types AS t))
-                AND (@AnyModel = 1 OR j.ModelName IN (SELECT m.ModelName FROM @Models AS m))
+            FROM @Types AS t
+            CROSS APPLY (
+                SELECT TOP (1) j.Id
+                FROM dbo.ProcessingJobs AS j
+                WHERE
+                    j.Status = 'queued'
+                    AND j.JobType = t.JobType
+                    AND j.AvailableAt <= @Now
+                    AND (@AnyModel = 1 OR j.ModelName IN (SELECT m.ModelName FROM @Models AS m))
+                ORDER BY j.Priority DESC, j.Id ASC
+            ) AS q
         )
         AND NOT EXISTS (
             SELECT 1
@@ -133,20 +141,31 @@ BEGIN
             ORDER BY j.LeaseExpiresAt;
 
             -- 2. else the next queued job in claim order
+            -- (the first of each type in claim order, one seek each; then the first of those)
             IF @Candidate IS NULL
                 SELECT TOP (1)
-                    @Candidate = j.JobId,
-                    @Old = j.Status,
+                    @Candidate = q.JobId,
+                    @Old = 'queued',
                     @OldWorker = NULL,
-                    @Attempts = j.Attempts,
-                    @MaxAttempts = j.MaxAttempts
-                FROM dbo.ProcessingJobs AS j
-                WHERE
-                    j.Status = 'queued'
-                    AND j.AvailableAt <= @Now
-                    AND (@AnyType = 1 OR j.JobType IN (SELECT t.JobType FROM @Types AS t))
-                    AND (@AnyModel = 1 OR j.ModelName IN (SELECT m.ModelName FROM @Models AS m))
-                ORDER BY j.Priority DESC, j.Id ASC;
+                    @Attempts = q.Attempts,
+                    @MaxAttempts = q.MaxAttempts
+                FROM @Types AS t
+                CROSS APPLY (
+                    SELECT TOP (1)
+                        j.JobId,
+                        j.Attempts,
+                        j.MaxAttempts,
+                        j.Priority,
+                        j.Id
+                    FROM dbo.ProcessingJobs AS j
+                    WHERE
+                        j.Status = 'queued'
+                        AND j.JobType = t.JobType
+                        AND j.AvailableAt <= @Now
+                        AND (@AnyModel = 1 OR j.ModelName IN (SELECT m.ModelName FROM @Models AS m))
+                    ORDER BY j.Priority DESC, j.Id ASC
+                ) AS q
+                ORDER BY q.Priority DESC, q.Id ASC;
 
             IF @Candidate IS NULL
                 BREAK;

@@ -20,7 +20,8 @@
         songs by status, newest first ....... IX_Songs_Status_UploadedAt (existing) + Id
         songs by artist, newest first ....... IX_Songs_Artist_UploadedAt
         cleanup: finished songs by age ...... IX_Songs_Status_LastModified
-        the claim: queued jobs in claim order IX_ProcessingJobs_Claim (filtered: Status = 'queued')
+        the claim: queued jobs of a type, in IX_ProcessingJobs_Claim (filtered: Status = 'queued', keyed
+          claim order ...................... JobType, Priority DESC, Id: one TOP (1) seek per job type)
         jobs newest first ................... IX_ProcessingJobs_CreatedAt
         jobs by status, newest first ........ IX_ProcessingJobs_Status_CreatedAt
         jobs of a song, newest first ........ IX_ProcessingJobs_SongId_CreatedAt (also the FK's index)
@@ -61,8 +62,8 @@ DROP INDEX IX_Songs_Artist ON dbo.Songs;
 GO
 CREATE INDEX IX_Songs_Status_LastModified ON dbo.Songs (Status, LastModified, Id);
 GO
-CREATE INDEX IX_ProcessingJobs_Claim ON dbo.ProcessingJobs (Priority DESC, Id)
-    INCLUDE (AvailableAt, JobType, ModelName)
+CREATE INDEX IX_ProcessingJobs_Claim ON dbo.ProcessingJobs (JobType, Priority DESC, Id)
+    INCLUDE (ModelName, AvailableAt)
     WHERE Status = 'queued';
 GO
 DROP INDEX IX_ProcessingJobs_Status_Priority ON dbo.ProcessingJobs;

@@ -118,6 +118,7 @@ def test_each_step_writes_one_audit_row_with_its_counts(migrated: Settings) -> N
     add_job(migrated, song, "cancelled", 90)
     add_job(migrated, song, "completed", 90)
     add_audit(migrated, 400)
+    query(migrated, "INSERT INTO dbo.Transcriptions (SongId, FullText) VALUES (?, N'job-less');", song)
     query(migrated, "EXEC dbo.sp_CleanupOldData @DaysToKeep = 30, @BatchSize = 1, @RequestId = N'req-cleanup-1';")
     rows = query(migrated, "SELECT EntityType, Action, Details FROM dbo.AuditLog WHERE RequestId = N'req-cleanup-1' ORDER BY Id;")
     assert [r[:2] for r in rows] == [("system", "cleaned_up")] * 3
@@ -125,6 +126,7 @@ def test_each_step_writes_one_audit_row_with_its_counts(migrated: Settings) -> N
     # two batches of one job each: the step's row was brought up to date in the second batch's transaction
     assert '"step":"jobs"' in jobs and '"processingJobs":2' in jobs and '"separatedTracks":2' in jobs
     assert '"finished":true' in jobs and '"songs":1' in songs and '"auditLog":1' in audit
+    assert '"transcriptions":1' in songs  # the song's job-less results are recorded with it
 
 
 def test_a_dry_run_counts_what_a_run_deletes_and_deletes_nothing(migrated: Settings) -> None:

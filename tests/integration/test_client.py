@@ -19,7 +19,7 @@ from songsdb.context import request_context
 from songsdb.database import SongsDatabase
 from songsdb.models import Job, Song, columns
 
-from .helpers import scalar
+from .helpers import query, scalar
 
 TABLES = ("Songs", "ProcessingJobs", "SeparatedTracks", "Transcriptions", "ChromaAnalysis", "AuditLog")
 
@@ -92,7 +92,7 @@ def test_delete_song_takes_its_jobs_and_results_along_and_is_audited(db: SongsDa
     token = db.update_job_status(job_id, "running").claim_token
     db.add_separated_tracks(job_id, [{"stem_name": "vocals", "file_path": "/v.wav"}], claim_token=token)
     text_job = db.create_job(song_id, "whisper", "transcription")
-    db.add_transcription(text_job, "la la", claim_token=db.update_job_status(text_job, "running").claim_token)
+    db.add_transcription(text_job, full_text="la la", claim_token=db.update_job_status(text_job, "running").claim_token)
     deleted = db.delete_song(song_id, request_id="req-delete")
     assert (deleted.jobs_deleted, deleted.tracks_deleted, deleted.transcriptions_deleted) == (2, 1, 1)
     assert db.get_song_by_id(song_id) is None and db.get_job(job_id) is None
@@ -160,10 +160,16 @@ def test_results_are_stored_and_read_back_per_song(db: SongsDatabase) -> None:
     assert stems[0].format == "wav"  # closed-domain values are stored in one canonical case
     tj = db.create_job(song_id, "whisper", "transcription")
     tj_token = db.update_job_status(tj, "running").claim_token
-    text = db.add_transcription(tj, "hello", "en", [{"start": 0.0, "end": 1.0, "text": "hello"}], "whisper-large", claim_token=tj_token)
+    text = db.add_transcription(
+        tj, full_text="hello", language="en", segments=[{"start": 0.0, "end": 1.0, "text": "hello"}],
+        model_name="whisper-large", claim_token=tj_token,
+    )
     cj = db.create_job(song_id, "chroma-v1", "chroma")
     cj_token = db.update_job_status(cj, "running").claim_token
-    chroma = db.add_chroma_analysis(cj, "f#", "MINOR", 128.0, 0.7, 0.9, [0.5] * 12, claim_token=cj_token)
+    chroma = db.add_chroma_analysis(
+        cj, key_name="f#", mode="MINOR", tempo=128.0, key_confidence=0.7, tempo_confidence=0.9,
+        chroma_vector=[0.5] * 12, claim_token=cj_token,
+    )
     assert (chroma.key_name, chroma.mode, text.song_id, chroma.song_id) == ("F#", "minor", song_id, song_id)
     results = db.get_song_results(song_id)
     assert [t.stem_name for t in results.tracks] == ["vocals", "drums"]
@@ -236,6 +242,15 @@ def test_audit_trail_needs_a_filter_and_known_values(db: SongsDatabase) -> None:
     with pytest.raises(errors.ValidationError, match="@IpAddress"):
         db.log_audit("song", "x", "viewed", ip_address="１０.0.0.1")
     assert db.log_audit("SONG", "x", "Uploaded").action == "uploaded"
+
+
+def test_the_audit_table_itself_refuses_an_action_that_is_not_one_lower_case_word(migrated: Settings) -> None:
+    import pyodbc
+
+    for action in ("Created", "créé", "a b", "x"):
+        with pytest.raises(pyodbc.Error, match="CK_AuditLog_Action|547"):
+            query(migrated, "INSERT INTO dbo.AuditLog (EntityType, Action) VALUES ('song', ?);", action)
+    query(migrated, "INSERT INTO dbo.AuditLog (EntityType, Action) VALUES ('song', 'shared_link');")
 
 
 def test_job_summary_shows_titles_counts_and_durations(db: SongsDatabase) -> None:

@@ -50,8 +50,8 @@ def test_a_stale_worker_is_refused_on_every_result_procedure_and_writes_nothing(
     assert stale is not None and fresh is not None and fresh.id == stale.id == job_id
     attempts = {
         "separation": lambda token: db.add_separated_tracks(job_id, TRACK, claim_token=token),
-        "transcription": lambda token: db.add_transcription(job_id, "la", claim_token=token),
-        "chroma": lambda token: db.add_chroma_analysis(job_id, "A", "minor", claim_token=token),
+        "transcription": lambda token: db.add_transcription(job_id, full_text="la", claim_token=token),
+        "chroma": lambda token: db.add_chroma_analysis(job_id, key_name="A", mode="minor", claim_token=token),
     }
     write = attempts[job_type]
     for call in (
@@ -174,3 +174,18 @@ def test_the_procedures_join_the_callers_transaction_and_commit_with_it(db) -> N
         db.update_job_status(job_id, "completed")
     assert db.get_job(job_id).status == "completed"
     assert [a.action for a in db.get_audit_trail(entity_type="job", entity_id=str(job_id))][-1] == "status_changed"
+
+
+def test_a_transaction_whose_first_call_changes_a_job_commits_or_rolls_back_with_it(db) -> None:
+    """The first call of a transaction() block finds @@TRANCOUNT = 0 with IMPLICIT_TRANSACTIONS on
+    (the driver's autocommit off): it must join that transaction, not begin and commit its own."""
+    kept, _ = new_job(db)
+    with db.transaction():
+        db.update_job_status(kept, "completed")
+    assert db.get_job(kept).status == "completed"
+    undone, _ = new_job(db)
+    with pytest.raises(RuntimeError):
+        with db.transaction():
+            db.update_job_status(undone, "completed")
+            raise RuntimeError("the caller changed its mind")
+    assert db.get_job(undone).status == "queued"

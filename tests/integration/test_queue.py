@@ -130,11 +130,11 @@ def test_heartbeats_extend_the_lease_and_record_progress(db: SongsDatabase, mode
 def test_a_poison_job_fails_for_good_after_max_attempts_keeping_its_last_error(db: SongsDatabase, model: str) -> None:
     [job] = db.enqueue_jobs(song(db), [{"model_name": model, "job_type": "separation", "max_attempts": 2}])
     first = db.claim_next_job("w1", model_names=[model])
-    requeued = db.fail_job(first.id, first.claim_token, "CUDA out of memory", "Traceback 1", retry_delay_seconds=0)
+    requeued = db.fail_job(first.id, first.claim_token, "CUDA out of memory", error_stack="Traceback 1", retry_delay_seconds=0)
     assert (requeued.status, requeued.attempts, requeued.error_message) == ("queued", 1, "CUDA out of memory")
     second = db.claim_next_job("w2", model_names=[model])
     assert second.id == job.id and second.attempts == 2
-    final = db.fail_job(second.id, second.claim_token, "segfault in demucs", "Traceback 2", retry_delay_seconds=0)
+    final = db.fail_job(second.id, second.claim_token, "segfault in demucs", error_stack="Traceback 2", retry_delay_seconds=0)
     assert (final.status, final.error_message, final.error_stack) == ("failed", "segfault in demucs", "Traceback 2")
     assert final.completed_at is not None
     assert db.claim_next_job("w3", model_names=[model]) is None

@@ -79,6 +79,10 @@ def selected_columns(body: str) -> list[list[str]]:
         if preceding.endswith("(") or re.search(r"(INSERT INTO [^;]*?\)|UNION ALL)$", preceding, re.IGNORECASE):
             continue
         sets.append([_item_name(i) for i in _split_top_level(match.group(2))])
+    # rows returned straight from a write: OUTPUT without INTO (api.LogAudit)
+    for match in re.finditer(r"(?m)^\s*OUTPUT\s*\n(.*?)\n\s*(?:VALUES|SELECT|WHERE)\b", code, re.DOTALL | re.IGNORECASE):
+        if not re.search(r"\bINTO\b", match.group(1), re.IGNORECASE):
+            sets.append([_item_name(i) for i in _split_top_level(match.group(1))])
     return sets
 
 

@@ -284,3 +284,33 @@ def test_with_freetds_a_call_is_the_odbc_call_escape_with_trailing_nones_left_to
     assert second == "{CALL api.CreateSong (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)}"
     assert p2[:4] == ["f", "a.mp3", None, "A"] and p2[-1] == "r"  # a None before the last given one is NULL
     assert third == "{CALL api.GetSongByFileId (?)}" and p3 == ["f"]
+
+
+def test_nothing_listening_is_one_clear_line_tried_once_without_the_password() -> None:
+    from songsdb.pool import ConnectionPool
+
+    attempts: list[int] = []
+
+    def refuse() -> Any:
+        attempts.append(1)
+        raise server_error(20009, "08S01", "Unable to connect: Adaptive Server is unavailable or does not exist")
+
+    db = SongsDatabase(
+        Settings(connection_string="DRIVER={FreeTDS};SERVER=db.local;PORT=1444;DATABASE=SongsDB;UID=u;PWD=hunter2;"),
+        retry=RetryPolicy(attempts=3, base_delay=0, max_delay=0),
+    )
+    db._pool = ConnectionPool(refuse, max_size=1, timeout=1)
+    with pytest.raises(errors.DatabaseUnavailable) as info:
+        db.get_song("f")
+    message = str(info.value)
+    assert message.startswith("cannot reach SQL Server at db.local:1444 (database SongsDB): nothing answered")
+    assert "songsdb up" in message and "SONGSDB_SERVER" in message and "hunter2" not in message
+    assert len(attempts) == 1
+
+
+def test_with_freetds_a_call_with_a_long_string_falls_back_to_the_exec_text() -> None:
+    db, made = make_db(song_result)
+    db._style = "call"
+    db.create_song("f", "a.mp3", metadata={"notes": "x" * 3000})
+    [(sql, params)] = made[0].executed
+    assert sql.startswith("EXEC api.CreateSong @FileId = ?, @FileName = ?, @Metadata = ?") and len(params[2]) > 2000

@@ -124,6 +124,25 @@ def test_declared_columns_are_the_ones_the_body_selects(name: str) -> None:
         assert list(proc.declared.values()) == proc.selected[-len(proc.declared):]
 
 
+@pytest.mark.parametrize("name", sorted(PROCS), ids=sorted(PROCS))
+def test_every_branch_of_a_single_result_procedure_returns_the_declared_columns(name: str) -> None:
+    """A procedure with one access path per branch (api.ListSongs, api.GetAuditTrail, ...) repeats its
+    column list in each branch: every one must be the declared list, in order."""
+    proc = PROCS[name]
+    if _returned_through(proc.body) or len(proc.declared) != 1 or not proc.selected:
+        return
+    rows = [cols for cols in proc.selected if not any(c.startswith("@") for c in cols)]
+    assert rows, f"{proc.name} declares a result but no SELECT returns rows"
+    for cols in rows:
+        assert cols == proc.declared[1], proc.name
+
+
+def test_the_output_reader_sees_rows_returned_by_a_write() -> None:
+    body = "INSERT INTO dbo.T (A)\nOUTPUT\n    inserted.Id,\n    inserted.[Timestamp]\nVALUES (1);\n"
+    assert selected_columns(body) == [["Id", "Timestamp"]]
+    assert selected_columns("INSERT INTO dbo.T (A)\nOUTPUT\n    inserted.Id INTO @New (Id)\nVALUES (1);\n") == []
+
+
 def test_the_select_reader_sees_aliases_and_skips_subqueries() -> None:
     body = "SET @X = (\n    SELECT\n        a.B\n    FROM t\n);\nSELECT\n    s.Id,\n    CAST(x AS int) AS Total,\n    t.[Timestamp]\nFROM dbo.S AS s;\n"
     assert selected_columns(body) == [["Id", "Total", "Timestamp"]]

@@ -1,0 +1,120 @@
+"""The client's own Python cost per call, with the driver faked out (its own time excluded).
+
+    .venv/bin/python bench/client_overhead.py [--calls 20000]
+
+For each of get_song, create_song, update_job_status and claim_next_job it times N calls through
+SongsDatabase on an in-memory connection that answers with a canned row, then times the same
+number of bare fake executions (what raw pyodbc would cost against the same fake) and reports the
+difference per call: what songsdb adds. Goal: at most 12 µs per call on the project's machine.
+Prints a table and writes bench/results/client-overhead-<UTC>.json; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from songsdb.config import Settings
+from songsdb.database import SongsDatabase
+from songsdb.models import Job, Song, columns
+from songsdb.pool import ConnectionPool
+
+RESULTS = Path(__file__).parent / "results"
+NOW = datetime(2026, 1, 1, 12, 0, 0)
+SONG = (str(uuid.uuid4()), "f", "t", "a", None, "a.mp3", None, 1, 2.0, "mp3", NOW, NOW, None, "uploaded")
+JOB = (
+    str(uuid.uuid4()), str(uuid.uuid4()), "demucs", "separation", "running", 3, None, "r", 0, 1, 3,
+    NOW, NOW, NOW, NOW, None, None, None, None, "w", str(uuid.uuid4()), NOW, "worker",
+)
+
+
+class FakeCursor:
+    description: list[tuple[str]] | None
+
+    def __init__(self, names: list[str], row: tuple[Any, ...]) -> None:
+        self.names, self.row = names, row
+        self.description = None
+
+    def execute(self, sql: str, params: list[Any]) -> FakeCursor:
+        self.description = [(n,) for n in self.names]
+        return self
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return [self.row]
+
+    def nextset(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+class FakeConnection:
+    autocommit = True
+
+    def cursor(self) -> FakeCursor:
+        return FakeCursor(list(columns(Job)), JOB) if self.job_next else FakeCursor(list(columns(Song)), SONG)
+
+    job_next = False
+
+    def close(self) -> None:
+        pass
+
+
+def per_call(fn: Any, calls: int) -> float:
+    started = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - started) / calls * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    fake = FakeConnection()
+    db = SongsDatabase(Settings(connection_string="DRIVER={FreeTDS};SERVER=x;UID=u;PWD=p;"))
+    db._pool = ConnectionPool(lambda: fake, max_size=1, max_idle=3600)
+    job_id, token = uuid.uuid4(), uuid.uuid4()
+    cases = {
+        "get_song": (False, lambda: db.get_song("f")),
+        "create_song": (False, lambda: db.create_song("f", "a.mp3", title="t", artist="a")),
+        "update_job_status": (True, lambda: db.update_job_status(job_id, "running", progress=3)),
+        "claim_next_job": (True, lambda: db.claim_next_job("w1", job_types=["separation"])),
+    }
+    results: dict[str, Any] = {
+        "machine": f"{platform.machine()}, Python {platform.python_version()}",
+        "calls": args.calls,
+        "per_call_us": {},
+    }
+    print(f"{'method':<20}{'songsdb µs':>12}{'fake alone µs':>15}{'added µs':>10}")
+    for name, (job, call) in cases.items():
+        fake.job_next = job
+        raw_cursor = fake.cursor()
+
+        def bare() -> None:
+            raw_cursor.execute("EXEC x;", [])
+            raw_cursor.fetchall()
+            raw_cursor.nextset()
+
+        call()  # warm-up: plans and prepared texts are made once
+        total = statistics.median(per_call(call, args.calls) for _ in range(args.repeats))
+        alone = statistics.median(per_call(bare, args.calls) for _ in range(args.repeats))
+        results["per_call_us"][name] = {"songsdb": total, "fake_alone": alone, "added": total - alone}
+        print(f"{name:<20}{total:12.2f}{alone:15.2f}{total - alone:10.2f}")
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"client-overhead-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(results, indent=2))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
