@@ -233,6 +233,19 @@ class SongsDatabase(QueueMethods):
                     self._wait(attempt, exc, procedure)
                     continue
                 mapped = _songsdb_error(exc, procedure, self.settings.query_timeout)
+                if type(mapped) is DatabaseError and not broken and not _alive(current):
+                    # an error the driver could not name, on a session that is gone (a server restart
+                    # shows up so with FreeTDS: "Unknown error"): a read goes again on a fresh
+                    # connection; a write is not repeated, since it may have committed
+                    broken = True
+                    if not write and pinned is None and attempt < self.retry.attempts:
+                        self._release(conn, pinned, broken)
+                        conn = None
+                        continue
+                    mapped = DatabaseUnavailable(
+                        f"{procedure}: the connection was lost during the call ({server_message(exc)}); it was "
+                        "not retried: if it was a write, it may or may not have been committed (read it back)"
+                    )
                 if pinned is not None and tx is not None:
                     tx.fail(procedure, mapped)
                 raise mapped from exc
@@ -713,6 +726,15 @@ def _songsdb_error(error: BaseException, where: str, timeout: int | None = None)
     number = native_error_number(error)
     suffix = f" (error {number})" if number is not None else ""
     return DatabaseError(f"{where}: {server_message(error)}{suffix}")
+
+
+def _alive(conn: PooledConnection) -> bool:
+    """Whether the session still answers (one cheap round trip, only after an unexplained error)."""
+    try:
+        ping(conn.raw)
+        return True
+    except Exception:
+        return False
 
 
 def _quiet(action: Callable[[], Any]) -> bool:

@@ -17,7 +17,13 @@ class FakeCursor:
         self.sets: list[tuple[list[str], list[tuple[Any, ...]]]] = []
         self.description: list[tuple[str]] | None = None
 
-    def execute(self, sql: str, params: list[Any]) -> FakeCursor:
+    def execute(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> FakeCursor:
+        if sql == "SELECT 1;":  # the pool's liveness check
+            if self.conn.dead:
+                raise FakeError("08S01", "[08S01] [FreeTDS][SQL Server]Write to the server failed (20006) (SQLExecDirectW)")
+            self.sets = [(["one"], [(1,)])]
+            self._advance()
+            return self
         self.conn.executed.append((sql, list(params)))
         outcome = self.conn.respond(sql, params)
         if isinstance(outcome, Exception):
@@ -51,6 +57,7 @@ class FakeConnection:
         self.commits = 0
         self.rollbacks = 0
         self.closed = False
+        self.dead = False  # set by a test: the server went away
         self.cursors_made = 0
 
     def cursor(self) -> FakeCursor:

@@ -314,3 +314,22 @@ def test_with_freetds_a_call_with_a_long_string_falls_back_to_the_exec_text() ->
     db.create_song("f", "a.mp3", metadata={"notes": "x" * 3000})
     [(sql, params)] = made[0].executed
     assert sql.startswith("EXEC api.CreateSong @FileId = ?, @FileName = ?, @Metadata = ?") and len(params[2]) > 2000
+
+
+def test_an_unexplained_error_on_a_dead_session_retries_a_read_and_never_a_write() -> None:
+    def respond(sql: str, params: list[Any]):
+        if made and made[0].dead and len(made) == 1:  # the first connection's session is gone
+            return server_error(0, "HY000", "Unknown error")
+        return song_result(sql, params)
+
+    db, made = make_db(respond)
+    db.get_song("warm-up")
+    made[0].dead = True
+    assert db.get_song("f") is not None and len(made) == 2  # the read went again on a fresh connection
+    assert made[0].closed
+    made[1].dead = True
+    made.pop(0)  # the remaining connection now fails the same way
+    with pytest.raises(errors.DatabaseUnavailable, match="may or may not have been committed"):
+        db.create_song("f", "a.mp3")
+    writes = [sql for sql, _ in made[0].executed if "CreateSong" in sql]
+    assert len(writes) == 1  # sent once, never repeated
