@@ -105,12 +105,18 @@ def docker_client() -> Any:
     """A Docker client that has answered a ping, or :class:`DockerUnavailable`."""
     try:
         import docker
-
+    except ImportError:
+        raise DockerUnavailable(
+            "the Docker SDK is not installed: pip install 'songsdb[local]' (only `songsdb up` and the container "
+            "commands need it; the client does not)"
+        ) from None
+    try:
         client = docker.from_env(timeout=10)
         client.ping()
-    except Exception as exc:  # ImportError, DockerException, connection errors
+    except Exception as exc:  # DockerException, connection errors
         raise DockerUnavailable(
-            f"no Docker engine answers ({type(exc).__name__}); use an existing SQL Server instead: "
+            f"no Docker engine answers ({type(exc).__name__}): install and start one (Debian: apt-get install "
+            "docker.io; then dockerd, or systemctl start docker), or use an existing SQL Server instead: "
             "set SONGSDB_SERVER/SONGSDB_USER/SONGSDB_PASSWORD (or SONGSDB_CONNECTION_STRING) and run songsdb migrate"
         ) from None
     return client

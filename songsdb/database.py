@@ -38,8 +38,11 @@ from songsdb.models import (
     CleanupReport,
     DeletedSong,
     Job,
+    JobStatus,
     JobSummary,
+    JobType,
     SeparatedTrack,
+    SongStatus,
     ServerInfo,
     Song,
     SongResults,
@@ -320,7 +323,7 @@ class SongsDatabase(QueueMethods):
     def list_songs(
         self,
         *,
-        status: str | None = None,
+        status: SongStatus | None = None,
         artist: str | None = None,
         title_contains: str | None = None,
         offset: int = 0,
@@ -346,7 +349,7 @@ class SongsDatabase(QueueMethods):
         artist: str | None = None,
         album: str | None = None,
         metadata: Mapping[str, Any] | str | None = None,
-        status: str | None = None,
+        status: SongStatus | None = None,
         request_id: str | None = None,
     ) -> Song:
         """Change the given fields (None leaves a field as it is); returns the updated song."""
@@ -380,7 +383,7 @@ class SongsDatabase(QueueMethods):
         self,
         song_id: Id,
         model_name: str,
-        job_type: str,
+        job_type: JobType,
         *,
         request_id: str | None = None,
         priority: int = 0,
@@ -405,7 +408,7 @@ class SongsDatabase(QueueMethods):
         return self._one(Job, "api.GetJob", False, JobId=_uuid_param("job_id", job_id))
 
     def list_jobs(
-        self, *, song_id: Id | None = None, status: str | None = None, offset: int = 0, limit: int = 100) -> list[Job]:
+        self, *, song_id: Id | None = None, status: JobStatus | None = None, offset: int = 0, limit: int = 100) -> list[Job]:
         """A page of jobs, newest first, by song and/or status."""
         return self._many(
             Job,
@@ -420,7 +423,7 @@ class SongsDatabase(QueueMethods):
     def update_job_status(
         self,
         job_id: Id,
-        status: str,
+        status: JobStatus,
         *,
         progress: int | None = None,
         message: str | None = None,
@@ -596,7 +599,7 @@ class SongsDatabase(QueueMethods):
         )
 
     def job_summary(
-        self, *, status: str | None = None, song_id: Id | None = None, limit: int = 100) -> list[JobSummary]:
+        self, *, status: JobStatus | None = None, song_id: Id | None = None, limit: int = 100) -> list[JobSummary]:
         """Rows of dbo.vw_JobSummary, newest first (role ``ops``)."""
         return self._many(
             JobSummary,

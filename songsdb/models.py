@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from songsdb.errors import SongsDbError
 
@@ -32,11 +32,20 @@ __all__ = [
     "ServerInfo",
     "QueueStatus",
     "columns",
+    "JobStatus",
+    "JobType",
+    "SongStatus",
+    "Holder",
     "Row",
     "row",
     "from_row",
     "from_rows",
 ]
+
+JobStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
+JobType = Literal["separation", "transcription", "chroma"]
+SongStatus = Literal["uploaded", "processing", "completed", "failed"]
+Holder = Literal["worker", "web"]
 
 T = TypeVar("T")
 
@@ -211,7 +220,7 @@ class Song(Row):
     uploaded_at: datetime = col("UploadedAt", "utc")
     last_modified: datetime = col("LastModified", "utc")
     metadata: dict[str, Any] | None = col("Metadata", "json")
-    status: str = col("Status", "code")
+    status: SongStatus = col("Status", "code")
 
 
 @row
@@ -226,8 +235,8 @@ class Job(Row):
     id: uuid.UUID = col("JobId", "uuid")
     song_id: uuid.UUID = col("SongId", "uuid")
     model_name: str = col("ModelName")
-    job_type: str = col("JobType", "code")
-    status: str = col("Status", "code")
+    job_type: JobType = col("JobType", "code")
+    status: JobStatus = col("Status", "code")
     progress: int = col("Progress")
     message: str | None = col("Message")
     request_id: str | None = col("RequestId")
@@ -245,7 +254,7 @@ class Job(Row):
     worker_id: str | None = col("WorkerId")
     claim_token: uuid.UUID | None = col("ClaimToken", "uuid")
     lease_expires_at: datetime | None = col("LeaseExpiresAt", "utc")
-    held_by: str | None = col("HeldBy", "code")
+    held_by: Holder | None = col("HeldBy", "code")
 
 
 @row
@@ -319,8 +328,8 @@ class JobSummary(Row):
     song_title: str | None = col("SongTitle")
     song_artist: str | None = col("SongArtist")
     model_name: str = col("ModelName")
-    job_type: str = col("JobType", "code")
-    status: str = col("Status", "code")
+    job_type: JobType = col("JobType", "code")
+    status: JobStatus = col("Status", "code")
     progress: int = col("Progress")
     message: str | None = col("Message")
     request_id: str | None = col("RequestId")
@@ -383,7 +392,7 @@ class QueueStatus(Row):
     """A row of ``dbo.vw_QueueStatus``: open work for one model and job type."""
 
     model_name: str = col("ModelName")
-    job_type: str = col("JobType", "code")
+    job_type: JobType = col("JobType", "code")
     queued: int = col("Queued")
     running: int = col("Running")
     failed: int = col("Failed")

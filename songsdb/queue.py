@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from songsdb.context import current_request_id
 from songsdb.errors import SongsDbError, ValidationError
-from songsdb.models import Job, QueueStatus
+from songsdb.models import Job, JobType, QueueStatus
 from songsdb.params import Id, _json_param, _uuid_param
 
 __all__ = ["QueueMethods", "track_rows"]
@@ -81,7 +81,7 @@ class QueueMethods:
         self,
         worker_id: str,
         *,
-        job_types: Sequence[str] | None = None,
+        job_types: Sequence[JobType] | None = None,
         model_names: Sequence[str] | None = None,
         lease_seconds: int = 300,
         request_id: str | None = None,
