@@ -91,6 +91,8 @@ class Migrator:
         self.database = settings.target_database
         if not _DATABASE_NAME.match(self.database):
             raise MigrationError(f"database name {self.database!r} must match {_DATABASE_NAME.pattern}")
+        # per database: Babelfish shares app lock names between all its T-SQL databases
+        self.lock_name = f"{LOCK_RESOURCE}.{self.database}"
 
     # ----- read-only -------------------------------------------------------------------------
     def rendered(self, engine: str) -> list[RenderedScript]:
@@ -176,13 +178,13 @@ class Migrator:
             "EXEC @result = sp_getapplock @Resource = ?, @LockMode = 'Exclusive', "
             "@LockOwner = 'Session', @LockTimeout = ?;\n"
             "SELECT @result;",
-            LOCK_RESOURCE,
+            self.lock_name,
             self.lock_timeout_ms,
         )
         result = drain(cursor)[-1][0]
         if result < 0:  # -1 timeout on SQL Server, -999 on Babelfish; all negatives mean "not granted"
             raise MigrationError(
-                f"another migrator holds the lock {LOCK_RESOURCE!r} (sp_getapplock returned {result} "
+                f"another migrator holds the lock {self.lock_name!r} (sp_getapplock returned {result} "
                 f"after {self.lock_timeout_ms} ms)"
             )
         try:
@@ -190,7 +192,7 @@ class Migrator:
         finally:
             try:
                 cursor.execute(
-                    "EXEC sp_releaseapplock @Resource = ?, @LockOwner = 'Session';", LOCK_RESOURCE
+                    "EXEC sp_releaseapplock @Resource = ?, @LockOwner = 'Session';", self.lock_name
                 )
             except Exception:  # the session is closing anyway; its lock goes with it
                 log.debug("could not release %s", LOCK_RESOURCE, exc_info=True)

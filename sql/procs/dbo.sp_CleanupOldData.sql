@@ -62,9 +62,12 @@ BEGIN
     IF @TimeLimitSeconds < 1 OR @TimeLimitSeconds > 86400
         THROW 50002, N'The value for the parameter @TimeLimitSeconds is not supported. Supported values are 1 to 86400 seconds, or NULL for no limit.', 1;
 
+    -- the database's name is part of the lock: Babelfish keeps every T-SQL database in one
+    -- PostgreSQL database, where an app lock's name is shared by all of them
+    DECLARE @LockName nvarchar(255) = CONCAT(N'songsdb.cleanup.', DB_NAME());
     DECLARE @LockResult int;
     EXEC @LockResult = sp_getapplock
-        @Resource = N'songsdb.cleanup',
+        @Resource = @LockName,
         @LockMode = N'Exclusive',
         @LockOwner = N'Session',
         @LockTimeout = 0;
@@ -341,11 +344,11 @@ BEGIN
             COMMIT TRANSACTION;
         END;
 
-        EXEC sp_releaseapplock @Resource = N'songsdb.cleanup', @LockOwner = N'Session';
+        EXEC sp_releaseapplock @Resource = @LockName, @LockOwner = N'Session';
     END TRY
     BEGIN CATCH
         IF XACT_STATE() <> 0 ROLLBACK TRANSACTION;
-        EXEC sp_releaseapplock @Resource = N'songsdb.cleanup', @LockOwner = N'Session';
+        EXEC sp_releaseapplock @Resource = @LockName, @LockOwner = N'Session';
         THROW;
     END CATCH;
 

@@ -104,6 +104,9 @@ BEGIN
     DECLARE @MaxAttempts int;
     DECLARE @Token uniqueidentifier;
     DECLARE @LockResult int;
+    -- per database: Babelfish keeps every T-SQL database in one PostgreSQL database, where app lock
+    -- names are shared by all of them
+    DECLARE @LockName nvarchar(255) = CONCAT(N'songsdb.claim.', DB_NAME());
     DECLARE @Passes int = 0;
     DECLARE @Text nvarchar(100);
     DECLARE @Details nvarchar(max);
@@ -112,7 +115,7 @@ BEGIN
         BEGIN TRANSACTION;
 
         EXEC @LockResult = sp_getapplock
-            @Resource = N'songsdb.claim',
+            @Resource = @LockName,
             @LockMode = N'Exclusive',
             @LockOwner = N'Transaction',
             @LockTimeout = 10000;
