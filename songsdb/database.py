@@ -50,7 +50,7 @@ from songsdb.models import (
     from_rows,
 )
 from songsdb.params import Id, _json_param, _param, _uuid_param
-from songsdb.pool import ConnectionPool, PooledConnection, ping
+from songsdb.pool import ConnectionPool, PooledConnection, ping, quietly
 from songsdb.queue import QueueMethods, track_rows
 from songsdb.retry import RetryPolicy, is_connection_lost, is_timeout
 
@@ -143,10 +143,10 @@ class SongsDatabase(QueueMethods):
             try:
                 yield self
             except BaseException:
-                broken = not _quiet(conn.raw.rollback)
+                broken = not quietly(conn.raw.rollback)
                 raise
             if tx.failure is not None:
-                broken = not _quiet(conn.raw.rollback)
+                broken = not quietly(conn.raw.rollback)
                 raise TransactionRolledBack(
                     f"not committed: {tx.failure} rolled the whole transaction back"
                 )
@@ -154,13 +154,13 @@ class SongsDatabase(QueueMethods):
                 conn.raw.commit()
             except Exception as exc:
                 broken = True
-                _quiet(conn.raw.rollback)
+                quietly(conn.raw.rollback)
                 raise _songsdb_error(exc, "COMMIT") from exc
         finally:
             tx.open = False
             self._pinned.reset(token)
             if not broken:
-                broken = not _quiet(lambda: setattr(conn.raw, "autocommit", True))
+                broken = not quietly(lambda: setattr(conn.raw, "autocommit", True))
             self._pool.release(conn, broken=broken)
 
     # ----- the one way in ------------------------------------------------------------------------
@@ -735,15 +735,6 @@ def _alive(conn: PooledConnection) -> bool:
     """Whether the session still answers (one cheap round trip, only after an unexplained error)."""
     try:
         ping(conn.raw)
-        return True
-    except Exception:
-        return False
-
-
-def _quiet(action: Callable[[], Any]) -> bool:
-    """Run ``action``; False when it raised (the connection is then not worth keeping)."""
-    try:
-        action()
         return True
     except Exception:
         return False

@@ -22,7 +22,7 @@ from typing import Any
 
 from songsdb.errors import DatabaseUnavailable
 
-__all__ = ["ConnectionPool", "PooledConnection", "ping"]
+__all__ = ["ConnectionPool", "PooledConnection", "ping", "quietly"]
 
 STATEMENTS_PER_CONNECTION = 32
 
@@ -49,18 +49,18 @@ class PooledConnection:
         self._cursors[sql] = cursor
         if len(self._cursors) > STATEMENTS_PER_CONNECTION:
             _, oldest = self._cursors.popitem(last=False)
-            _quietly(oldest.close)
+            quietly(oldest.close)
         return cursor
 
     def forget_statements(self) -> None:
         """Close every cached cursor (after an error, a cursor's state is not worth trusting)."""
         cursors, self._cursors = list(self._cursors.values()), OrderedDict()
         for cursor in cursors:
-            _quietly(cursor.close)
+            quietly(cursor.close)
 
     def close(self) -> None:
         self.forget_statements()
-        _quietly(self.raw.close)
+        quietly(self.raw.close)
 
 
 class ConnectionPool:
@@ -155,11 +155,13 @@ def ping(raw: Any) -> None:
     try:
         cursor.execute("SELECT 1;").fetchall()
     finally:
-        _quietly(cursor.close)
+        quietly(cursor.close)
 
 
-def _quietly(action: Callable[[], Any]) -> None:
+def quietly(action: Callable[[], Any]) -> bool:
+    """Run ``action`` (a close, a rollback); False when it raised, e.g. because the session is gone."""
     try:
         action()
+        return True
     except Exception:  # already gone
-        pass
+        return False
