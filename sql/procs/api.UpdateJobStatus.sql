@@ -145,7 +145,8 @@ BEGIN
             ErrorStack = COALESCE(@ErrorStack, ErrorStack),
             ResultMetadata = COALESCE(@ResultMetadata, ResultMetadata),
             HeldBy = CASE WHEN @New = 'running' THEN COALESCE(HeldBy, 'web') END,
-            WorkerId = CASE WHEN @New = 'running' THEN COALESCE(WorkerId, N'web') END,
+            -- taking a queued job names the web as its holder (a requeued job still names its last worker)
+            WorkerId = CASE WHEN @New = 'running' AND @Old = 'queued' THEN N'web' WHEN @New = 'running' THEN WorkerId END,
             ClaimToken = @Token,
             LeaseExpiresAt = CASE WHEN @New = 'running' THEN DATEADD(SECOND, @Lease, @Now) END,
             UpdatedAt = @Now

@@ -189,3 +189,11 @@ def test_a_transaction_whose_first_call_changes_a_job_commits_or_rolls_back_with
             db.update_job_status(undone, "completed")
             raise RuntimeError("the caller changed its mind")
     assert db.get_job(undone).status == "queued"
+
+
+def test_the_web_taking_a_requeued_job_names_itself_not_the_last_worker(db) -> None:
+    job_id, model = new_job(db)
+    job = db.claim_next_job("gpu-1", model_names=[model])
+    db.fail_job(job_id, job.claim_token, "CUDA out of memory", retry_delay_seconds=0)
+    taken = db.update_job_status(job_id, "running")
+    assert (taken.held_by, taken.worker_id) == ("web", "web")
