@@ -3,7 +3,7 @@
    One statement per access path: each branch picks the page's keys in index order with no sort
    (IX_ProcessingJobs_SongId_CreatedAt for a song's jobs, with the status as a residual filter:
    a song has few jobs; IX_ProcessingJobs_Status_CreatedAt by status; IX_ProcessingJobs_CreatedAt
-   for all), then one SELECT reads those rows by their clustered key. Newest first is CreatedAt
+   for all), then one SELECT reads those rows by their clustered key, one seek each. Newest first is CreatedAt
    DESC, then the clustered key Id DESC. @Offset 0 to 100000 (deeper pages: filter instead), @Limit 1 to 1000.
    Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
             Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
@@ -86,8 +86,35 @@ BEGIN
         j.LeaseExpiresAt,
         j.HeldBy
     FROM @Page AS p
-    INNER JOIN dbo.ProcessingJobs AS j
-        ON j.Id = p.Id
+    -- one clustered-key seek per row of the page. Not a join: an engine that cannot estimate the
+    -- table variable (Babelfish) planned the join as a merge over every row of the table.
+    CROSS APPLY (
+        SELECT TOP (1)
+            x.JobId,
+            x.SongId,
+            x.ModelName,
+            x.JobType,
+            x.Status,
+            x.Progress,
+            x.Message,
+            x.RequestId,
+            x.Priority,
+            x.Attempts,
+            x.MaxAttempts,
+            x.CreatedAt,
+            x.AvailableAt,
+            x.UpdatedAt,
+            x.StartedAt,
+            x.CompletedAt,
+            x.ErrorMessage,
+            x.ErrorStack,
+            x.ResultMetadata,
+            x.WorkerId,
+            x.LeaseExpiresAt,
+            x.HeldBy
+        FROM dbo.ProcessingJobs AS x
+        WHERE x.Id = p.Id
+    ) AS j
     WHERE p.Position > @Offset
     ORDER BY p.Position;
 END;

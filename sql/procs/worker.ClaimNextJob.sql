@@ -4,8 +4,10 @@
    expiry first), else the queued job with the highest Priority, oldest first within a priority,
    whose AvailableAt has come. Each is a TOP (1) seek in claim order: per job type the worker takes
    (all three when @JobTypes is NULL) on IX_ProcessingJobs_Claim (filtered on Status = 'queued',
-   keyed JobType, Priority DESC, Id), then the first of those; and
-   IX_ProcessingJobs_Running_LeaseExpiresAt. @ModelNames is a residual filter within a type. A reclaimed job whose attempts are used up is failed
+   keyed JobType, Priority DESC, Id), or, when @ModelNames is given, per (job type, model) pair on
+   IX_ProcessingJobs_ClaimByModel (keyed JobType, ModelName, Priority DESC, Id); then the first of
+   those; and IX_ProcessingJobs_Running_LeaseExpiresAt, which holds running jobs only (about one
+   per worker), with type and model as residual filters. A reclaimed job whose attempts are used up is failed
    instead (keeping its last error) and the search goes on. The claim sets Status 'running',
    HeldBy 'worker', WorkerId, a new ClaimToken, LeaseExpiresAt = now + @LeaseSeconds and
    Attempts + 1; it is audited ('claimed').
@@ -14,9 +16,10 @@
    lock, and the UPDATE repeats the claimable condition (compare-and-set), so the claim stays
    correct on engines that parse locking hints but ignore them (Babelfish): one code path for
    every engine. The row is locked and updated by JobId only, as in every procedure that changes
-   a job, so no two of them lock one job's index keys in opposite orders. When nothing is
-   claimable for this worker's @JobTypes and @ModelNames, the call ends after two index seeks,
-   without the lock: idle workers of other types never queue behind it.
+   a job, so no two of them lock one job's index keys in opposite orders. The first search runs
+   without the lock: when nothing is claimable for this worker's @JobTypes and @ModelNames, the
+   call ends there, so idle workers of other types never queue behind it; when it finds a
+   candidate, the claim takes the lock and searches again under it.
 
    It never runs inside a caller's transaction (it would hold the queue lock until that commits).
    @JobTypes / @ModelNames: JSON arrays to filter on (NULL: any), e.g. N'["separation"]'.
@@ -67,35 +70,6 @@ BEGIN
     DECLARE @AnyModel bit = CASE WHEN @ModelNames IS NULL THEN 1 ELSE 0 END;
 
     DECLARE @Now datetime2(3) = SYSUTCDATETIME();
-    IF
-        NOT EXISTS (
-            SELECT 1
-            FROM @Types AS t
-            CROSS APPLY (
-                SELECT TOP (1) j.Id
-                FROM dbo.ProcessingJobs AS j
-                WHERE
-                    j.Status = 'queued'
-                    AND j.JobType = t.JobType
-                    AND j.AvailableAt <= @Now
-                    AND (@AnyModel = 1 OR j.ModelName IN (SELECT m.ModelName FROM @Models AS m))
-                ORDER BY j.Priority DESC, j.Id ASC
-            ) AS q
-        )
-        AND NOT EXISTS (
-            SELECT 1
-            FROM dbo.ProcessingJobs AS j
-            WHERE
-                j.Status = 'running'
-                AND j.LeaseExpiresAt < @Now
-                AND (@AnyType = 1 OR j.JobType IN (SELECT t.JobType FROM @Types AS t))
-                AND (@AnyModel = 1 OR j.ModelName IN (SELECT m.ModelName FROM @Models AS m))
-        )
-    BEGIN
-        EXEC core.ReturnJob @JobId = NULL;
-        RETURN;
-    END;
-
     DECLARE @JobId uniqueidentifier;
     DECLARE @Candidate uniqueidentifier;
     DECLARE @Old varchar(20);
@@ -107,22 +81,14 @@ BEGIN
     -- per database: Babelfish keeps every T-SQL database in one PostgreSQL database, where app lock
     -- names are shared by all of them
     DECLARE @LockName nvarchar(255) = CONCAT(N'songsdb.claim.', DB_NAME());
+    DECLARE @Locked bit = 0;
     DECLARE @Passes int = 0;
     DECLARE @Text nvarchar(100);
     DECLARE @Details nvarchar(max);
 
     BEGIN TRY
-        BEGIN TRANSACTION;
-
-        EXEC @LockResult = sp_getapplock
-            @Resource = @LockName,
-            @LockMode = N'Exclusive',
-            @LockOwner = N'Transaction',
-            @LockTimeout = 10000;
-        IF @LockResult < 0
-            THROW 50901, N'The job queue is busy: another claim held its lock for 10 seconds. Try again.', 1;
-        SET @Now = SYSUTCDATETIME();
-
+        -- The first pass looks without the lock: when it finds nothing, the call ends there.
+        -- When it finds a candidate, it takes the lock and looks again (the candidate may be gone).
         WHILE @JobId IS NULL AND @Passes < 20
         BEGIN
             SET @Passes = @Passes + 1;
@@ -143,9 +109,9 @@ BEGIN
                 AND (@AnyModel = 1 OR j.ModelName IN (SELECT m.ModelName FROM @Models AS m))
             ORDER BY j.LeaseExpiresAt;
 
-            -- 2. else the next queued job in claim order
-            -- (the first of each type in claim order, one seek each; then the first of those)
-            IF @Candidate IS NULL
+            -- 2. else the next queued job in claim order: the first of each job type (or of each
+            -- job type and model) in claim order, one index seek each; then the first of those
+            IF @Candidate IS NULL AND @AnyModel = 1
                 SELECT TOP (1)
                     @Candidate = q.JobId,
                     @Old = 'queued',
@@ -165,13 +131,52 @@ BEGIN
                         j.Status = 'queued'
                         AND j.JobType = t.JobType
                         AND j.AvailableAt <= @Now
-                        AND (@AnyModel = 1 OR j.ModelName IN (SELECT m.ModelName FROM @Models AS m))
+                    ORDER BY j.Priority DESC, j.Id ASC
+                ) AS q
+                ORDER BY q.Priority DESC, q.Id ASC;
+            IF @Candidate IS NULL AND @AnyModel = 0
+                SELECT TOP (1)
+                    @Candidate = q.JobId,
+                    @Old = 'queued',
+                    @OldWorker = NULL,
+                    @Attempts = q.Attempts,
+                    @MaxAttempts = q.MaxAttempts
+                FROM @Types AS t
+                CROSS JOIN @Models AS m
+                CROSS APPLY (
+                    SELECT TOP (1)
+                        j.JobId,
+                        j.Attempts,
+                        j.MaxAttempts,
+                        j.Priority,
+                        j.Id
+                    FROM dbo.ProcessingJobs AS j
+                    WHERE
+                        j.Status = 'queued'
+                        AND j.JobType = t.JobType
+                        AND j.ModelName = m.ModelName
+                        AND j.AvailableAt <= @Now
                     ORDER BY j.Priority DESC, j.Id ASC
                 ) AS q
                 ORDER BY q.Priority DESC, q.Id ASC;
 
             IF @Candidate IS NULL
                 BREAK;
+            IF @Locked = 0
+            BEGIN
+                BEGIN TRANSACTION;
+                EXEC @LockResult = sp_getapplock
+                    @Resource = @LockName,
+                    @LockMode = N'Exclusive',
+                    @LockOwner = N'Transaction',
+                    @LockTimeout = 10000;
+                IF @LockResult < 0
+                    THROW 50901, N'The job queue is busy: another claim held its lock for 10 seconds. Try again.', 1;
+                SET @Locked = 1;
+                SET @Now = SYSUTCDATETIME();
+                SET @Passes = 0;
+                CONTINUE;
+            END;
             SET @Text = CONVERT(nvarchar(36), @Candidate);
 
             IF @Old = 'running' AND @Attempts >= @MaxAttempts
@@ -238,7 +243,8 @@ BEGIN
             END;
         END;
 
-        COMMIT TRANSACTION;
+        IF @Locked = 1
+            COMMIT TRANSACTION;
     END TRY
     BEGIN CATCH
         IF XACT_STATE() <> 0 ROLLBACK TRANSACTION;

@@ -62,6 +62,18 @@ def test_claims_filter_by_job_type(db: SongsDatabase, model: str) -> None:
     assert db.claim_next_job("w1", job_types=["transcription"], model_names=[model]) is None
 
 
+
+def test_claims_filtered_by_several_models_go_by_priority_across_every_type_and_model(db: SongsDatabase) -> None:
+    """One seek per (job type, model) pair, then the first of those in claim order; other models never."""
+    mine, also_mine, other = (f"m-{uuid.uuid4().hex[:12]}" for _ in range(3))
+    s = song(db)
+    low, _not_mine, high, mid = db.enqueue_jobs(
+        s, [(mine, "separation", 1), (other, "separation", 9), (also_mine, "chroma", 8), (mine, "transcription", 5)]
+    )
+    claimed = [db.claim_next_job("w1", model_names=[mine, also_mine]) for _ in range(4)]
+    assert [job.id if job else None for job in claimed] == [high.id, mid.id, low.id, None]
+    assert db.claim_next_job("w1", job_types=["separation"], model_names=[other, mine]).model_name == other
+
 def test_many_workers_complete_every_job_exactly_once(queue_settings: Settings, db: SongsDatabase, model: str) -> None:
     s = song(db)
     jobs = db.enqueue_jobs(s, [(model, "separation")] * 40)
