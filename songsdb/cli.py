@@ -5,6 +5,10 @@
     songsdb script -o deploy.sql    the whole deployment as one sqlcmd file (offline)
     songsdb baseline 5              mark scripts 0001..0005 as applied
     songsdb check                   can we connect? which server?
+
+After ``bash scripts/setup`` the command is ``.venv/bin/songsdb`` (``songsdb`` once the venv is
+activated). Every message and help text that names a command spells it with :func:`command`, the
+way it can be typed here, as the README says.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -21,9 +27,59 @@ from typing import Any
 from songsdb.config import ENV_FILE, Settings, load_settings
 from songsdb.errors import SongsDbError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "command", "as_typed", "program"]
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+def _shown(path: Path) -> str:
+    """``path`` as a user here would type it: relative to the working folder when inside it."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        relative = absolute.relative_to(Path.cwd())
+    except (ValueError, OSError):  # outside the working folder, or that folder is gone
+        return shlex.quote(str(absolute))
+    text = str(relative)
+    return shlex.quote(text if os.sep in text else f".{os.sep}{text}")
+
+
+def program() -> str:
+    """How to run songsdb from here: ``songsdb`` when that name on PATH is this program, else its path.
+
+    After ``bash scripts/setup`` without an activated venv that is ``.venv/bin/songsdb`` (seen from the
+    checkout); run as ``python -m songsdb`` with no script beside the interpreter, it is that.
+    """
+    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path()
+    script = argv0 if argv0.name == "songsdb" else Path(sys.executable).parent / "songsdb"
+    on_path = shutil.which("songsdb")
+    if not script.is_file():
+        return "songsdb" if on_path else f"{_shown(Path(sys.executable))} -m songsdb"
+    try:
+        if on_path and os.path.samefile(on_path, script):
+            return "songsdb"
+    except OSError:
+        pass
+    return _shown(script)
+
+
+def command(*words: str) -> str:
+    """A songsdb command line as it can be typed here, e.g. ``command("migrate")`` -> ``.venv/bin/songsdb migrate``."""
+    return " ".join((program(), *words))
+
+
+def as_typed(message: str) -> str:
+    """``message`` with each ``songsdb <command>`` it suggests spelled as :func:`command` would.
+
+    The client library's own messages (e.g. "start one with `songsdb up`") use the short form,
+    since a service may have songsdb on its PATH; the CLI prints them the way this shell can run them.
+    """
+    import re
+
+    names = "|".join(sorted(COMMANDS, key=len, reverse=True))
+    me = program()
+    if me == "songsdb":
+        return message
+    return re.sub(rf"(?<![\w./-])songsdb (?=(?:{names})\b)", f"{me} ", message)
 
 
 def _settings(args: argparse.Namespace, admin: bool = False, role: str = "web") -> Settings:
@@ -95,7 +151,11 @@ def cmd_script(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
     else:
         Path(args.output).write_text(text, encoding="utf-8")
-        print(f"wrote {len(items)} script(s) for {engine} to {args.output}; run: sqlcmd -b -d <database> -i {args.output}")
+        target = "" if args.create_database else f"-d {migrator.settings.target_database} "
+        print(
+            f"wrote {len(items)} script(s) for {engine} to {args.output}; review it, then run: "
+            f"sqlcmd -b -I {target}-i {args.output}"
+        )
     return 0
 
 
@@ -178,13 +238,13 @@ def _container(args: argparse.Namespace) -> Any:
     options = _up_options(args)
     container = find_container(docker_client(), options.container)
     if container is None:
-        raise SongsDbError(f"no container named {options.container!r}; create it with songsdb up")
+        raise SongsDbError(f"no container named {options.container!r}; create it with {command('up')}")
     return container
 
 
 def cmd_start(args: argparse.Namespace) -> int:
     _container(args).start()
-    print("started; songsdb status shows when it is healthy")
+    print(f"started; {command('status')} shows when it is healthy")
     return 0
 
 
@@ -197,7 +257,10 @@ def cmd_stop(args: argparse.Namespace) -> int:
 def cmd_down(args: argparse.Namespace) -> int:
     container = _container(args)
     container.remove(force=True)
-    print(f"removed container {container.name}; the volume stays (songsdb volumes lists it, songsdb up reuses it)")
+    print(
+        f"removed container {container.name}; the volume stays ({command('volumes')} lists it, "
+        f"{command('up')} reuses it)"
+    )
     return 0
 
 
@@ -209,14 +272,12 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
-    import shutil
-
     from songsdb.local import shell_command
 
-    command = shell_command(_up_options(args))
+    argv = shell_command(_up_options(args))
     if shutil.which("docker") is None:
-        raise SongsDbError("songsdb shell needs the docker command line (it runs sqlcmd inside the container)")
-    os.execvp(command[0], command)
+        raise SongsDbError("the docker command line is needed (shell runs sqlcmd inside the container): apt-get install docker.io")
+    os.execvp(argv[0], argv)
     return 0  # pragma: no cover
 
 
@@ -238,7 +299,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from songsdb.local import admin_settings, backup
 
     name = backup(admin_settings(Path(args.env_file)))
-    print(f"backed up and verified: {name} (in the volume's backup/ folder); restore with: songsdb restore {name}")
+    print(f"backed up and verified: {name} (in the volume's backup/ folder); restore with: {command('restore', name)}")
     return 0
 
 
@@ -258,6 +319,55 @@ def cmd_space(args: argparse.Namespace) -> int:
     return 0
 
 
+def error_catalogue() -> list[tuple[int, str, str | None, str, list[str]]]:
+    """(number, exception, its songsdb parent or None, meaning, the objects whose code has ``THROW number``).
+
+    Built from ``songsdb.errors.CATALOGUE`` and the ``THROW`` statements in sql/ (comments aside). Most
+    procedures validate through the ``core.Check*`` helpers, so 50001-50004 reach far beyond the files
+    that spell the THROW. The README's catalogue table is this (``songsdb errors --markdown``).
+    """
+    import re
+
+    from songsdb.errors import CATALOGUE, SongsDbError
+    from songsdb.migrations import discover, strip_comments
+
+    throwers: dict[int, set[str]] = {number: set() for number in CATALOGUE}
+    for script in discover():
+        name = script.name.rsplit("/", 1)[-1].removesuffix(".sql")
+        for number in re.findall(r"\bTHROW\s+(\d+)", strip_comments(script.source), re.IGNORECASE):
+            if int(number) in throwers:
+                throwers[int(number)].add(name)
+    rows = []
+    for number, entry in sorted(CATALOGUE.items()):
+        parent = entry.error.__mro__[1]
+        rows.append(
+            (
+                number,
+                entry.error.__name__,
+                None if parent is SongsDbError else parent.__name__,
+                entry.meaning,
+                sorted(throwers[number], key=lambda n: (not n.startswith("core."), n)),
+            )
+        )
+    return rows
+
+
+def cmd_errors(args: argparse.Namespace) -> int:
+    rows = error_catalogue()
+    if args.markdown:
+        print("| number | exception | meaning | THROW in |")
+        print("| --- | --- | --- | --- |")
+        for number, error, parent, meaning, where in rows:
+            kind = f" (subclass of `{parent}`)" if parent else ""
+            print(f"| {number} | `{error}`{kind} | {meaning} | {', '.join(f'`{w}`' for w in where)} |")
+        return 0
+    for number, error, parent, meaning, where in rows:
+        kind = f" ({parent})" if parent else ""
+        print(f"{number}  {error + kind:<40} {meaning}")
+        print(f"{'':7}THROW in {', '.join(where)}")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Handler, str, str]] = {
     "migrate": (cmd_migrate, "create the database if needed and apply every pending script", "songsdb migrate"),
     "status": (
@@ -269,7 +379,7 @@ COMMANDS: dict[str, tuple[Handler, str, str]] = {
     "script": (
         cmd_script,
         "write the exact batches migrate runs as one sqlcmd file (offline unless --pending)",
-        "songsdb script -o deploy.sql && sqlcmd -b -d SongsDB -i deploy.sql",
+        "songsdb script -o deploy.sql && sqlcmd -b -I -d SongsDB -i deploy.sql",
     ),
     "baseline": (cmd_baseline, "mark an existing database as being at VERSION without running scripts", "songsdb baseline 5"),
     "check": (cmd_check, "connect and print the server's version, or the one-line cause", "songsdb check"),
@@ -282,8 +392,8 @@ COMMANDS: dict[str, tuple[Handler, str, str]] = {
     "queue": (cmd_queue, "queued, running, failed and expired-lease counts per model, as the operations login", "songsdb queue"),
     "up": (
         cmd_up,
-        "create or reuse a volume and the SQL Server container, wait for it, migrate, create the application login "
-        "and write .env.songs-db",
+        "check the Docker engine, the image and the port, then create or reuse a volume and the SQL Server "
+        "container, wait for it, migrate, create one login per duty role (web, worker, ops) and write .env.songs-db",
         "songsdb up --port 1433",
     ),
     "start": (cmd_start, "start the stopped container", "songsdb start"),
@@ -295,15 +405,22 @@ COMMANDS: dict[str, tuple[Handler, str, str]] = {
     "backup": (cmd_backup, "BACKUP DATABASE ... WITH CHECKSUM into the volume, then RESTORE VERIFYONLY", "songsdb backup"),
     "restore": (cmd_restore, "replace the database with a backup from the volume's backup folder", "songsdb restore SongsDB_20261125120000.bak"),
     "space": (cmd_space, "how much room the database takes (sp_spaceused)", "songsdb space"),
+    "errors": (
+        cmd_errors,
+        "the error catalogue: each number the procedures THROW, the Python exception it becomes, what it means "
+        "and which procedures throw it (offline)",
+        "songsdb errors --markdown",
+    ),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; every sub-command has help and an example."""
+    me = program()
     parser = argparse.ArgumentParser(
-        prog="songsdb",
+        prog=me,
         description="songsdb: SQL Server persistence for the audio-processing backend.",
-        epilog=f"Settings come from SONGSDB_* variables, then {ENV_FILE}. Example: songsdb migrate",
+        epilog=f"Settings come from SONGSDB_* variables, then {ENV_FILE}. Example: {me} migrate",
     )
     parser.add_argument("--env-file", default=ENV_FILE, help=f"settings file (default {ENV_FILE})")
     parser.add_argument("--database", help="database name (overrides SONGSDB_DATABASE)")
@@ -311,39 +428,42 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log each step")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (handler, summary, example) in COMMANDS.items():
-        command = sub.add_parser(name, help=summary, description=summary, epilog=f"Example: {example}")
-        command.set_defaults(handler=handler)
+        example = example.replace("songsdb ", f"{me} ", 1)
+        sub_parser = sub.add_parser(name, help=summary, description=summary, epilog=f"Example: {example}")
+        sub_parser.set_defaults(handler=handler)
         if name == "script":
-            command.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")
-            group = command.add_mutually_exclusive_group()
+            sub_parser.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")
+            group = sub_parser.add_mutually_exclusive_group()
             group.add_argument("--pending", action="store_true", help="only what the server still needs (connects)")
             group.add_argument("--all", action="store_true", help="everything, from an empty database (default; offline)")
-            command.add_argument("--engine", choices=("sqlserver", "babelfish"), default="sqlserver", help="target engine for --all")
-            command.add_argument(
+            sub_parser.add_argument("--engine", choices=("sqlserver", "babelfish"), default="sqlserver", help="target engine for --all")
+            sub_parser.add_argument(
                 "--create-database",
                 metavar="NAME",
-                help="start by creating database NAME when missing and switching to it (run with sqlcmd -b -i, no -d)",
+                help="start by creating database NAME when missing and switching to it (run with sqlcmd -b -I -i, no -d)",
             )
         if name == "cleanup":
-            command.add_argument("--days", type=int, required=True, help="keep jobs, results and songs this many days (7 or more)")
-            command.add_argument("--audit-days", type=int, default=365, help="keep audit rows this many days (90 or more; default 365)")
-            command.add_argument("--dry-run", action="store_true", help="count what would be deleted; delete nothing")
-            command.add_argument("--time-limit", type=int, help="stop cleanly between batches after this many seconds")
+            sub_parser.add_argument("--days", type=int, required=True, help="keep jobs, results and songs this many days (7 or more)")
+            sub_parser.add_argument("--audit-days", type=int, default=365, help="keep audit rows this many days (90 or more; default 365)")
+            sub_parser.add_argument("--dry-run", action="store_true", help="count what would be deleted; delete nothing")
+            sub_parser.add_argument("--time-limit", type=int, help="stop cleanly between batches after this many seconds")
         if name == "baseline":
-            command.add_argument("version", type=int, help="the last versioned script the database already has")
+            sub_parser.add_argument("version", type=int, help="the last versioned script the database already has")
         if name in ("up", "start", "stop", "down", "logs", "shell", "status"):
-            command.add_argument("--container", help="container name (default songs-db)")
+            sub_parser.add_argument("--container", help="container name (default songs-db)")
         if name == "up":
-            command.add_argument("--image", help="image to run (default mcr.microsoft.com/mssql/server:2022-latest; e.g. a pinned :2022-CU16-ubuntu-22.04 or :2019-latest)")
-            command.add_argument("--port", type=int, help="host port (default 1433)")
-            command.add_argument("--volume", help="volume folder name to use (default: the newest, or a new one)")
-            command.add_argument("--timeout", type=float, help="seconds to wait for the first login (default 180)")
+            sub_parser.add_argument("--image", help="image to run (default mcr.microsoft.com/mssql/server:2022-latest; e.g. a pinned :2022-CU16-ubuntu-22.04 or :2019-latest)")
+            sub_parser.add_argument("--port", type=int, help="host port (default 1433)")
+            sub_parser.add_argument("--volume", help="volume folder name to use (default: the newest, or a new one)")
+            sub_parser.add_argument("--timeout", type=float, help="seconds to wait for the first login (default 180)")
+        if name == "errors":
+            sub_parser.add_argument("--markdown", action="store_true", help="print the table as the README has it")
         if name == "volumes":
-            command.add_argument("--create", action="store_true", help="create a new, empty volume first")
+            sub_parser.add_argument("--create", action="store_true", help="create a new, empty volume first")
         if name == "logs":
-            command.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+            sub_parser.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
         if name == "restore":
-            command.add_argument("file", help="a backup file name, as songsdb backup prints it")
+            sub_parser.add_argument("file", help=f"a backup file name, as {me} backup prints it")
     return parser
 
 
@@ -354,7 +474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except SongsDbError as exc:
-        print(f"songsdb {args.command}: {exc}", file=sys.stderr)
+        print(f"songsdb {args.command}: {as_typed(str(exc))}", file=sys.stderr)
         return 1
     except Exception as exc:  # a driver error the library did not map: still one line
         if type(exc).__module__ != "pyodbc":
@@ -366,6 +486,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"songsdb {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `songsdb errors | head`: the reader has gone, so stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

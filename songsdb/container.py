@@ -1,12 +1,14 @@
 """A SQL Server container through the Docker SDK: its specification, its SA password, its readiness.
 
-Only the pieces the test harness needs live here so far; ``songsdb up`` builds
-on them. Nothing here imports docker until a function needs an engine.
+``songsdb up`` (songsdb/local.py) and the test harness build on these pieces. Nothing here
+imports docker until a function needs an engine; every "cannot" says what to do about it.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
 import string
 import time
 from collections.abc import Callable
@@ -19,6 +21,8 @@ from songsdb.errors import DatabaseUnavailable, SongsDbError
 __all__ = [
     "DEFAULT_IMAGE",
     "port_in_use",
+    "check_port_free",
+    "ensure_image",
     "ensure_container",
     "find_container",
     "describe",
@@ -28,6 +32,7 @@ __all__ = [
     "generate_password",
     "meets_password_policy",
     "docker_client",
+    "no_engine_message",
     "wait_for_login",
 ]
 
@@ -101,25 +106,93 @@ class ContainerSpec:
         return kwargs
 
 
+def _existing_server_hint() -> str:
+    from songsdb.cli import command
+
+    return (
+        "or point SONGSDB_SERVER (with SONGSDB_USER and SONGSDB_PASSWORD, or SONGSDB_CONNECTION_STRING) at an "
+        f"existing SQL Server and run {command('migrate')}"
+    )
+
+
+def no_engine_message(error: BaseException, docker_host: str | None, dockerd_installed: bool, as_root: bool) -> str:
+    """What to do when no Docker engine answers: the cause a newcomer can act on, never just an exception class.
+
+    ``docker_host`` is ``$DOCKER_HOST`` (None: the default socket); ``dockerd_installed`` says whether the
+    engine is on this machine at all.
+    """
+    sudo = "" if as_root else "sudo "
+    where = docker_host or "unix:///var/run/docker.sock"
+    text = f"{error!s} {error!r}".lower()
+    if "permission denied" in text or "permissionerror" in text:
+        todo = (
+            f"this user may not use it (permission denied): add yourself to the docker group "
+            f"({sudo}usermod -aG docker $USER, then log in again), or run as root"
+        )
+    elif dockerd_installed:
+        todo = f"Docker is installed but not running: start it ({sudo}systemctl start docker, or {sudo}dockerd &)"
+    else:
+        todo = f"install Docker (Debian: {sudo}apt-get install docker.io) and start it ({sudo}systemctl start docker)"
+    return f"no Docker engine answers at {where}: {todo}; {_existing_server_hint()}"
+
+
 def docker_client() -> Any:
-    """A Docker client that has answered a ping, or :class:`DockerUnavailable`."""
+    """A Docker client that has answered a ping, or :class:`DockerUnavailable` saying how to get one."""
     try:
         import docker
     except ImportError:
         raise DockerUnavailable(
-            "the Docker SDK is not installed: pip install 'songsdb[local]' (only `songsdb up` and the container "
-            "commands need it; the client does not)"
+            "the Docker SDK is not installed: pip install 'songsdb[local]' into the environment that runs songsdb "
+            "(in a checkout, bash scripts/setup does it; only `up` and the container commands need it, the client "
+            "does not)"
         ) from None
     try:
         client = docker.from_env(timeout=10)
         client.ping()
     except Exception as exc:  # DockerException, connection errors
-        raise DockerUnavailable(
-            f"no Docker engine answers ({type(exc).__name__}): install and start one (Debian: apt-get install "
-            "docker.io; then dockerd, or systemctl start docker), or use an existing SQL Server instead: "
-            "set SONGSDB_SERVER/SONGSDB_USER/SONGSDB_PASSWORD (or SONGSDB_CONNECTION_STRING) and run songsdb migrate"
-        ) from None
+        as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+        installed = shutil.which("dockerd") is not None or shutil.which("docker") is not None
+        raise DockerUnavailable(no_engine_message(exc, os.environ.get("DOCKER_HOST"), installed, as_root)) from None
     return client
+
+
+def _cannot_start(image: str, reason: str) -> DockerUnavailable:
+    return DockerUnavailable(
+        f"Docker could not start {image}: {reason}; pull or build it first (docker pull {image}), pick another "
+        f"with --image, {_existing_server_hint()}"
+    )
+
+
+def ensure_image(client: Any, image: str, say: Callable[[str], None] | None = None) -> None:
+    """Make sure the engine has ``image``: present, or pulled now; else :class:`DockerUnavailable`.
+
+    ``up`` calls it before it makes any folder, so a machine that cannot run the container is left as it was.
+    """
+    import docker.errors
+
+    try:
+        client.images.get(image)
+        return
+    except docker.errors.ImageNotFound:
+        pass
+    except docker.errors.DockerException as exc:
+        raise _cannot_start(image, getattr(exc, "explanation", None) or str(exc)) from None
+    if say:
+        say(f"pulling   {image} (first run only; this can take minutes)")
+    try:
+        client.images.pull(image)
+    except docker.errors.DockerException as exc:
+        reason = getattr(exc, "explanation", None) or str(exc)
+        raise _cannot_start(image, f"the image is not here and could not be pulled ({reason})") from None
+
+
+def check_port_free(port: int | None) -> None:
+    """:class:`SongsDbError` when something already listens on ``port`` (so Docker could not publish it)."""
+    if port is not None and port_in_use(port):
+        raise SongsDbError(
+            f"port {port} is already in use (another SQL Server?); stop it, "
+            f"or pick a free port with --port {port + 1 if port < 65535 else 14330}"
+        )
 
 
 def wait_for_login(
@@ -184,21 +257,13 @@ def ensure_container(client: Any, spec: ContainerSpec) -> tuple[Any, bool]:
             existing.start()
             existing.reload()
         return existing, False
-    if spec.host_port is not None and port_in_use(spec.host_port):
-        raise SongsDbError(
-            f"port {spec.host_port} is already in use (another SQL Server?); stop it, "
-            f"or pick a free port with --port {spec.host_port + 1 if spec.host_port < 65535 else 14330}"
-        )
+    check_port_free(spec.host_port)
     import docker.errors
 
     try:
         container = client.containers.run(**spec.run_kwargs())
     except docker.errors.DockerException as exc:  # image missing and no registry, bad mount, ...
-        reason = getattr(exc, "explanation", None) or str(exc)
-        raise DockerUnavailable(
-            f"Docker could not start {spec.image}: {reason}; pull or build it first, pick another with --image, "
-            "or use an existing SQL Server (SONGSDB_* settings and songsdb migrate)"
-        ) from None
+        raise _cannot_start(spec.image, getattr(exc, "explanation", None) or str(exc)) from None
     container.reload()
     return container, True
 

@@ -1,7 +1,10 @@
 """`songsdb up` and the other local-server commands, in stages that can be run and tested apart.
 
-``up`` = volume (create or reuse) -> container (create or reuse, started) -> wait for a login
--> provision (database, migrations, application login) -> ``.env.songs-db`` (0600, git-ignored).
+``up`` = a Docker engine that answers -> the image present (or pulled) and the port free -> volume
+(create or reuse) -> container (create or reuse, started) -> wait for a login -> provision (database,
+migrations, one login per duty role) -> ``.env.songs-db`` (0600, git-ignored). Nothing is made on
+disk before the engine, the image and the port are known to be there; a volume made by a run whose
+container then failed to start is removed again while it is empty.
 Running it again reuses the container, the volume and the passwords; data survives ``down``.
 """
 
@@ -15,21 +18,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from songsdb.cli import command
 from songsdb.config import ENV_FILE, Settings
 from songsdb.container import (
     DEFAULT_IMAGE,
     ContainerSpec,
+    check_port_free,
     container_env,
     describe,
     docker_client,
     ensure_container,
+    ensure_image,
     find_container,
     generate_password,
     wait_for_login,
 )
 from songsdb.envfile import LocalCredentials, ensure_gitignored, read_env_file, role_login, write_env_file
 from songsdb.errors import DatabaseUnavailable, SongsDbError
-from songsdb.volumes import MOUNTS, Volume, VolumeMetadata, create_volume, find_volume
+from songsdb.volumes import MOUNTS, Volume, VolumeMetadata, create_volume, discard_if_empty, find_volume
 
 __all__ = ["UpOptions", "UpResult", "up", "provision", "admin_settings", "backup", "restore", "space"]
 
@@ -102,13 +108,15 @@ def provision(admin: Settings, logins: dict[str, tuple[str, str]]) -> tuple[str,
     return report.applied
 
 
-def _volume_for(options: UpOptions, existing: Any | None) -> Volume:
+def _volume_for(options: UpOptions, existing: Any | None) -> tuple[Volume, bool]:
+    """The volume to mount, and whether it was created just now."""
     if existing is not None:
         name = describe(existing)["labels"].get("songsdb.volume")
         if name:
-            return find_volume(name, options.volumes_root) or create_volume(options.volumes_root)
+            found = find_volume(name, options.volumes_root)
+            return (found, False) if found is not None else (create_volume(options.volumes_root), True)
     found = find_volume(options.volume, options.volumes_root)
-    return found if found is not None else create_volume(options.volumes_root)
+    return (found, False) if found is not None else (create_volume(options.volumes_root), True)
 
 
 def up(options: UpOptions, client: Any | None = None, say: Say = print) -> UpResult:
@@ -116,7 +124,10 @@ def up(options: UpOptions, client: Any | None = None, say: Say = print) -> UpRes
     client = client or docker_client()
     env = read_env_file(options.env_file)
     existing = find_container(client, options.container)
-    volume = _volume_for(options, existing)
+    if existing is None:  # before any folder is made: can a new container start at all?
+        ensure_image(client, options.image, say)
+        check_port_free(options.port)
+    volume, new_volume = _volume_for(options, existing)
     sa_password = (
         container_env(existing).get("MSSQL_SA_PASSWORD") if existing is not None else None
     ) or env.get("SONGSDB_ADMIN_PASSWORD") or generate_password()
@@ -130,8 +141,13 @@ def up(options: UpOptions, client: Any | None = None, say: Say = print) -> UpRes
         mounts=volume.mounts(),
         labels={"songsdb.volume": volume.name},
     )
-    say(f"volume    {volume.path}")
-    container, created = ensure_container(client, spec)
+    say(f"volume    {volume.path}{' (new)' if new_volume else ''}")
+    try:
+        container, created = ensure_container(client, spec)
+    except SongsDbError:
+        if new_volume and discard_if_empty(volume):
+            say(f"volume    {volume.path} removed again (the container did not start)")
+        raise
     info = describe(container)
     port = info["host_port"] or options.port
     say(f"container {container.name} ({'created' if created else 'reused'}) from {info['image']} on port {port}")
@@ -176,7 +192,7 @@ def up(options: UpOptions, client: Any | None = None, say: Say = print) -> UpRes
     ensure_gitignored(options.env_file.resolve().parent, options.env_file.name)
     say(f"database  {options.database}: {len(applied)} script(s) applied; logins {', '.join(ROLE_LOGINS.values())}")
     say(f"settings  {options.env_file} (mode 0600; passwords are in it, not printed)")
-    say("next      python -c 'from songsdb import SongsDatabase; print(SongsDatabase().server_info())'")
+    say(f"next      {command('check')}   (then {command('status')}; in Python, SongsDatabase() reads {options.env_file})")
     return UpResult(volume, created, version.splitlines()[0], applied, options.env_file)
 
 
@@ -184,7 +200,7 @@ def admin_settings(env_file: Path) -> Settings:
     """The administrator's settings from the env file ``up`` wrote."""
     env = read_env_file(env_file)
     if "SONGSDB_ADMIN_PASSWORD" not in env:
-        raise SongsDbError(f"{env_file} has no administrator settings; run songsdb up first")
+        raise SongsDbError(f"{env_file} has no administrator settings; run {command('up')} first")
     return _local_settings(
         int(env.get("SONGSDB_PORT", "1433")),
         env.get("SONGSDB_DATABASE", "SongsDB"),
@@ -228,7 +244,7 @@ def backup(settings: Settings, now: datetime | None = None) -> str:
 def restore(settings: Settings, file_name: str) -> None:
     """Replace the database with a backup file from the backup folder (a bare file name)."""
     if not _BACKUP_NAME.match(file_name):
-        raise SongsDbError(f"backup file must be a bare name ending in .bak, as `songsdb backup` prints (got {file_name!r})")
+        raise SongsDbError(f"backup file must be a bare name ending in .bak, as {command('backup')} prints (got {file_name!r})")
     path = f"{MOUNTS['backup']}/{file_name}"
     db = settings.database
     _run_ops(
@@ -248,7 +264,7 @@ def shell_command(options: UpOptions) -> list[str]:
     """The ``docker exec`` command line of ``songsdb shell`` (sqlcmd inside the container)."""
     password = read_env_file(options.env_file).get("SONGSDB_ADMIN_PASSWORD")
     if not password:
-        raise SongsDbError(f"{options.env_file} has no administrator password; run songsdb up first")
+        raise SongsDbError(f"{options.env_file} has no administrator password; run {command('up')} first")
     return [
         "docker", "exec", "-it", options.container,
         "/opt/mssql-tools18/bin/sqlcmd", "-C", "-S", "localhost", "-U", "sa", "-P", password, "-d", options.database,

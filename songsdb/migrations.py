@@ -243,12 +243,17 @@ def strip_comments(text: str) -> str:
 
 
 _OBJECT_REFERENCE = re.compile(r"\b([A-Za-z_]\w*)\.([A-Za-z_]\w*)\b")
+_STRING_LITERAL = re.compile(r"N?'(?:[^']|'')*'")
 
 
 def references(script: Script, known: Iterable[str]) -> set[str]:
-    """The objects among ``known`` (lower-case ``schema.name``) that ``script``'s code names, itself excluded."""
+    """The objects among ``known`` (lower-case ``schema.name``) that ``script``'s code names, itself excluded.
+
+    Comments and string literals do not count: only code that runs calls or reads an object.
+    """
     wanted = set(known) - {object_name(script)}
-    code = strip_comments(script.source)
+    # a name inside a string (an audit entity, OBJECT_ID(N'...'), a message) is data, not a call
+    code = _STRING_LITERAL.sub("''", strip_comments(script.source))
     return {f"{a}.{b}".lower() for a, b in _OBJECT_REFERENCE.findall(code)} & wanted
 
 
@@ -391,7 +396,7 @@ def build_deployment_script(
     """
     stamp = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
     items = list(items)
-    run = "sqlcmd -b -i <this file>" if create_database else "sqlcmd -b -d <database> -i <this file>"
+    run = "sqlcmd -b -I -i <this file>" if create_database else "sqlcmd -b -I -d <database> -i <this file>"
     out = [
         f"-- songsdb deployment script for engine {engine!s}, generated {stamp}\n",
         f"-- {len(items)} script(s). Run with: {run}\n",

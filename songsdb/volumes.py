@@ -10,13 +10,25 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from songsdb.errors import ConfigurationError
 
-__all__ = ["VOLUME_PREFIX", "MSSQL_UID", "MOUNTS", "Volume", "VolumeMetadata", "default_root", "create_volume", "find_volume", "list_volumes"]
+__all__ = [
+    "VOLUME_PREFIX",
+    "MSSQL_UID",
+    "MOUNTS",
+    "Volume",
+    "VolumeMetadata",
+    "default_root",
+    "create_volume",
+    "discard_if_empty",
+    "find_volume",
+    "list_volumes",
+]
 
 VOLUME_PREFIX = "songs-db_"
 MSSQL_UID = 10001  # the user SQL Server runs as inside Microsoft's Linux images
@@ -96,6 +108,17 @@ def create_volume(root: Path | None = None, now: datetime | None = None) -> Volu
     for sub in MOUNTS:
         _prepare(volume.path / sub)
     return volume
+
+
+def discard_if_empty(volume: Volume) -> bool:
+    """Remove ``volume`` when none of its folders holds a file (``up`` undoing a volume it just made); True if removed."""
+    if not volume.path.is_dir():
+        return False
+    for entry in volume.path.iterdir():
+        if entry.name not in MOUNTS or not entry.is_dir() or any(entry.iterdir()):
+            return False
+    shutil.rmtree(volume.path)
+    return True
 
 
 def list_volumes(root: Path | None = None) -> list[Volume]:

@@ -94,6 +94,7 @@ BEGIN
     DECLARE @Details nvarchar(max);
     DECLARE @Last bigint;
     DECLARE @Upto bigint;
+    DECLARE @BatchUpto bigint;
     DECLARE @Count int;
     DECLARE @BatchRows int;
     DECLARE @BatchTracks int;
@@ -105,7 +106,6 @@ BEGIN
 
     DECLARE @Doomed TABLE (Id bigint NOT NULL PRIMARY KEY, JobId uniqueidentifier NOT NULL);
     DECLARE @DoomedSongs TABLE (Id uniqueidentifier NOT NULL PRIMARY KEY);
-    DECLARE @DoomedAudit TABLE (Id bigint NOT NULL PRIMARY KEY);
     CREATE TABLE #Jobs (Id bigint NOT NULL PRIMARY KEY, JobId uniqueidentifier NOT NULL);
     CREATE TABLE #Songs (Seq bigint NOT NULL PRIMARY KEY, Id uniqueidentifier NOT NULL);
 
@@ -157,18 +157,25 @@ BEGIN
             BEGIN TRY
                 BEGIN TRANSACTION;
                 DELETE FROM @Doomed;
-                -- lock the batch's jobs that are still finished and old (by Id: the clustered key)
+                -- lock the batch's jobs that are still finished and old: the batch's range of #Jobs,
+                -- then one clustered-key seek per job (a join or IN could be planned as a scan of
+                -- the table, and was on Babelfish, which cannot estimate temporary tables)
                 INSERT INTO @Doomed (Id, JobId)
                 SELECT
                     j.Id,
                     j.JobId
-                FROM dbo.ProcessingJobs AS j WITH (UPDLOCK, ROWLOCK)
-                WHERE
-                    j.Id > @Last
-                    AND j.Id <= @Upto
-                    AND j.Id IN (SELECT c.Id FROM #Jobs AS c WHERE c.Id > @Last AND c.Id <= @Upto)
-                    AND j.Status IN ('completed', 'failed', 'cancelled')
-                    AND j.CompletedAt < @Cutoff;
+                FROM #Jobs AS c
+                CROSS APPLY (
+                    SELECT TOP (1)
+                        x.Id,
+                        x.JobId
+                    FROM dbo.ProcessingJobs AS x WITH (UPDLOCK, ROWLOCK)
+                    WHERE
+                        x.Id = c.Id
+                        AND x.Status IN ('completed', 'failed', 'cancelled')
+                        AND x.CompletedAt < @Cutoff
+                ) AS j
+                WHERE c.Id > @Last AND c.Id <= @Upto;
 
                 DELETE FROM dbo.SeparatedTracks WHERE JobId IN (SELECT d.JobId FROM @Doomed AS d);
                 SET @BatchTracks = @@ROWCOUNT;
@@ -176,7 +183,8 @@ BEGIN
                 SET @BatchTranscriptions = @@ROWCOUNT;
                 DELETE FROM dbo.ChromaAnalysis WHERE JobId IN (SELECT d.JobId FROM @Doomed AS d);
                 SET @BatchChroma = @@ROWCOUNT;
-                DELETE FROM dbo.ProcessingJobs WHERE Id IN (SELECT d.Id FROM @Doomed AS d);
+                DELETE FROM dbo.ProcessingJobs
+                WHERE Id > @Last AND Id <= @Upto AND Id IN (SELECT d.Id FROM @Doomed AS d);
                 SET @BatchRows = @@ROWCOUNT;
                 SET @JobsDone = CASE WHEN EXISTS (SELECT 1 FROM #Jobs AS c WHERE c.Id > @Upto) THEN 0 ELSE 1 END;
 
@@ -187,12 +195,7 @@ BEGIN
                     N',"chromaAnalysis":', @Chroma + @BatchChroma, N',"batchesSkipped":', @Skipped,
                     N',"finished":', CASE WHEN @JobsDone = 1 THEN N'true' ELSE N'false' END, N'}'
                 );
-                IF @StepAuditId IS NULL
-                    EXEC core.WriteAudit
-                        @RequestId = @RequestId, @EntityType = 'system', @EntityId = N'dbo.sp_CleanupOldData',
-                        @Action = 'cleaned_up', @Details = @Details, @AuditId = @StepAuditId OUTPUT;
-                ELSE
-                    UPDATE dbo.AuditLog SET Details = @Details WHERE Id = @StepAuditId;
+                EXEC core.RecordCleanupStep @RequestId = @RequestId, @Details = @Details, @AuditId = @StepAuditId OUTPUT;
                 COMMIT TRANSACTION;
                 SET @Jobs = @Jobs + @BatchRows;
                 SET @Tracks = @Tracks + @BatchTracks;
@@ -244,17 +247,19 @@ BEGIN
                 -- batch commits (its foreign key check then finds the song gone: SongNotFound)
                 INSERT INTO @DoomedSongs (Id)
                 SELECT s.Id
-                FROM dbo.Songs AS s WITH (UPDLOCK, ROWLOCK)
-                INNER JOIN #Songs AS c
-                    ON c.Id = s.Id
-                WHERE
-                    c.Seq > @Last
-                    AND c.Seq <= @Upto
-                    AND s.Status IN ('completed', 'failed')
-                    AND s.LastModified < @Cutoff
-                    AND NOT EXISTS (
-                        SELECT 1 FROM dbo.ProcessingJobs AS j WITH (UPDLOCK, HOLDLOCK) WHERE j.SongId = s.Id
-                    );
+                FROM #Songs AS c
+                CROSS APPLY (
+                    SELECT TOP (1) x.Id
+                    FROM dbo.Songs AS x WITH (UPDLOCK, ROWLOCK)
+                    WHERE
+                        x.Id = c.Id
+                        AND x.Status IN ('completed', 'failed')
+                        AND x.LastModified < @Cutoff
+                        AND NOT EXISTS (
+                            SELECT 1 FROM dbo.ProcessingJobs AS j WITH (UPDLOCK, HOLDLOCK) WHERE j.SongId = x.Id
+                        )
+                ) AS s
+                WHERE c.Seq > @Last AND c.Seq <= @Upto;
 
                 DELETE FROM dbo.Transcriptions
                 WHERE JobId IS NULL AND SongId IN (SELECT d.Id FROM @DoomedSongs AS d);
@@ -275,12 +280,7 @@ BEGIN
                     N',"chromaAnalysis":', @SongChroma + @BatchChroma, N',"batchesSkipped":', @Skipped,
                     N',"finished":', CASE WHEN @SongsDone = 1 THEN N'true' ELSE N'false' END, N'}'
                 );
-                IF @StepAuditId IS NULL
-                    EXEC core.WriteAudit
-                        @RequestId = @RequestId, @EntityType = 'system', @EntityId = N'dbo.sp_CleanupOldData',
-                        @Action = 'cleaned_up', @Details = @Details, @AuditId = @StepAuditId OUTPUT;
-                ELSE
-                    UPDATE dbo.AuditLog SET Details = @Details WHERE Id = @StepAuditId;
+                EXEC core.RecordCleanupStep @RequestId = @RequestId, @Details = @Details, @AuditId = @StepAuditId OUTPUT;
                 COMMIT TRANSACTION;
                 SET @Songs = @Songs + @BatchRows;
                 SET @SongTranscriptions = @SongTranscriptions + @BatchTranscriptions;
@@ -311,23 +311,27 @@ BEGIN
         BEGIN
             IF @Deadline IS NOT NULL AND SYSUTCDATETIME() >= @Deadline
                 BREAK;
-            DELETE FROM @DoomedAudit;
-            INSERT INTO @DoomedAudit (Id)
-            SELECT TOP (@BatchSize) a.Id
-            FROM dbo.AuditLog AS a
-            WHERE a.Id > @Last AND a.Id <= @Upto AND a.[Timestamp] < @AuditCutoff
-            ORDER BY a.Id;
-            SET @Count = @@ROWCOUNT;
-            IF @Count = 0
+            -- the batch is a range of the clustered key: from @Last to the @BatchSize-th old row after it
+            SET @BatchUpto = (
+                SELECT MAX(b.Id)
+                FROM (
+                    SELECT TOP (@BatchSize) a.Id
+                    FROM dbo.AuditLog AS a
+                    WHERE a.Id > @Last AND a.Id <= @Upto AND a.[Timestamp] < @AuditCutoff
+                    ORDER BY a.Id
+                ) AS b
+            );
+            IF @BatchUpto IS NULL
             BEGIN
                 SET @AuditDone = 1;
                 BREAK;
             END;
-            SET @Last = (SELECT MAX(d.Id) FROM @DoomedAudit AS d);
 
             BEGIN TRANSACTION;
-            DELETE FROM dbo.AuditLog WHERE Id IN (SELECT d.Id FROM @DoomedAudit AS d);
-            SET @Audit = @Audit + @@ROWCOUNT;
+            DELETE FROM dbo.AuditLog WHERE Id > @Last AND Id <= @BatchUpto AND [Timestamp] < @AuditCutoff;
+            SET @Count = @@ROWCOUNT;
+            SET @Audit = @Audit + @Count;
+            SET @Last = @BatchUpto;
             IF @Count < @BatchSize
                 SET @AuditDone = 1;
             SET @Details = CONCAT(
@@ -335,12 +339,7 @@ BEGIN
                 N',"cutoff":"', CONVERT(nvarchar(30), @AuditCutoff, 126), N'","auditLog":', @Audit,
                 N',"finished":', CASE WHEN @AuditDone = 1 THEN N'true' ELSE N'false' END, N'}'
             );
-            IF @StepAuditId IS NULL
-                EXEC core.WriteAudit
-                    @RequestId = @RequestId, @EntityType = 'system', @EntityId = N'dbo.sp_CleanupOldData',
-                    @Action = 'cleaned_up', @Details = @Details, @AuditId = @StepAuditId OUTPUT;
-            ELSE
-                UPDATE dbo.AuditLog SET Details = @Details WHERE Id = @StepAuditId;
+            EXEC core.RecordCleanupStep @RequestId = @RequestId, @Details = @Details, @AuditId = @StepAuditId OUTPUT;
             COMMIT TRANSACTION;
         END;
 

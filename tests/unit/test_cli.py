@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from songsdb.batches import split_batches
-from songsdb.cli import COMMANDS, build_parser, main
+from songsdb.cli import COMMANDS, build_parser, command, main, program
 from songsdb.migrations import discover
 
 
@@ -18,8 +18,8 @@ def test_every_command_has_help_with_an_example(command: str, capsys: pytest.Cap
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
     assert exit_info.value.code == 0
-    out = capsys.readouterr().out
-    assert "Example: songsdb" in out
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"Example: {program()} {command}" in out  # the way songsdb can be typed here (see test_commands_are_named_...)
 
 
 def test_the_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -67,3 +67,71 @@ def test_a_library_error_is_one_line_and_exit_code_1(tmp_path: Path) -> None:
 def test_bad_database_names_are_refused_before_connecting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--env-file", str(tmp_path / "none"), "--database", "x]; DROP", "migrate"]) == 1
     assert "database name" in capsys.readouterr().err
+
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_SONGSDB = Path(sys.executable).parent / "songsdb"
+
+
+def test_commands_are_named_as_they_can_be_typed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    script = tmp_path / "venv" / "bin" / "songsdb"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.setattr(sys, "argv", [str(script), "up"])
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.chdir(tmp_path)
+    assert command("migrate") == "venv/bin/songsdb migrate"  # not on PATH: its path from here, as after scripts/setup
+    monkeypatch.chdir(REPO)
+    assert command("migrate") == f"{script} migrate"  # from elsewhere: the absolute path
+    monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin:/bin")
+    assert command("migrate") == "songsdb migrate"  # the venv is active: the README's short form
+    other = tmp_path / "other" / "songsdb"
+    other.parent.mkdir()
+    other.write_text("#!/bin/sh\n")
+    other.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{other.parent}:/usr/bin:/bin")
+    monkeypatch.chdir(tmp_path)
+    assert command("up") == "venv/bin/songsdb up"  # another songsdb on PATH is not this one
+
+
+@pytest.mark.skipif(not VENV_SONGSDB.is_file(), reason="needs the songsdb script that scripts/setup installs in .venv/bin")
+@pytest.mark.parametrize(("path", "expected"), [("/usr/bin:/bin", ".venv/bin/songsdb up"), (f"{VENV_SONGSDB.parent}:/usr/bin:/bin", "songsdb up")])
+def test_a_message_names_the_command_the_way_the_readme_says_to_run_it(path: str, expected: str, tmp_path: Path) -> None:
+    if VENV_SONGSDB.parent != REPO / ".venv" / "bin":
+        pytest.skip("the README's form is for the checkout's own .venv")
+    result = subprocess.run(
+        [".venv/bin/songsdb", "--env-file", str(tmp_path / "none"), "backup"],
+        capture_output=True, text=True, timeout=60, cwd=REPO, env={"PATH": path, "HOME": str(tmp_path)},
+    )
+    assert result.returncode == 1
+    assert f"run {expected} first" in result.stderr
+
+
+def test_the_librarys_own_suggestions_are_printed_as_they_can_be_typed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import songsdb.cli as cli
+
+    text = "start one with `songsdb up`, or run songsdb migrate; songsdb is fine; .venv/bin/songsdb status; songsdb_web"
+    monkeypatch.setattr(cli, "program", lambda: ".venv/bin/songsdb")
+    assert cli.as_typed(text) == (
+        "start one with `.venv/bin/songsdb up`, or run .venv/bin/songsdb migrate; songsdb is fine; "
+        ".venv/bin/songsdb status; songsdb_web"
+    )
+    monkeypatch.setattr(cli, "program", lambda: "songsdb")
+    assert cli.as_typed(text) == text
+
+
+@pytest.mark.skipif(not VENV_SONGSDB.is_file(), reason="needs the songsdb script that scripts/setup installs in .venv/bin")
+def test_cannot_reach_the_server_suggests_up_the_way_it_can_be_typed(tmp_path: Path) -> None:
+    pyodbc = pytest.importorskip("pyodbc")
+    if not pyodbc.drivers():
+        pytest.skip("needs an ODBC driver (scripts/setup installs FreeTDS)")
+    if VENV_SONGSDB.parent != REPO / ".venv" / "bin":
+        pytest.skip("the README's form is for the checkout's own .venv")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SONGSDB_SERVER": "127.0.0.1", "SONGSDB_PORT": "1",
+           "SONGSDB_USER": "nobody", "SONGSDB_PASSWORD": "Secret123!", "SONGSDB_LOGIN_TIMEOUT": "3"}
+    result = subprocess.run([".venv/bin/songsdb", "--env-file", str(tmp_path / "none"), "check"],
+                            capture_output=True, text=True, timeout=60, cwd=REPO, env=env)
+    assert result.returncode == 1
+    assert "cannot reach SQL Server at 127.0.0.1:1" in result.stderr
+    assert "`.venv/bin/songsdb up`" in result.stderr and "Secret123!" not in result.stderr

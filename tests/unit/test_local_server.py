@@ -173,3 +173,156 @@ def test_restore_refuses_anything_but_a_bare_backup_name() -> None:
     for bad in ("../etc/passwd.bak", "x.bak'; DROP DATABASE x; --", "backup.txt"):
         with pytest.raises(SongsDbError, match="bare name"):
             restore(Settings(server="nowhere"), bad)
+
+
+# --- `up` checks the engine, the image and the port before it makes any folder (fakes for Docker) ---
+
+
+class FakeImages:
+    """The images a fake engine has; ``pull`` works only when ``registry`` is True."""
+
+    def __init__(self, present: set[str], registry: bool) -> None:
+        self.present, self.registry, self.pulled = present, registry, []  # type: ignore[var-annotated]
+
+    def get(self, name: str) -> object:
+        import docker.errors
+
+        if name not in self.present:
+            raise docker.errors.ImageNotFound(f"No such image: {name}")
+        return object()
+
+    def pull(self, name: str) -> object:
+        import docker.errors
+
+        self.pulled.append(name)
+        if not self.registry:
+            raise docker.errors.APIError("pull failed", explanation="no registry can be reached")
+        self.present.add(name)
+        return object()
+
+
+class FakeContainers:
+    """No container exists; ``run`` records what it was given (and whether the mounts existed), then fails."""
+
+    def __init__(self) -> None:
+        self.runs: list[dict[str, object]] = []
+
+    def get(self, name: str) -> object:
+        import docker.errors
+
+        raise docker.errors.NotFound(f"No such container: {name}")
+
+    def run(self, **kwargs: object) -> object:
+        import docker.errors
+
+        mounts = kwargs["volumes"]
+        assert isinstance(mounts, dict)
+        self.runs.append({**kwargs, "mounts_existed": all(Path(host).is_dir() for host in mounts)})
+        raise docker.errors.APIError("run failed", explanation="error mounting the volume")
+
+
+class FakeDocker:
+    def __init__(self, images: set[str] | None = None, registry: bool = False) -> None:
+        self.images = FakeImages(set(images or ()), registry)
+        self.containers = FakeContainers()
+
+
+def _options(tmp_path: Path, port: int = 0, image: str = DEFAULT_IMAGE) -> UpOptions:
+    return UpOptions(image=image, port=port or _free_port(), env_file=tmp_path / ".env.songs-db", volumes_root=tmp_path / "volumes", timeout=1)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("0.0.0.0", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_up_without_the_image_and_no_registry_makes_no_folder_and_says_what_to_do(tmp_path: Path) -> None:
+    from songsdb.local import up
+
+    client, lines = FakeDocker(registry=False), []  # type: ignore[var-annotated]
+    with pytest.raises(DockerUnavailable, match=r"could not start .*not here and could not be pulled.*--image.*SONGSDB_SERVER.*songsdb migrate"):
+        up(_options(tmp_path), client=client, say=lines.append)
+    assert client.images.pulled == [DEFAULT_IMAGE] and client.containers.runs == []
+    assert not (tmp_path / "volumes").exists() and not (tmp_path / ".env.songs-db").exists()
+    assert any(line.startswith("pulling ") for line in lines) and not any(line.startswith("volume ") for line in lines)
+
+
+def test_up_with_the_port_in_use_makes_no_folder(tmp_path: Path) -> None:
+    import socket
+
+    from songsdb.errors import SongsDbError
+    from songsdb.local import up
+
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        client = FakeDocker(images={DEFAULT_IMAGE})
+        with pytest.raises(SongsDbError, match=rf"port {port} is already in use.*--port"):
+            up(_options(tmp_path, port=port), client=client, say=lambda line: None)
+    assert client.containers.runs == [] and not (tmp_path / "volumes").exists()
+
+
+def test_up_makes_the_volume_only_once_the_image_is_there_and_removes_it_when_the_container_fails(tmp_path: Path) -> None:
+    from songsdb.local import up
+
+    client, lines = FakeDocker(registry=True), []  # type: ignore[var-annotated]
+    with pytest.raises(DockerUnavailable, match="could not start .*error mounting the volume"):
+        up(_options(tmp_path), client=client, say=lines.append)
+    assert client.images.pulled == [DEFAULT_IMAGE]  # pulled first ...
+    assert len(client.containers.runs) == 1 and client.containers.runs[0]["mounts_existed"]  # ... then the folders, then run
+    order = [line.split()[0] for line in lines]
+    assert order[:2] == ["pulling", "volume"] and "removed again" in lines[-1]
+    assert list_volumes(tmp_path / "volumes") == []  # the empty volume this run made is gone
+
+
+def test_up_never_removes_a_volume_it_did_not_make(tmp_path: Path) -> None:
+    from songsdb.local import up
+
+    volume = create_volume(tmp_path / "volumes")
+    (volume.path / "data" / "SongsDB.mdf").write_text("data")
+    client = FakeDocker(images={DEFAULT_IMAGE})
+    with pytest.raises(DockerUnavailable):
+        up(_options(tmp_path), client=client, say=lambda line: None)
+    assert client.images.pulled == []  # the image was there: no pull
+    assert list_volumes(tmp_path / "volumes") == [volume] and (volume.path / "data" / "SongsDB.mdf").is_file()
+
+
+def test_a_new_volume_that_holds_a_file_is_kept(tmp_path: Path) -> None:
+    from songsdb.volumes import discard_if_empty
+
+    kept, empty = create_volume(tmp_path, now=datetime(2026, 1, 1, tzinfo=timezone.utc)), create_volume(tmp_path)
+    (kept.path / "log" / "errorlog").write_text("x")
+    assert discard_if_empty(kept) is False and kept.path.is_dir()
+    assert discard_if_empty(empty) is True and not empty.path.exists()
+
+
+@pytest.mark.parametrize(
+    ("error", "installed", "root", "expected"),
+    [
+        (ConnectionError("('Connection aborted.', FileNotFoundError(2, 'No such file or directory'))"), False, True, "install Docker (Debian: apt-get install docker.io) and start it"),
+        (ConnectionError("('Connection aborted.', ConnectionRefusedError(111, 'Connection refused'))"), True, False, "Docker is installed but not running: start it (sudo systemctl start docker"),
+        (ConnectionError("('Connection aborted.', PermissionError(13, 'Permission denied'))"), True, False, "add yourself to the docker group (sudo usermod -aG docker $USER"),
+    ],
+    ids=["not-installed", "not-running", "permission-denied"],
+)
+def test_without_an_engine_the_message_says_how_to_get_one(error: Exception, installed: bool, root: bool, expected: str) -> None:
+    from songsdb.container import no_engine_message
+
+    message = no_engine_message(error, None, dockerd_installed=installed, as_root=root)
+    assert message.startswith("no Docker engine answers at unix:///var/run/docker.sock: ")
+    assert expected in message
+    assert "SONGSDB_SERVER" in message and "songsdb migrate" in message
+    assert "Error" not in message.split(";")[0]  # the cause in words, not an exception class
+
+
+def test_up_without_an_engine_names_no_exception_class_and_makes_no_folder(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "DOCKER_HOST": f"unix://{tmp_path}/none.sock", "HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "songsdb", "--env-file", str(tmp_path / "e"), "up"], capture_output=True, text=True, env=env, timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 1
+    assert "Exception" not in result.stderr and "SONGSDB_SERVER" in result.stderr
+    assert "start it" in result.stderr  # install-and-start, or start
+    assert not (tmp_path / ".sqlcontainers").exists()

@@ -183,7 +183,7 @@ def test_the_deployment_script_sets_the_session_options_before_its_first_object(
     for option in ("ANSI_NULLS", "ANSI_PADDING", "ANSI_WARNINGS", "ARITHABORT", "CONCAT_NULL_YIELDS_NULL", "QUOTED_IDENTIFIER"):
         assert option in SESSION_OPTIONS.split("ON;")[0]
     assert "SET NUMERIC_ROUNDABORT OFF;" in header
-    assert "CREATE DATABASE" not in out and "sqlcmd -b -d <database>" in out
+    assert "CREATE DATABASE" not in out and "sqlcmd -b -I -d <database>" in out
 
 
 def test_the_deployment_script_can_create_its_database_first() -> None:
@@ -191,7 +191,7 @@ def test_the_deployment_script_can_create_its_database_first() -> None:
     out = build_deployment_script([a], "sqlserver", create_database="SongsDB")
     assert out.index(SESSION_OPTIONS) < out.index("IF DB_ID(N'SongsDB') IS NULL\n    CREATE DATABASE [SongsDB];")
     assert out.index("USE [SongsDB];\nGO\n") < out.index("CREATE TABLE deploy.SchemaHistory")
-    assert "sqlcmd -b -i <this file>" in out
+    assert "sqlcmd -b -I -i <this file>" in out
     with pytest.raises(MigrationError, match="letters, digits"):
         build_deployment_script([a], "sqlserver", create_database="x]; DROP DATABASE y; --")
 
@@ -215,6 +215,11 @@ def test_repeatable_scripts_come_after_the_objects_their_code_uses() -> None:
     assert references(caller, ["api.caller", "core.helper", "core.other", "worker.later"]) == {"core.helper", "core.other"}
     ordered = [s.name for s in dependency_order([caller, helper, other, later])]
     assert ordered == ["procs/core.Other.sql", "procs/core.Helper.sql", "procs/api.Caller.sql", "procs/worker.Later.sql"]
+
+
+def test_a_name_inside_a_string_is_data_not_a_dependency() -> None:
+    helper = repeatable("core.Step", "EXEC core.Write @EntityId = N'dbo.Cleanup', @Note = 'it''s dbo.Cleanup';")
+    assert references(helper, ["core.step", "core.write", "dbo.cleanup"]) == {"core.write"}
 
 
 def test_a_dependency_cycle_is_an_error_naming_its_scripts() -> None:
