@@ -75,15 +75,12 @@ def per_call(fn: Any, calls: int) -> float:
     return (time.perf_counter() - started) / calls * 1e6
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=20_000)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+def measure(calls: int = 20_000, repeats: int = 5, echo: bool = True) -> dict[str, Any]:
+    """Median per-call cost of each method through SongsDatabase, of the bare fake, and the difference."""
     fake = FakeConnection()
     db = SongsDatabase(Settings(connection_string="DRIVER={FreeTDS};SERVER=x;UID=u;PWD=p;"))
     db._pool = ConnectionPool(lambda: fake, max_size=1, max_idle=3600)
-    job_id, token = uuid.uuid4(), uuid.uuid4()
+    job_id = uuid.uuid4()
     cases = {
         "get_song": (False, lambda: db.get_song("f")),
         "create_song": (False, lambda: db.create_song("f", "a.mp3", title="t", artist="a")),
@@ -92,10 +89,11 @@ def main() -> None:
     }
     results: dict[str, Any] = {
         "machine": f"{platform.machine()}, Python {platform.python_version()}",
-        "calls": args.calls,
+        "calls": calls,
         "per_call_us": {},
     }
-    print(f"{'method':<20}{'songsdb µs':>12}{'fake alone µs':>15}{'added µs':>10}")
+    if echo:
+        print(f"{'method':<20}{'songsdb µs':>12}{'fake alone µs':>15}{'added µs':>10}")
     for name, (job, call) in cases.items():
         fake.job_next = job
         raw_cursor = fake.cursor()
@@ -106,10 +104,20 @@ def main() -> None:
             raw_cursor.nextset()
 
         call()  # warm-up: plans and prepared texts are made once
-        total = statistics.median(per_call(call, args.calls) for _ in range(args.repeats))
-        alone = statistics.median(per_call(bare, args.calls) for _ in range(args.repeats))
+        total = statistics.median(per_call(call, calls) for _ in range(repeats))
+        alone = statistics.median(per_call(bare, calls) for _ in range(repeats))
         results["per_call_us"][name] = {"songsdb": total, "fake_alone": alone, "added": total - alone}
-        print(f"{name:<20}{total:12.2f}{alone:15.2f}{total - alone:10.2f}")
+        if echo:
+            print(f"{name:<20}{total:12.2f}{alone:15.2f}{total - alone:10.2f}")
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    results = measure(args.calls, args.repeats)
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"client-overhead-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(results, indent=2))

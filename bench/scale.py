@@ -190,14 +190,8 @@ def cleanup_beside_writes(db: SongsDatabase, settings: Settings, n: int) -> dict
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
-    parser.add_argument("--calls", type=int, default=300, help="timed calls per operation and size")
-    parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
-    parser.add_argument("--no-cleanup", action="store_true", help="skip the cleanup measurement (it is the long part)")
-    args = parser.parse_args()
-    server = Settings(connection_string=os.environ["SONGSDB_TEST_DSN"]).with_database("master")
+def run(server: Settings, sizes: list[int], calls: int, cleanup: bool = True, keep: bool = False) -> dict[str, Any]:
+    """Load each size in turn into one throwaway database and time everything; returns the figures."""
     name = f"songsdb_scale_{uuid.uuid4().hex[:8]}"
     settings = server.with_database(name)
     engine = Migrator(settings).migrate().engine
@@ -205,32 +199,37 @@ def main() -> None:
         "engine": engine,
         "server": execute(settings, "SELECT @@VERSION;")[0][0].splitlines()[0],
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "driver": Settings(connection_string=os.environ["SONGSDB_TEST_DSN"]).odbc().split(";")[0],
+        "driver": server.odbc().split(";")[0],
         "sizes": {},
     }
     try:
         with SongsDatabase(settings) as db:
-            if not args.no_cleanup:
+            if cleanup:
                 # the cleanup at the smallest size first, on its own rows (it deletes them all), so its
                 # rate can be compared with the one at the largest size: linear means the same rows/s
-                load(settings, min(args.sizes))
+                load(settings, min(sizes))
                 fresh_statistics(settings, engine)
-                out["cleanup"] = {str(min(args.sizes)): cleanup_beside_writes(db, settings, args.calls)}
+                out["cleanup"] = {str(min(sizes)): cleanup_beside_writes(db, settings, calls)}
                 print(json.dumps({"cleanup": out["cleanup"]}), flush=True)
-            for size in sorted(args.sizes):
+            for size in sorted(sizes):
                 started = time.perf_counter()
                 load(settings, size)
                 fresh_statistics(settings, engine)
                 print(f"loaded {size:,} songs, jobs and audit rows in {time.perf_counter() - started:.0f} s", flush=True)
-                out["sizes"][str(size)] = lookups(db, settings, args.calls)
+                out["sizes"][str(size)] = lookups(db, settings, calls)
                 print(json.dumps({str(size): out["sizes"][str(size)]}), flush=True)
-            if not args.no_cleanup and len(args.sizes) > 1:
-                out["cleanup"][str(max(args.sizes))] = cleanup_beside_writes(db, settings, args.calls)
+            if cleanup and len(sizes) > 1:
+                out["cleanup"][str(max(sizes))] = cleanup_beside_writes(db, settings, calls)
     finally:
-        if not args.keep:
+        if not keep:
             execute(server, f"DROP DATABASE [{name}];")
         else:
             print(f"kept database {name}")
+    report(out)
+    return out
+
+
+def report(out: dict[str, Any]) -> None:
     sizes = sorted(out["sizes"], key=int)
     print(f"\n{'operation':<32}" + "".join(f"{s + ' rows':>22}" for s in sizes) + f"{'ratio':>8}")
     for op in out["sizes"][sizes[0]]:
@@ -244,6 +243,17 @@ def main() -> None:
             f"({c['rows_per_second']:,.0f} rows/s); create_song p99 idle {c['create_song_idle']['p99_ms']:.2f} ms, "
             f"during cleanup {busy if busy is None else round(busy, 2)} ms"
         )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
+    parser.add_argument("--calls", type=int, default=300, help="timed calls per operation and size")
+    parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
+    parser.add_argument("--no-cleanup", action="store_true", help="skip the cleanup measurement (it is the long part)")
+    args = parser.parse_args()
+    server = Settings(connection_string=os.environ["SONGSDB_TEST_DSN"]).with_database("master")
+    out = run(server, args.sizes, args.calls, cleanup=not args.no_cleanup, keep=args.keep)
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"scale-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(out, indent=2, default=str))

@@ -21,9 +21,13 @@ _LAZY = {
     "load_settings": "songsdb.config",
     "request_id_var": "songsdb.context",
     "request_context": "songsdb.context",
+    "ImportSummary": "songsdb.bulk",
+    "ImportFailure": "songsdb.bulk",
+    "BadRecord": "songsdb.bulk",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from songsdb.bulk import BadRecord, ImportFailure, ImportSummary
     from songsdb.config import Settings, load_settings
     from songsdb.context import request_context, request_id_var
     from songsdb.database import SongsDatabase

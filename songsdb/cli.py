@@ -19,13 +19,14 @@ import os
 import shlex
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from songsdb.config import ENV_FILE, Settings, load_settings
-from songsdb.errors import SongsDbError
+from songsdb.errors import ConfigurationError, SongsDbError
 
 __all__ = ["main", "build_parser", "command", "as_typed", "program"]
 
@@ -195,6 +196,49 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     if not report.finished:
         print("stopped at the time limit; run it again to go on")
     return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from songsdb.bulk import read_rows
+    from songsdb.database import SongsDatabase
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise ConfigurationError(f"no such file: {path}")
+    rows = read_rows(path, args.format)
+    with SongsDatabase(settings=_settings(args)) as db, _progress(path) as progress:
+        summary = db.import_songs(rows, chunk_size=args.chunk_size, on_duplicate=args.on_duplicate, on_progress=progress)
+    print(f"{summary.created} created, {summary.updated} updated, {summary.skipped} skipped, {len(summary.failed)} failed")
+    for failure in summary.failed[: args.show_failures]:
+        where = f"row {failure.index}" + (f" ({failure.file_id})" if failure.file_id else "")
+        print(f"  {where}: {failure.parameter + ': ' if failure.parameter else ''}{failure.message}")
+    if len(summary.failed) > args.show_failures:
+        print(f"  ... and {len(summary.failed) - args.show_failures} more")
+    return 1 if summary.failed else 0
+
+
+@contextmanager
+def _progress(path: Path) -> Iterator[Callable[[Any], None]]:
+    """A progress bar when tqdm is installed (the `progress` extra), else one line of counts per chunk."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        tqdm = None
+    if tqdm is None:
+        def plain(summary: Any) -> None:
+            print(f"{path.name}: {summary.rows} rows ({summary.created} created, {len(summary.failed)} failed)", file=sys.stderr)
+
+        yield plain
+        return
+    bar = tqdm(desc=path.name, unit=" rows", file=sys.stderr)
+    try:
+        def advance(summary: Any) -> None:
+            bar.update(summary.rows - bar.n)
+            bar.set_postfix(created=summary.created, failed=len(summary.failed), refresh=False)
+
+        yield advance
+    finally:
+        bar.close()
 
 
 def cmd_queue(args: argparse.Namespace) -> int:
@@ -389,6 +433,12 @@ COMMANDS: dict[str, tuple[Handler, str, str]] = {
         "as the operations login",
         "songsdb cleanup --days 30 --dry-run",
     ),
+    "import": (
+        cmd_import,
+        "register the songs of a CSV file (a header of create_song's parameter names) or JSON lines, one call per "
+        "chunk; prints what was created, skipped and failed (exit 1 when any row failed)",
+        "songsdb import catalogue.csv --on-duplicate skip",
+    ),
     "queue": (cmd_queue, "queued, running, failed and expired-lease counts per model, as the operations login", "songsdb queue"),
     "up": (
         cmd_up,
@@ -447,6 +497,15 @@ def build_parser() -> argparse.ArgumentParser:
             sub_parser.add_argument("--audit-days", type=int, default=365, help="keep audit rows this many days (90 or more; default 365)")
             sub_parser.add_argument("--dry-run", action="store_true", help="count what would be deleted; delete nothing")
             sub_parser.add_argument("--time-limit", type=int, help="stop cleanly between batches after this many seconds")
+        if name == "import":
+            sub_parser.add_argument("file", help="a .csv file, or .jsonl with one JSON object a line")
+            sub_parser.add_argument("--format", choices=("csv", "jsonl"), help="the file's format (default: from its suffix)")
+            sub_parser.add_argument("--chunk-size", type=int, default=1000, help="rows per call and transaction (1 to 5000; default 1000)")
+            sub_parser.add_argument(
+                "--on-duplicate", choices=("skip", "update"), default="skip",
+                help="a file id already stored: skip the row (default) or write its values over the stored ones",
+            )
+            sub_parser.add_argument("--show-failures", type=int, default=20, help="how many failed rows to list (default 20)")
         if name == "baseline":
             sub_parser.add_argument("version", type=int, help="the last versioned script the database already has")
         if name in ("up", "start", "stop", "down", "logs", "shell", "status"):

@@ -11,22 +11,26 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
+from songsdb.bulk import MAX_CHUNK, BadRecord, ImportSummary, Tally, chunks, encode_chunk
 from songsdb.config import Settings, load_settings, redact
 from songsdb.context import current_request_id
 from songsdb.errors import (
     DatabaseError,
     DatabaseMissing,
     DatabaseUnavailable,
+    DuplicateSong,
+    ImportInterrupted,
     LoginFailed,
     QueryTimeout,
     SongsDbError,
     TransactionRolledBack,
+    ValidationError,
     map_database_error,
     native_error_number,
     server_message,
@@ -37,6 +41,7 @@ from songsdb.models import (
     CleanupCount,
     CleanupReport,
     DeletedSong,
+    ImportOutcome,
     Job,
     JobStatus,
     JobSummary,
@@ -312,6 +317,51 @@ class SongsDatabase(QueueMethods):
         )
         return self._created(song, "api.CreateSong").id
 
+    def import_songs(
+        self,
+        rows: Iterable[Mapping[str, Any] | BadRecord],
+        *,
+        chunk_size: int = 1000,
+        on_duplicate: Literal["skip", "update"] = "skip",
+        on_progress: Callable[[ImportSummary], None] | None = None,
+        request_id: str | None = None,
+    ) -> ImportSummary:
+        """Register many songs: one call and one transaction per ``chunk_size`` rows (README, "Bulk import").
+
+        Each row is a mapping of :meth:`create_song`'s parameters. A row that breaks a rule is
+        reported in the summary's ``failed`` with its index and parameter, and the rest are written;
+        a row whose ``file_id`` is stored already is skipped, or with ``on_duplicate="update"``
+        has the values it gives written over the stored ones. Every song created or updated gets its
+        audit row in its chunk's transaction. ``on_progress`` is called with the totals after each
+        chunk. When a chunk fails as a whole (the server is gone, say), ImportInterrupted says
+        what the committed chunks did; nothing of the failed chunk is written.
+        """
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or not 1 <= chunk_size <= MAX_CHUNK:
+            raise ValidationError(f"chunk_size must be a whole number from 1 to {MAX_CHUNK} (got {chunk_size!r})")
+        request = current_request_id(request_id)
+        tally = Tally()
+        for chunk in chunks(rows, chunk_size):
+            text, sent, refused = encode_chunk(chunk)
+            tally.failed.extend(refused)
+            for attempt in (1, 2):
+                if not sent:
+                    break
+                try:
+                    outcomes = self._many(
+                        ImportOutcome, "api.ImportSongs", True, Songs=text, OnDuplicate=on_duplicate, RequestId=request
+                    )
+                except DuplicateSong as exc:
+                    if attempt == 1:  # stored by a concurrent call meanwhile: nothing was written; once more
+                        continue
+                    raise ImportInterrupted(tally.summary(), chunk[0][0]) from exc
+                except SongsDbError as exc:
+                    raise ImportInterrupted(tally.summary(), chunk[0][0]) from exc
+                tally.add(outcomes, sent)
+                break
+            if on_progress is not None:
+                on_progress(tally.summary())
+        return tally.summary()
+
     def get_song(self, file_id: str) -> Song | None:
         """The song with this backend file id, or None."""
         return self._one(Song, "api.GetSongByFileId", False, FileId=file_id)
@@ -554,7 +604,7 @@ class SongsDatabase(QueueMethods):
     def log_audit(
         self,
         entity_type: str,
-        entity_id: str | None,
+        entity_id: str | uuid.UUID | None,
         action: str,
         *,
         request_id: str | None = None,
@@ -569,7 +619,9 @@ class SongsDatabase(QueueMethods):
             "api.LogAudit",
             True,
             EntityType=entity_type,
-            EntityId=entity_id,
+            # a UUID is written as the procedures write ids (CONVERT(nvarchar(36), ...): upper case),
+            # so one song's audit rows show one spelling of its id
+            EntityId=str(entity_id).upper() if isinstance(entity_id, uuid.UUID) else entity_id,
             Action=action,
             RequestId=current_request_id(request_id),
             UserId=user_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "SongsDbError",
@@ -32,6 +33,7 @@ __all__ = [
     "TransactionNotAllowed",
     "TransactionRolledBack",
     "PermissionDenied",
+    "ImportInterrupted",
     "MigrationError",
     "CatalogueEntry",
     "CATALOGUE",
@@ -111,6 +113,23 @@ class TransactionNotAllowed(SongsDbError):
 
 class TransactionRolledBack(SongsDbError):
     """An error inside ``transaction()`` rolled the whole transaction back; nothing of it was committed."""
+
+
+class ImportInterrupted(SongsDbError):
+    """A bulk import stopped at a chunk that failed as a whole; ``summary`` is what the chunks before it did.
+
+    The failed chunk wrote nothing (one transaction a chunk); ``next_index`` is the index of its first
+    row, where a new import can start. The error that stopped it is the cause.
+    """
+
+    def __init__(self, summary: Any, next_index: int) -> None:
+        self.summary = summary
+        self.next_index = next_index
+        super().__init__(
+            f"the import stopped at row {next_index}: that chunk wrote nothing; the chunks before it are "
+            f"committed ({summary.created} created, {summary.updated} updated, {summary.skipped} skipped, "
+            f"{len(summary.failed)} failed). Run it again from row {next_index}, or all of it: stored songs are skipped."
+        )
 
 
 class PermissionDenied(SongsDbError, PermissionError):

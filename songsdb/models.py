@@ -2,6 +2,10 @@
 
 Conversions: uniqueidentifier -> ``uuid.UUID``; datetime2 (stored UTC) -> timezone-aware UTC
 ``datetime``; JSON text -> ``dict``/``list``; everything else as the driver returns it.
+A row read from the database keeps the driver's values and converts each field the first time it
+is read (then keeps the result): a caller that reads two fields of a job pays for two conversions,
+not twenty-three. Equality, hashing, ``repr`` and pickling read every field, so they see the same
+values a row built eagerly would have.
 ``columns(Model)`` is what the contract test compares with each procedure's declared result.
 """
 
@@ -29,6 +33,7 @@ __all__ = [
     "DeletedSong",
     "CleanupCount",
     "CleanupReport",
+    "ImportOutcome",
     "ServerInfo",
     "QueueStatus",
     "columns",
@@ -58,7 +63,7 @@ def col(name: str, kind: str = "plain") -> Any:
 def _uuid(value: Any) -> uuid.UUID | None:
     if value is None or isinstance(value, uuid.UUID):
         return value
-    return uuid.UUID(str(value))
+    return uuid.UUID(value if type(value) is str else str(value))
 
 
 _DATETIME_TEXT = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?\s*(Z|[+-]\d{2}:\d{2})?$")
@@ -102,8 +107,12 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value).strip() if isinstance(value, str) else str(value)
 
 
-_CONVERTERS = {
-    "plain": lambda v: v,
+def _plain(value: Any) -> Any:
+    return value
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "plain": _plain,
     "uuid": _uuid,
     "utc": _utc,
     "json": _json,
@@ -139,6 +148,39 @@ class Row:
         """The column names, so ``dict(row)`` and ``row[name]`` work like a mapping."""
         return columns(type(self))
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Every field converted (a pickled or copied row carries values, not the driver's row)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+
+_RAW = "_songsdb_raw"  # an instance's (driver values, plan) until every field has been read
+
+
+class _Converted:
+    """A row field read from the driver's values on first access, then kept in the instance.
+
+    A non-data descriptor: once the value is in the instance's ``__dict__``, Python finds it there
+    and this is never called again for that field. Rows built by ``__init__`` have no raw values:
+    their fields are in ``__dict__`` from the start.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type) -> Any:
+        if instance is None:
+            return self
+        try:
+            values, plan = instance.__dict__[_RAW]
+        except KeyError:
+            raise AttributeError(self.name) from None
+        index, convert, default = plan[self.name]
+        value = default if index < 0 else convert(values[index])
+        instance.__dict__[self.name] = value
+        return value
+
 
 def row(cls: type[T]) -> type[T]:
     """``@dataclass(frozen=True)`` for a row model, hashing by its non-JSON fields."""
@@ -149,11 +191,15 @@ def row(cls: type[T]) -> type[T]:
         return hash(tuple(getattr(self, n) for n in plain))
 
     made.__hash__ = __hash__
+    for f in fields(made):
+        if "column" in f.metadata:
+            setattr(made, f.name, _Converted(f.name))  # __init__ keeps its defaults: they are bound already
     return made  # type: ignore[no-any-return]
 
 
 _COLUMNS_OF: dict[type, dict[str, str]] = {}
-_MAPPERS: dict[tuple[type, tuple[str, ...]], tuple[tuple[str, int, Callable[[Any], Any]], ...]] = {}
+Plan = dict[str, tuple[int, Callable[[Any], Any], Any]]
+_PLANS: dict[tuple[type, tuple[str, ...]], Plan] = {}
 
 
 def _by_column(model: type) -> dict[str, str]:
@@ -164,25 +210,22 @@ def _by_column(model: type) -> dict[str, str]:
     return found
 
 
-def _mapper(model: type, names: tuple[str, ...]) -> tuple[tuple[str, int, Callable[[Any], Any]], ...]:
-    """For one (model, column list): each field's name, its column's position and its converter."""
-    plan = _MAPPERS.get((model, names))
+def _plan(model: type, names: tuple[str, ...]) -> Plan:
+    """For one (model, column list): each field's column position (-1: absent, use the default) and converter."""
+    plan = _PLANS.get((model, names))
     if plan is not None:
         return plan
     position = {name.lower(): i for i, name in enumerate(names)}
-    steps = []
+    plan = {}
     for f in fields(model):
         if "column" not in f.metadata:
             continue
         index = position.get(f.metadata["column"].lower())
-        if index is None:
-            if f.default is not MISSING:
-                continue
+        if index is None and f.default is MISSING:
             raise SongsDbError(f"{model.__name__}: the result has no column {f.metadata['column']!r} (got {list(names)})")
-        steps.append((f.name, index, _CONVERTERS[f.metadata["kind"]]))
-    plan = tuple(steps)
-    if len(_MAPPERS) < 1024:  # bounded: column lists come from the procedures, not from users
-        _MAPPERS[(model, names)] = plan
+        plan[f.name] = (-1, _plain, f.default) if index is None else (index, _CONVERTERS[f.metadata["kind"]], None)
+    if len(_PLANS) < 1024:  # bounded: column lists come from the procedures, not from users
+        _PLANS[(model, names)] = plan
     return plan
 
 
@@ -192,13 +235,14 @@ def from_row(model: type[T], names: Sequence[str], row: Sequence[Any]) -> T:
 
 
 def from_rows(model: type[T], names: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[T]:
-    """Build one ``model`` per row. The mapping is planned once per (model, column list) and the
-    frozen instances are filled directly, which is most of a call's Python cost saved."""
-    plan = _mapper(model, tuple(names))
+    """One ``model`` per row. The mapping is planned once per (model, column list); each row keeps
+    the driver's values and converts a field when it is first read (see :class:`_Converted`)."""
+    plan = _plan(model, tuple(names))
+    new = object.__new__
     made = []
     for values in rows:
-        instance = object.__new__(model)
-        instance.__dict__.update({name: convert(values[index]) for name, index, convert in plan})
+        instance = new(model)
+        instance.__dict__[_RAW] = (values, plan)
         made.append(instance)
     return made
 
@@ -376,6 +420,19 @@ class CleanupReport:
 
     def __getitem__(self, table: str) -> int:
         return self.rows[table]
+
+
+@row
+class ImportOutcome(Row):
+    """What ``api.ImportSongs`` did with one row of a chunk (``position`` counts within the chunk)."""
+
+    position: int = col("Ordinal")
+    file_id: str | None = col("FileId")
+    outcome: Literal["created", "updated", "skipped", "failed"] = col("Outcome", "code")
+    song_id: uuid.UUID | None = col("SongId", "uuid")
+    error_number: int | None = col("ErrorNumber")
+    parameter: str | None = col("Parameter")
+    error: str | None = col("Error")
 
 
 @row

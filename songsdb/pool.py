@@ -85,9 +85,14 @@ class ConnectionPool:
         self._max_lifetime = max_lifetime
         self._check = check
         self._clock = clock
-        self._slots = threading.BoundedSemaphore(max_size)
-        self._idle: list[PooledConnection] = []
+        # one lock guards the idle list and the count of borrowed connections; a borrower that finds
+        # every connection out waits on the condition (a semaphore would cost a Python-level
+        # condition on every call, not only when the pool is exhausted)
         self._lock = threading.Lock()
+        self._returned = threading.Condition(self._lock)
+        self._borrowed = 0
+        self._waiting = 0
+        self._idle: list[PooledConnection] = []
         self._generation = 0  # close() starts a new one: older connections are not pooled again
         self.max_size = max_size
 
@@ -99,31 +104,53 @@ class ConnectionPool:
 
     def acquire(self) -> PooledConnection:
         """A live connection: a checked idle one, or a new one. Connection errors propagate unchanged."""
-        if not self._slots.acquire(timeout=self._timeout):
-            raise DatabaseUnavailable(f"no free connection within {self._timeout:.0f} s (pool of {self.max_size})")
+        with self._lock:
+            if self._borrowed >= self.max_size:
+                self._wait_for_one()
+            self._borrowed += 1
+            conn = self._idle.pop() if self._idle else None
         try:
-            while (conn := self._pop_idle()) is not None:
+            while conn is not None:
                 if self._usable(conn):
                     return conn
                 conn.close()
+                conn = self._pop_idle()
             raw = self._connect()
         except BaseException:
-            self._slots.release()
+            with self._lock:
+                self._give_back()
             raise
         return PooledConnection(raw, self._clock(), self._generation)
 
     def release(self, conn: PooledConnection, broken: bool = False) -> None:
         """Give ``conn`` back; a broken one, or one returned after :meth:`close`, is closed."""
+        conn.last_used = self._clock()
+        with self._lock:
+            keep = not broken and conn.generation == self._generation
+            if keep:
+                self._idle.append(conn)
+            self._give_back()
+        if not keep:
+            conn.close()
+
+    def _wait_for_one(self) -> None:
+        """Called holding the lock: wait until a connection comes back, or raise after ``timeout``."""
+        deadline = time.monotonic() + self._timeout
+        self._waiting += 1
         try:
-            conn.last_used = self._clock()
-            with self._lock:
-                keep = not broken and conn.generation == self._generation
-                if keep:
-                    self._idle.append(conn)
-            if not keep:
-                conn.close()
+            while self._borrowed >= self.max_size:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise DatabaseUnavailable(f"no free connection within {self._timeout:.0f} s (pool of {self.max_size})")
+                self._returned.wait(left)
         finally:
-            self._slots.release()
+            self._waiting -= 1
+
+    def _give_back(self) -> None:
+        """Called holding the lock: one borrowed connection less; wake a waiting borrower."""
+        self._borrowed -= 1
+        if self._waiting:
+            self._returned.notify()
 
     def close(self) -> None:
         """Close the idle connections; borrowed ones are closed when they come back."""

@@ -84,18 +84,14 @@ BEGIN
 
         IF @Transcription IS NOT NULL
         BEGIN
+            -- by key: OPENJSON ... WITH (x nvarchar(max)) cuts values at 4000 characters on Babelfish
+            -- 4.2, and a transcript is longer than that
             SELECT
-                @Language = r.Language,
-                @FullText = r.FullText,
-                @Segments = r.Segments,
-                @ModelName = r.ModelName
-            FROM OPENJSON (@Transcription)
-                WITH (
-                    Language nvarchar(4000) '$.language',
-                    FullText nvarchar(max) '$.fullText',
-                    Segments nvarchar(max) '$.segments' AS JSON,
-                    ModelName nvarchar(4000) '$.modelName'
-                ) AS r;
+                @Language = MAX(CASE WHEN p.[key] = N'language' THEN p.[value] END),
+                @FullText = MAX(CASE WHEN p.[key] = N'fullText' THEN p.[value] END),
+                @Segments = MAX(CASE WHEN p.[key] = N'segments' AND p.[type] IN (4, 5) THEN p.[value] END),
+                @ModelName = MAX(CASE WHEN p.[key] = N'modelName' THEN p.[value] END)
+            FROM OPENJSON(@Transcription) AS p;
             EXEC core.InsertTranscription
                 @SongId = @SongId, @JobId = @JobId, @Language = @Language, @FullText = @FullText,
                 @Segments = @Segments, @ModelName = @ModelName, @Id = @ResultId OUTPUT;

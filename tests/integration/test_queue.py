@@ -209,6 +209,18 @@ def test_completion_writes_transcriptions_and_analyses_with_the_status(db: Songs
     assert db.get_job(t.id).result_metadata == {"secs": 3}
 
 
+
+def test_a_long_transcript_is_stored_whole(db: SongsDatabase, model: str) -> None:
+    """Whisper output is longer than 4000 characters; Babelfish's OPENJSON ... WITH would cut it there."""
+    s = song(db)
+    db.enqueue_jobs(s, [(model, "transcription")])
+    job = db.claim_next_job("w1", job_types=["transcription"], model_names=[model])
+    text = "ünïcode lyrics line. " * 1000
+    segments = [{"start": i, "end": i + 1, "text": f"segment {i}"} for i in range(800)]
+    db.complete_job(job.id, job.claim_token, transcription={"language": "en", "full_text": text, "segments": segments})
+    (stored,) = db.get_song_results(s).transcriptions
+    assert stored.full_text == text and stored.segments == segments
+
 def test_enqueue_is_all_or_nothing(db: SongsDatabase, queue_settings: Settings, model: str) -> None:
     s = song(db)
     before = scalar(queue_settings, "SELECT COUNT(*) FROM dbo.ProcessingJobs;")

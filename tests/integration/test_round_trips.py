@@ -112,3 +112,15 @@ def test_the_job_lifecycle_is_one_request_per_call(wire) -> None:
         db.complete_job(job.id, job.claim_token, tracks=[{"stem_name": "v", "file_path": "/v"}])
         seen["complete_job"] = counter.requests()
         assert set(seen.values()) == {1}, (step, seen)
+
+
+def test_a_small_import_chunk_is_one_request_and_a_large_one_two(wire) -> None:
+    """A chunk's JSON over 4000 characters travels as data-at-execution: both drivers then prepare
+    and execute in two requests (sp_prepare + sp_execute, or sp_unprepare + sp_prepexec), exactly as
+    raw pyodbc does with the same parameter; still two requests for a thousand songs."""
+
+    def chunk(n: int) -> list[dict[str, str]]:
+        return [{"file_id": f"rt-{uuid.uuid4()}", "filename": "a.mp3"} for _ in range(n)]
+
+    assert requests_per_call(wire, lambda db, i: db.import_songs(chunk(3))) == [1, 1, 1]
+    assert requests_per_call(wire, lambda db, i: db.import_songs(chunk(300))) == [2, 2, 2]

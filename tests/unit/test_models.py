@@ -111,3 +111,39 @@ def test_rows_with_json_fields_are_hashable_and_equal_by_value() -> None:
     b = from_row(Song, *song_row())
     assert isinstance(a.metadata, dict)
     assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+
+
+def eager_song() -> Song:
+    """The same song built field by field through __init__, as a caller (or a test) would."""
+    return Song(
+        id=SONG_ID, file_id="f-1", title="Intro 😀", artist=None, album=None, filename="a.mp3",
+        original_filename=None, file_size=10, duration=1.5, file_extension="mp3",
+        uploaded_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+        last_modified=datetime(2026, 1, 2, 3, 4, 5, 123000, tzinfo=timezone.utc),
+        metadata={"bpm": 120, "tags": ["a"]}, status="uploaded",
+    )
+
+
+def test_a_row_converts_a_field_when_first_read_and_keeps_it() -> None:
+    song = from_row(Song, *song_row())
+    assert "uploaded_at" not in vars(song)  # nothing converted yet
+    first = song.uploaded_at
+    assert vars(song)["uploaded_at"] is first and song.uploaded_at is first
+    assert "metadata" not in vars(song)
+
+
+def test_a_lazily_converted_row_equals_hashes_and_prints_like_one_built_eagerly() -> None:
+    lazy, eager = from_row(Song, *song_row()), eager_song()
+    assert lazy == eager and hash(lazy) == hash(eager) and repr(lazy) == repr(eager)
+    assert dataclasses.asdict(lazy) == dataclasses.asdict(eager)
+    assert dataclasses.replace(lazy, title="x").title == "x"
+
+
+def test_a_row_pickles_and_copies_with_its_values_not_the_drivers() -> None:
+    import copy
+    import pickle
+
+    song = from_row(Song, *song_row())
+    again = pickle.loads(pickle.dumps(song))
+    assert again == eager_song() and "_songsdb_raw" not in vars(again)
+    assert copy.copy(song) == song and copy.deepcopy(song) == song

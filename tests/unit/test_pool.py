@@ -89,3 +89,32 @@ def test_a_broken_connection_is_closed_and_its_slot_freed() -> None:
     assert a.raw.closed
     pool.release(b)
     assert pool.acquire() is b
+
+
+def test_a_borrower_waits_for_a_connection_to_come_back() -> None:
+    import threading
+
+    pool = ConnectionPool(Conn, max_size=1, timeout=5)
+    first = pool.acquire()
+    got: list[Any] = []
+    waiter = threading.Thread(target=lambda: got.append(pool.acquire()))
+    waiter.start()
+    waiter.join(0.1)
+    assert waiter.is_alive() and not got  # every connection is out: it waits
+    pool.release(first)
+    waiter.join(5)
+    assert got == [first]
+
+
+def test_a_failed_connect_gives_its_slot_back() -> None:
+    attempts = []
+
+    def refuse() -> Any:
+        attempts.append(1)
+        raise OSError("connection refused")
+
+    pool = ConnectionPool(refuse, max_size=1, timeout=0.05)
+    for _ in range(3):  # with the slot leaked, the second try would wait and say "no free connection"
+        with pytest.raises(OSError, match="refused"):
+            pool.acquire()
+    assert len(attempts) == 3

@@ -1,0 +1,1 @@
+"""songsdb's benchmarks: `python -m bench` runs every section against SONGSDB_TEST_DSN (see bench/README.md)."""

@@ -1,0 +1,105 @@
+"""Flask integration: one X-Request-ID per request, on every songsdb call it makes and on its response.
+
+    from flask import Flask
+    from songsdb import SongsDatabase
+    from songsdb.flask import init_app
+
+    app = Flask(__name__)
+    db = SongsDatabase()
+    init_app(app, db)          # the original design's name works too: setup_flask_app_hooks(app)
+
+Before any other ``before_request`` function, the hook takes the request's ``X-Request-ID``
+(1 to 100 printable ASCII characters, no spaces: what the database stores) or, when it is
+missing or unusable, generates one (a UUID). For the rest of the request it is bound in
+songsdb's request-id context (:mod:`songsdb.context`), so every mutating call that is not given
+``request_id=`` records it on its rows and audit rows; it is also ``flask.g.request_id``,
+``flask.request.request_id`` (as the original design read it) and :func:`request_id`, and it
+comes back in the response's ``X-Request-ID`` header, error responses included.
+
+Needs the ``flask`` extra: ``pip install 'songsdb[flask]'``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from contextvars import Token
+
+from flask import Flask, Response, g, request
+
+from songsdb.context import request_id_var
+from songsdb.database import SongsDatabase
+
+__all__ = ["HEADER", "init_app", "setup_flask_app_hooks", "request_id", "database", "usable_request_id"]
+
+HEADER = "X-Request-ID"
+EXTENSION = "songsdb"
+_USABLE = re.compile(r"[!-~]{1,100}")  # printable ASCII without spaces; AuditLog.RequestId holds 100
+
+
+def usable_request_id(value: str | None) -> str | None:
+    """``value`` when it can be a request id as it is, else None."""
+    return value if value is not None and _USABLE.fullmatch(value) else None
+
+
+def request_id() -> str:
+    """The current request's id (inside a request of an app set up with :func:`init_app`)."""
+    found: str | None = g.get("request_id")
+    if found is None:
+        raise RuntimeError("no request id: call songsdb.flask.init_app(app) when creating the app")
+    return found
+
+
+def database() -> SongsDatabase:
+    """The SongsDatabase given to :func:`init_app` for the current app."""
+    from flask import current_app
+
+    db = current_app.extensions.get(EXTENSION)
+    if db is None:
+        raise RuntimeError("no SongsDatabase for this app: call songsdb.flask.init_app(app, db)")
+    assert isinstance(db, SongsDatabase)
+    return db
+
+
+def _bind() -> None:
+    value = usable_request_id(request.headers.get(HEADER)) or str(uuid.uuid4())
+    g.request_id = value
+    g.songsdb_token = request_id_var.set(value)
+    setattr(request, "request_id", value)  # the original design read request.request_id
+
+
+def _answer(response: Response) -> Response:
+    value = g.get("request_id")
+    if value is not None:
+        response.headers[HEADER] = value
+    return response
+
+
+def _unbind(error: BaseException | None) -> None:
+    token: Token[str | None] | None = g.pop("songsdb_token", None)
+    if token is None:
+        return
+    try:
+        request_id_var.reset(token)
+    except ValueError:  # torn down in another context than the one that bound it: that one ends anyway
+        request_id_var.set(None)
+
+
+def init_app(app: Flask, db: SongsDatabase | None = None) -> None:
+    """Bind each request's X-Request-ID for songsdb and answer with it; keep ``db`` for :func:`database`.
+
+    Calling it again for the same app only replaces ``db`` (the hooks are installed once).
+    """
+    if db is not None:
+        app.extensions[EXTENSION] = db
+    if app.extensions.get(f"{EXTENSION}.hooks"):
+        return
+    app.extensions[f"{EXTENSION}.hooks"] = True
+    app.before_request_funcs.setdefault(None, []).insert(0, _bind)  # first, so earlier hooks' calls carry it
+    app.after_request(_answer)
+    app.teardown_request(_unbind)
+
+
+def setup_flask_app_hooks(app: Flask) -> None:
+    """The original design's name for :func:`init_app` (``server.logging_utils.setup_flask_app_hooks``)."""
+    init_app(app)
