@@ -168,6 +168,12 @@ def bulk(server: Settings, rows: int) -> dict[str, Any]:
 
     out: dict[str, Any] = {"rows": rows}
     with throwaway_database(server, "bulk") as settings, SongsDatabase(settings, pool_size=1) as db:
+        # warm-up: the first call of a procedure in a session compiles it (on Babelfish, about 5 s
+        # for api.ImportSongs), which is a cost per pooled connection, not per row
+        started = time.perf_counter()
+        db.import_songs(songs("warm")[:1])
+        out["import_songs first call in a session"] = {"seconds": time.perf_counter() - started}
+        db.create_song(f"warm-{uuid.uuid4()}", "a.mp3")
         batch = songs("imp")
         started = time.perf_counter()
         summary = db.import_songs(batch, chunk_size=1000, request_id="bench-import")
@@ -177,10 +183,14 @@ def bulk(server: Settings, rows: int) -> dict[str, Any]:
         for row in batch:
             db.create_song(row["file_id"], row["filename"], title=row["title"], file_size=row["file_size"], request_id="bench-one")
         out["create_song loop"] = {"seconds": time.perf_counter() - started, "created": rows}
+        # fast_executemany binds parameter arrays; FreeTDS 1.3 crashes the process on it (measured:
+        # a segmentation fault), so under FreeTDS the floor is plain executemany
+        fast = "tdsodbc" not in db._odbc.lower() and "freetds" not in db._odbc.lower()
+        floor = "fast_executemany INSERT (no audit)" if fast else "executemany INSERT (no audit; FreeTDS)"
         conn = pyodbc.connect(settings.odbc(), autocommit=False)
         try:
             cursor = conn.cursor()
-            cursor.fast_executemany = True
+            cursor.fast_executemany = fast
             batch = songs("fem")
             started = time.perf_counter()
             cursor.executemany(
@@ -188,18 +198,18 @@ def bulk(server: Settings, rows: int) -> dict[str, Any]:
                 [(r["file_id"], r["filename"], r["title"], r["file_size"]) for r in batch],
             )
             conn.commit()
-            out["fast_executemany INSERT (no audit)"] = {"seconds": time.perf_counter() - started, "created": rows}
+            out[floor] = {"seconds": time.perf_counter() - started, "created": rows}
         finally:
             conn.close()
         audit = drain_query(settings, "SELECT COUNT(*) FROM dbo.AuditLog WHERE RequestId = N'bench-import';")
         out["import_songs"]["audit_rows"] = audit
     base = out["import_songs"]["seconds"]
-    for name in ("import_songs", "create_song loop", "fast_executemany INSERT (no audit)"):
+    for name in ("import_songs", "create_song loop", floor):
         entry = out[name]
         entry["rows_per_second"] = rows / entry["seconds"]
         print(f"  {name:<36} {entry['seconds']:8.2f} s  {entry['rows_per_second']:9.0f} rows/s  ({entry['seconds'] / base:.2f}x import_songs)")
     out["speedup_over_create_song"] = out["create_song loop"]["seconds"] / base
-    out["import_vs_fast_executemany"] = base / out["fast_executemany INSERT (no audit)"]["seconds"]
+    out["import_vs_insert_floor"] = base / out[floor]["seconds"]
     return out
 
 

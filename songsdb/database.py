@@ -63,7 +63,7 @@ __all__ = ["SongsDatabase"]
 
 log = logging.getLogger("songsdb")
 T = TypeVar("T")
-ResultSet = tuple[list[str], list[tuple[Any, ...]]]
+ResultSet = tuple[tuple[str, ...], Sequence[Sequence[Any]]]  # column names, rows (pyodbc rows index like tuples)
 
 
 class SongsDatabase(QueueMethods):
@@ -221,9 +221,10 @@ class SongsDatabase(QueueMethods):
                 cursor.execute(sql, values)
                 sets: list[ResultSet] = []
                 while True:
-                    if cursor.description is not None:
-                        names = [d[0] for d in cursor.description]
-                        sets.append((names, [tuple(r) for r in cursor.fetchall()]))
+                    description = cursor.description
+                    if description is not None:
+                        # pyodbc rows index like tuples and hold no cursor: kept as they come
+                        sets.append((tuple([d[0] for d in description]), cursor.fetchall()))
                     if not cursor.nextset():
                         break
                 return sets
@@ -743,11 +744,12 @@ def _call_text(procedure: str, params: Mapping[str, Any], style: str) -> tuple[s
     FreeTDS cannot send a string of more than 2000 characters (4000 bytes) through the call escape
     (measured: "The driver did not supply an error!"), so such a call uses the EXEC text.
     """
-    if style == "call" and not any(isinstance(v, str) and _too_long_for_call(v) for v in params.values()):
-        names = list(params)
-        while names and params[names[-1]] is None:
-            names.pop()
-        return _call_escape(procedure, len(names)), [(n, params[n]) for n in names]
+    if style == "call":
+        given = list(params.items())
+        while given and given[-1][1] is None:
+            given.pop()
+        if not any(type(v) is str and len(v) > 1000 and _too_long_for_call(v) for _, v in given):
+            return _call_escape(procedure, len(given)), given
     given = [(n, v) for n, v in params.items() if v is not None]
     return _exec_text(procedure, tuple(n for n, _ in given)), given
 

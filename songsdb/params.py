@@ -32,7 +32,12 @@ def _json_param(name: str, value: Any) -> str | None:
         raise ValidationError(f"{name} must be JSON-serialisable without NaN or infinity ({exc})") from None
 
 
+_PASSED_AS_IS = frozenset((int, bool, type(None)))
+
+
 def _param(name: str, value: Any) -> Any:
+    if type(value) in _PASSED_AS_IS:
+        return value
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, float) and not math.isfinite(value):

@@ -75,27 +75,32 @@ BEGIN
         f.Duration,
         f.FileExtension,
         f.OriginalFileName,
-        f.Metadata,
-        f.MetadataScalar
+        CASE WHEN o.[type] = 5 THEN JSON_QUERY(o.[value], '$.metadata') END,
+        -- a string, number or true/false (JSON_VALUE), or an array: anything but an object
+        CASE
+            WHEN o.[type] = 5
+                THEN COALESCE(
+                    JSON_VALUE(o.[value], '$.metadata'),
+                    CASE WHEN LEFT(JSON_QUERY(o.[value], '$.metadata'), 1) = N'[' THEN N'[' END
+                )
+        END
     FROM OPENJSON(@Songs) AS o
-    -- each object's properties by key: OPENJSON ... WITH (x nvarchar(max)) cuts values at 4000
-    -- characters on Babelfish 4.2, so the key/value form is read and pivoted instead
-    OUTER APPLY (
-        SELECT
-            MAX(CASE WHEN p.[key] = N'fileId' THEN p.[value] END) AS FileId,
-            MAX(CASE WHEN p.[key] = N'fileName' THEN p.[value] END) AS FileName,
-            MAX(CASE WHEN p.[key] = N'title' THEN p.[value] END) AS Title,
-            MAX(CASE WHEN p.[key] = N'artist' THEN p.[value] END) AS Artist,
-            MAX(CASE WHEN p.[key] = N'album' THEN p.[value] END) AS Album,
-            MAX(CASE WHEN p.[key] = N'fileSize' THEN p.[value] END) AS FileSize,
-            MAX(CASE WHEN p.[key] = N'duration' THEN p.[value] END) AS Duration,
-            MAX(CASE WHEN p.[key] = N'fileExtension' THEN p.[value] END) AS FileExtension,
-            MAX(CASE WHEN p.[key] = N'originalFileName' THEN p.[value] END) AS OriginalFileName,
-            MAX(CASE WHEN p.[key] = N'metadata' AND p.[type] = 5 THEN p.[value] END) AS Metadata,
-            -- metadata given as a string, number, true/false or an array: not an object
-            MAX(CASE WHEN p.[key] = N'metadata' AND p.[type] IN (1, 2, 3, 4) THEN p.[value] END) AS MetadataScalar
-        FROM OPENJSON(CASE WHEN o.[type] = 5 THEN o.[value] END) AS p
-    ) AS f;
+    -- Babelfish 4.2 cuts OPENJSON ... WITH (x nvarchar(max)) values at 4000 characters. That only
+    -- changes the length an error reports for the text columns (their limits are 400 or less), but
+    -- metadata has no limit, so it is read with JSON_QUERY, which returns it whole on both engines
+    -- (reading every property by key instead cost about 2 ms a row on Babelfish).
+    OUTER APPLY OPENJSON (CASE WHEN o.[type] = 5 THEN o.[value] END)
+        WITH (
+            FileId nvarchar(max) '$.fileId',
+            FileName nvarchar(max) '$.fileName',
+            Title nvarchar(max) '$.title',
+            Artist nvarchar(max) '$.artist',
+            Album nvarchar(max) '$.album',
+            FileSize nvarchar(max) '$.fileSize',
+            Duration nvarchar(max) '$.duration',
+            FileExtension nvarchar(max) '$.fileExtension',
+            OriginalFileName nvarchar(max) '$.originalFileName'
+        ) AS f;
 
     DECLARE @Count int = @@ROWCOUNT;
     IF @Count < 1 OR @Count > 5000
