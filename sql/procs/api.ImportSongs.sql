@@ -192,19 +192,29 @@ BEGIN
         ORDER BY c.Seq
     ) AS e;
 
-    -- a fileId given twice: the first valid occurrence counts, the later ones fail
+    -- a fileId given twice: the first valid occurrence counts, the later ones fail (one sort, not a
+    -- comparison of every pair; a valid FileId has at most 100 characters, so the cast loses nothing)
+    DECLARE @Repeats TABLE (Ordinal int NOT NULL PRIMARY KEY, FirstOrdinal int NOT NULL);
+    INSERT INTO @Repeats (Ordinal, FirstOrdinal)
+    SELECT
+        d.Ordinal,
+        d.FirstOrdinal
+    FROM (
+        SELECT
+            r.Ordinal,
+            MIN(r.Ordinal) OVER (PARTITION BY CAST(r.FileId AS nvarchar(100))) AS FirstOrdinal
+        FROM @Rows AS r
+        WHERE r.ErrorNumber IS NULL
+    ) AS d
+    WHERE d.Ordinal > d.FirstOrdinal;
     UPDATE r
     SET
         ErrorNumber = 50102,
         Parameter = N'fileId',
         Error = CONCAT(N'fileId ''', r.FileId, N''' appears more than once in this chunk (first at position ', d.FirstOrdinal, N').')
     FROM @Rows AS r
-    CROSS APPLY (
-        SELECT MIN(x.Ordinal) AS FirstOrdinal
-        FROM @Rows AS x
-        WHERE x.FileId = r.FileId AND x.ErrorNumber IS NULL
-    ) AS d
-    WHERE r.ErrorNumber IS NULL AND r.Ordinal > d.FirstOrdinal;
+    INNER JOIN @Repeats AS d
+        ON d.Ordinal = r.Ordinal;
     UPDATE @Rows SET Outcome = 'failed' WHERE ErrorNumber IS NOT NULL;
 
     DECLARE @New TABLE (Id uniqueidentifier NOT NULL, FileId nvarchar(100) NOT NULL PRIMARY KEY);
