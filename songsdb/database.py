@@ -355,6 +355,10 @@ class SongsDatabase(QueueMethods):
                     if attempt == 1:  # stored by a concurrent call meanwhile: nothing was written; once more
                         continue
                     raise ImportInterrupted(tally.summary(), chunk[0][0]) from exc
+                except (ValidationError, TransactionRolledBack):
+                    # the call's own arguments (on_duplicate, request_id) are wrong, or the caller's
+                    # transaction is doomed: no chunk of this import committed on its own, so say that
+                    raise
                 except SongsDbError as exc:
                     raise ImportInterrupted(tally.summary(), chunk[0][0]) from exc
                 tally.add(outcomes, sent)

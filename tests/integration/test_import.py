@@ -177,3 +177,10 @@ def test_long_values_arrive_whole(db: SongsDatabase) -> None:
     assert summary.created == 1
     song = db.get_song(f)
     assert song.metadata == metadata and song.filename == "n" * 250 + ".mp3"
+
+
+def test_a_bad_on_duplicate_is_a_validation_error_naming_the_choices(db: SongsDatabase) -> None:
+    from songsdb.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="@OnDuplicate.*skip, update"):
+        db.import_songs([{"file_id": fid(), "filename": "a.mp3"}], on_duplicate="replace")  # type: ignore[arg-type]
