@@ -30,6 +30,7 @@ from typing import Any
 from songsdb.config import Settings
 from songsdb.database import SongsDatabase
 from songsdb.migrator import Migrator, drain
+from songsdb.testdb import drop_database
 
 DIGITS = "(VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9))"
 NUMBERS = " CROSS JOIN ".join(f"{DIGITS} AS d{i} (n)" for i in range(7))  # up to 10,000,000 rows
@@ -110,14 +111,19 @@ def fresh_statistics(settings: Settings, engine: str, timeout: float = 600) -> N
     print(f"warning: autovacuum had not analyzed the tables after {timeout:.0f} s", flush=True)
 
 
+def stats(samples_ms: list[float]) -> dict[str, float]:
+    """Median and p99 of timings in milliseconds, and how many there were."""
+    ordered = sorted(samples_ms)
+    return {"median_ms": statistics.median(ordered), "p99_ms": ordered[max(0, int(len(ordered) * 0.99) - 1)], "n": len(ordered)}
+
+
 def timed(call: Callable[[int], Any], n: int) -> dict[str, float]:
     samples = []
     for i in range(n):
         started = time.perf_counter()
         call(i)
         samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    return {"median_ms": statistics.median(samples), "p99_ms": samples[max(0, int(len(samples) * 0.99) - 1)]}
+    return stats(samples)
 
 
 def lookups(db: SongsDatabase, settings: Settings, n: int) -> dict[str, dict[str, float]]:
@@ -222,7 +228,7 @@ def run(server: Settings, sizes: list[int], calls: int, cleanup: bool = True, ke
                 out["cleanup"][str(max(sizes))] = cleanup_beside_writes(db, settings, calls)
     finally:
         if not keep:
-            execute(server, f"DROP DATABASE [{name}];")
+            drop_database(server, name, engine)
         else:
             print(f"kept database {name}")
     report(out)

@@ -23,31 +23,21 @@ from typing import Any
 from songsdb.config import Settings
 from songsdb.database import SongsDatabase, _call_text
 from songsdb.migrator import Migrator, drain
+from songsdb.testdb import drop_database
 
-
-def stats(samples_ms: list[float]) -> dict[str, float]:
-    ordered = sorted(samples_ms)
-    return {"median_ms": statistics.median(ordered), "p99_ms": ordered[max(0, int(len(ordered) * 0.99) - 1)], "n": len(ordered)}
+from bench.scale import execute, stats
 
 
 @contextmanager
 def throwaway_database(server: Settings, label: str) -> Iterator[Settings]:
     """A new, migrated database for one section, dropped afterwards."""
-    import pyodbc
-
     name = f"songsdb_bench_{label}_{uuid.uuid4().hex[:6]}"
     settings = server.with_database(name)
     engine = Migrator(settings).migrate().engine
     try:
         yield settings
     finally:
-        conn = pyodbc.connect(server.odbc(), autocommit=True)
-        try:
-            if engine == "sqlserver":
-                conn.cursor().execute(f"ALTER DATABASE [{name}] SET SINGLE_USER WITH ROLLBACK IMMEDIATE;")
-            conn.cursor().execute(f"DROP DATABASE [{name}];")
-        finally:
-            conn.close()
+        drop_database(server, name, engine)
 
 
 # ----- 1. round trips ------------------------------------------------------------------------------
@@ -201,7 +191,7 @@ def bulk(server: Settings, rows: int) -> dict[str, Any]:
             out[floor] = {"seconds": time.perf_counter() - started, "created": rows}
         finally:
             conn.close()
-        audit = drain_query(settings, "SELECT COUNT(*) FROM dbo.AuditLog WHERE RequestId = N'bench-import';")
+        audit = execute(settings, "SELECT COUNT(*) FROM dbo.AuditLog WHERE RequestId = N'bench-import';")[0][0]
         out["import_songs"]["audit_rows"] = audit
     base = out["import_songs"]["seconds"]
     for name in ("import_songs", "create_song loop", floor):
@@ -211,16 +201,6 @@ def bulk(server: Settings, rows: int) -> dict[str, Any]:
     out["speedup_over_create_song"] = out["create_song loop"]["seconds"] / base
     out["import_vs_insert_floor"] = base / out[floor]["seconds"]
     return out
-
-
-def drain_query(settings: Settings, sql: str) -> Any:
-    import pyodbc
-
-    conn = pyodbc.connect(settings.odbc(), autocommit=True)
-    try:
-        return conn.cursor().execute(sql).fetchone()[0]
-    finally:
-        conn.close()
 
 
 # ----- 4. queue -------------------------------------------------------------------------------------
@@ -263,9 +243,9 @@ def queue(server: Settings, jobs: int, workers: tuple[int, ...] = (1, 4, 8)) -> 
                 elapsed = time.perf_counter() - started
                 ids = Counter(job for worker in claimed for job, _ in worker)
                 latencies = [ms for worker in claimed for _, ms in worker]
-                left = drain_query(
-                    settings, f"SELECT COUNT(*) FROM dbo.ProcessingJobs WHERE ModelName = N'{model}' AND Status <> 'completed';"
-                )
+                left = execute(
+                    settings, "SELECT COUNT(*) FROM dbo.ProcessingJobs WHERE ModelName = ? AND Status <> 'completed';", model
+                )[0][0]
                 entry = {
                     "jobs_per_second": len(ids) / elapsed,
                     "claim": stats(latencies),
