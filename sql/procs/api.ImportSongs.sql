@@ -230,7 +230,7 @@ BEGIN
             Outcome = CASE WHEN @OnDuplicate = N'update' THEN 'updated' ELSE 'skipped' END
         FROM @Rows AS r
         INNER JOIN dbo.Songs AS s WITH (UPDLOCK, HOLDLOCK)
-            ON s.FileId = r.FileId
+            ON s.FileId = CAST(r.FileId AS nvarchar(100))  -- valid rows have at most 100 characters: a seek on UQ_Songs_FileId
         WHERE r.Outcome IS NULL;
 
         INSERT INTO dbo.Songs (
