@@ -69,7 +69,7 @@ def main() -> int:
         elif name == "latency":
             out[name] = sections.latency(server, args.calls)
         elif name == "overhead":
-            out[name] = client_overhead.measure(20_000, 5)
+            out[name] = client_overhead.measure()
         elif name == "bulk":
             out[name] = sections.bulk(server, args.bulk_rows)
         elif name == "queue":

@@ -21,7 +21,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from songsdb.config import Settings
-from songsdb.database import SongsDatabase, _call_text
+from songsdb.database import SongsDatabase
+from songsdb.statements import statement
 from songsdb.migrator import Migrator, drain
 from songsdb.testdb import drop_database
 
@@ -98,13 +99,13 @@ def latency(server: Settings, calls: int) -> dict[str, Any]:
 
         def raw(procedure: str, **params: Any) -> list[tuple[Any, ...]]:
             """The same call text songsdb sends, on songsdb's own (only) connection, without songsdb."""
-            sql, given = _call_text(procedure, params, style)
+            sql, values = statement(procedure, params, style)
             conn = db._pool.acquire()
             try:
                 cursor = raw_cursors.get(sql)
                 if cursor is None:
                     cursor = raw_cursors[sql] = conn.raw.cursor()
-                cursor.execute(sql, [v for _, v in given])
+                cursor.execute(sql, values)
                 return drain(cursor)
             finally:
                 db._pool.release(conn)

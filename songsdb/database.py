@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from functools import lru_cache
+from operator import itemgetter
 from typing import Any, Literal, TypeVar
 
 from songsdb.bulk import MAX_CHUNK, BadRecord, ImportSummary, Tally, chunks, encode_chunk
@@ -52,18 +52,21 @@ from songsdb.models import (
     Song,
     SongResults,
     Transcription,
+    from_row,
     from_rows,
 )
-from songsdb.params import Id, _json_param, _param, _uuid_param
+from songsdb.params import Id, _json_param, _uuid_param
 from songsdb.pool import ConnectionPool, PooledConnection, ping, quietly
 from songsdb.queue import QueueMethods, track_rows
 from songsdb.retry import RetryPolicy, is_connection_lost, is_timeout
+from songsdb.statements import statement
 
 __all__ = ["SongsDatabase"]
 
 log = logging.getLogger("songsdb")
 T = TypeVar("T")
 ResultSet = tuple[tuple[str, ...], Sequence[Sequence[Any]]]  # column names, rows (pyodbc rows index like tuples)
+_first = itemgetter(0)  # a column's name in a cursor description
 
 
 class SongsDatabase(QueueMethods):
@@ -99,7 +102,7 @@ class SongsDatabase(QueueMethods):
             check=ping,
         )
         self._pinned: ContextVar[_Transaction | None] = ContextVar(f"songsdb_tx_{id(self)}", default=None)
-        self._style = "exec"  # how calls are written for this driver; see _call_text
+        self._style = "exec"  # how calls are written for this driver; see songsdb.statements
 
     def __repr__(self) -> str:
         return f"SongsDatabase({redact(self._odbc)!r})"
@@ -200,14 +203,13 @@ class SongsDatabase(QueueMethods):
         log.debug("%s failed (%s); retry %d in %.2f s", procedure, type(exc).__name__, attempt, pause)
         time.sleep(pause)
 
-    def _call(self, procedure: str, write: bool, **params: Any) -> list[ResultSet]:
+    def _call(self, procedure: str, write: bool, params: Mapping[str, Any]) -> list[ResultSet]:
         """Run one procedure call and return every result set as (column names, rows).
 
         ``params`` come in the procedure's parameter order (the contract test checks it). Each
         pooled connection keeps one prepared cursor per call text, so a call is one request.
         """
-        sql, given = _call_text(procedure, params, self._style)
-        values = [_param(name, value) for name, value in given]
+        sql, values = statement(procedure, params, self._style)
         tx = self._pinned.get()
         pinned = tx.connection_for(procedure) if tx is not None and tx.open else None
         attempt = 0
@@ -224,10 +226,9 @@ class SongsDatabase(QueueMethods):
                     description = cursor.description
                     if description is not None:
                         # pyodbc rows index like tuples and hold no cursor: kept as they come
-                        sets.append((tuple([d[0] for d in description]), cursor.fetchall()))
+                        sets.append((tuple(map(_first, description)), cursor.fetchall()))
                     if not cursor.nextset():
-                        break
-                return sets
+                        return sets
             except BaseException as exc:
                 current.forget_statements()
                 if type(exc).__module__ != "pyodbc":
@@ -259,26 +260,31 @@ class SongsDatabase(QueueMethods):
                     tx.fail(procedure, mapped)
                 raise mapped from exc
             finally:
-                if conn is not None:
-                    self._release(conn, pinned, broken)
+                if conn is not None and pinned is None:
+                    self._pool.release(conn, broken)
 
     def _release(self, conn: Any, pinned: Any, broken: bool) -> None:
         if pinned is None:
             self._pool.release(conn, broken=broken)
 
+    # The typed primitives every method is one call of. Each takes the procedure's arguments as
+    # keywords, in the procedure's order; the contract test reads them from the source.
     def _many(self, model: type[T], procedure: str, write: bool, **params: Any) -> list[T]:
-        sets = self._call(procedure, write, **params)
+        sets = self._call(procedure, write, params)
         if not sets:
             return []
         names, rows = sets[-1]
         return from_rows(model, names, rows)
 
     def _one(self, model: type[T], procedure: str, write: bool, **params: Any) -> T | None:
-        rows = self._many(model, procedure, write, **params)
-        return rows[0] if rows else None
+        sets = self._call(procedure, write, params)
+        if not sets:
+            return None
+        names, rows = sets[-1]
+        return from_row(model, names, rows[0]) if rows else None
 
     def _sets(self, models: Sequence[type], procedure: str, write: bool, **params: Any) -> list[list[Any]]:
-        sets = self._call(procedure, write, **params)
+        sets = self._call(procedure, write, params)
         if len(sets) != len(models):
             raise SongsDbError(f"{procedure} returned {len(sets)} result sets, expected {len(models)}")
         return [from_rows(model, names, rows) for model, (names, rows) in zip(models, sets)]
@@ -734,43 +740,6 @@ class _Transaction:
         """Remember the first failure: the server has rolled the transaction back."""
         if self.failure is None:
             self.failure = f"the error in {procedure} ({type(error).__name__})"
-
-
-def _call_text(procedure: str, params: Mapping[str, Any], style: str) -> tuple[str, list[tuple[str, Any]]]:
-    """The call's text and the (name, value) pairs it sends; the only SQL text the client builds.
-
-    ``exec`` (Microsoft's ODBC Driver 18, and any other): ``EXEC schema.Proc @A = ?, @B = ?;`` with
-    only the arguments that are not None, so no driver spends a round trip describing a None
-    (every optional parameter defaults to what None means). ``call`` (FreeTDS, which re-prepares an
-    EXEC text on every execution: sp_unprepare then sp_prepexec): the ODBC call escape
-    ``{CALL schema.Proc (?, ?)}``, which FreeTDS sends as one RPC naming the procedure. It is
-    positional, so Nones before the last given argument travel as NULL (FreeTDS describes none).
-    FreeTDS cannot send a string of more than 2000 characters (4000 bytes) through the call escape
-    (measured: "The driver did not supply an error!"), so such a call uses the EXEC text.
-    """
-    if style == "call":
-        given = list(params.items())
-        while given and given[-1][1] is None:
-            given.pop()
-        if not any(type(v) is str and len(v) > 1000 and _too_long_for_call(v) for _, v in given):
-            return _call_escape(procedure, len(given)), given
-    given = [(n, v) for n, v in params.items() if v is not None]
-    return _exec_text(procedure, tuple(n for n, _ in given)), given
-
-
-def _too_long_for_call(value: str) -> bool:
-    """More than 4000 bytes of UTF-16: pyodbc binds it as data-at-execution, which FreeTDS's RPC path refuses."""
-    return len(value) > 1000 and len(value.encode("utf-16-le")) > 4000
-
-
-@lru_cache(maxsize=512)
-def _exec_text(procedure: str, names: tuple[str, ...]) -> str:
-    return f"EXEC {procedure}" + "".join(f"{' ' if i == 0 else ', '}@{n} = ?" for i, n in enumerate(names)) + ";"
-
-
-@lru_cache(maxsize=512)
-def _call_escape(procedure: str, count: int) -> str:
-    return "{CALL " + procedure + (" (" + ", ".join("?" * count) + ")" if count else "") + "}"
 
 
 def _songsdb_error(error: BaseException, where: str, timeout: int | None = None) -> BaseException:

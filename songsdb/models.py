@@ -231,7 +231,9 @@ def _plan(model: type, names: tuple[str, ...]) -> Plan:
 
 def from_row(model: type[T], names: Sequence[str], row: Sequence[Any]) -> T:
     """Build ``model`` from one row whose column names are ``names`` (case-insensitive)."""
-    return from_rows(model, names, [row])[0]
+    instance: T = object.__new__(model)
+    instance.__dict__[_RAW] = (row, _plan(model, tuple(names)))
+    return instance
 
 
 def from_rows(model: type[T], names: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[T]:

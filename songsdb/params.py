@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from songsdb.errors import ValidationError
 
-__all__ = ["Id", "_uuid_param", "_json_param", "_param"]
+__all__ = ["Id", "_uuid_param", "_json_param", "_json_names", "_param"]
 
 Id = uuid.UUID | str
 
@@ -30,6 +31,24 @@ def _json_param(name: str, value: Any) -> str | None:
         return json.dumps(value, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{name} must be JSON-serialisable without NaN or infinity ({exc})") from None
+
+
+_NAME_LISTS: dict[tuple[str, ...], str] = {}  # a worker names the same few job types and models on every claim
+
+
+def _json_names(name: str, values: Iterable[str] | None) -> str | None:
+    """A list of names (job types, model names) as a JSON array; the same list's text is made once."""
+    if values is None:
+        return None
+    key = tuple(values)
+    if not all(type(v) is str for v in key):
+        return _json_param(name, list(key))  # not names: json.dumps says what is wrong, or the procedure does
+    text = _NAME_LISTS.get(key)
+    if text is None:
+        text = json.dumps(list(key), ensure_ascii=False)  # a list of str always serialises
+        if len(_NAME_LISTS) < 256:
+            _NAME_LISTS[key] = text
+    return text
 
 
 _PASSED_AS_IS = frozenset((int, bool, type(None)))

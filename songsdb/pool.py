@@ -109,6 +109,10 @@ class ConnectionPool:
                 self._wait_for_one()
             self._borrowed += 1
             conn = self._idle.pop() if self._idle else None
+        if conn is not None:  # the common case, kept short: it runs on every call
+            now = self._clock()
+            if now - conn.created <= self._max_lifetime and (self._check is None or now - conn.last_used <= self._max_idle):
+                return conn
         try:
             while conn is not None:
                 if self._usable(conn):
@@ -129,7 +133,9 @@ class ConnectionPool:
             keep = not broken and conn.generation == self._generation
             if keep:
                 self._idle.append(conn)
-            self._give_back()
+            self._borrowed -= 1  # as _give_back does, written out: this runs on every call
+            if self._waiting:
+                self._returned.notify()
         if not keep:
             conn.close()
 

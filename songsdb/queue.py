@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from songsdb.context import current_request_id
 from songsdb.errors import SongsDbError, ValidationError
 from songsdb.models import Job, JobType, QueueStatus
-from songsdb.params import Id, _json_param, _uuid_param
+from songsdb.params import Id, _json_names, _json_param, _uuid_param
 
 __all__ = ["QueueMethods", "track_rows"]
 
@@ -92,8 +92,8 @@ class QueueMethods:
             "worker.ClaimNextJob",
             True,
             WorkerId=worker_id,
-            JobTypes=_json_param("job_types", None if job_types is None else list(job_types)),
-            ModelNames=_json_param("model_names", None if model_names is None else list(model_names)),
+            JobTypes=_json_names("job_types", job_types),
+            ModelNames=_json_names("model_names", model_names),
             LeaseSeconds=lease_seconds,
             RequestId=current_request_id(request_id),
         )
