@@ -49,6 +49,7 @@ def statement(procedure: str, params: Mapping[str, Any], style: str) -> tuple[st
                     _param(name, value)  # raises, naming the parameter
             elif kind is not int and kind is not bool:
                 value = _param(name, value)  # a UUID as text; NaN, infinity or NUL refused
+                long_text = long_text or (isinstance(value, str) and len(value) > 1000)  # a str subclass
         elif not call:
             continue  # EXEC: a None is not sent at all
         sent.append(value)
@@ -61,12 +62,12 @@ def statement(procedure: str, params: Mapping[str, Any], style: str) -> tuple[st
         return text, sent
     while sent and sent[-1] is None:  # trailing Nones are left to the procedure's defaults
         sent.pop()
-    if long_text and any(type(v) is str and _too_long_for_call(v) for v in sent):
+    if long_text and any(isinstance(v, str) and _too_long_for_call(v) for v in sent):
         return statement(procedure, params, "exec")
-    count = (procedure, len(sent))
-    text = _CALL_TEXTS.get(count)
+    counted = (procedure, len(sent))
+    text = _CALL_TEXTS.get(counted)
     if text is None:
-        text = _remember(_CALL_TEXTS, count, _call_escape(procedure, len(sent)))
+        text = _remember(_CALL_TEXTS, counted, _call_escape(procedure, len(sent)))
     return text, sent
 
 

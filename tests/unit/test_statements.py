@@ -78,6 +78,17 @@ def test_a_long_string_under_freetds_falls_back_to_exec_only_when_it_is_over_400
     assert long == "EXEC api.Proc @A = ?;" and sent == ["x" * 2001]
 
 
+class Text(str):
+    """A str subclass (a StrEnum member, say): checked and measured like a str."""
+
+
+def test_str_subclasses_are_checked_and_measured_like_str() -> None:
+    with pytest.raises(errors.ValidationError, match="@A must not contain NUL"):
+        statement("api.Proc", {"A": Text("a\x00")}, "exec")
+    long, sent = statement("api.Proc", {"A": Text("x" * 2001)}, "call")
+    assert long == "EXEC api.Proc @A = ?;" and sent == ["x" * 2001]
+
+
 @given(st.lists(st.text(max_size=20), max_size=5))
 def test_name_lists_are_the_json_arrays_json_would_write(names: list[str]) -> None:
     assert json.loads(_json_names("job_types", names) or "null") == names
