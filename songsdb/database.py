@@ -1,8 +1,9 @@
 """SongsDatabase: the thin, typed, thread-safe client. Every method is one stored-procedure call.
 
-The only SQL text built here is ``EXEC api.Procedure @Param = ?, ...``; all logic,
-validation and auditing live in ``sql/procs``. Rows come back as the frozen
-dataclasses of :mod:`songsdb.models`; server errors as :mod:`songsdb.errors`.
+The only SQL text the client builds is a call, ``EXEC api.Procedure @Param = ?, ...`` or its ODBC
+call escape (:mod:`songsdb.statements`); all logic, validation and auditing live in ``sql/procs``.
+Rows come back as the frozen dataclasses of :mod:`songsdb.models`; server errors as
+:mod:`songsdb.errors`.
 """
 
 from __future__ import annotations
