@@ -22,8 +22,8 @@ from typing import Any
 
 from songsdb.config import Settings
 from songsdb.database import SongsDatabase
-from songsdb.statements import statement
 from songsdb.migrator import Migrator, drain
+from songsdb.statements import statement
 from songsdb.testdb import drop_database
 
 from bench.scale import execute, stats

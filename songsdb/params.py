@@ -40,6 +40,8 @@ def _json_names(name: str, values: Iterable[str] | None) -> str | None:
     """A list of names (job types, model names) as a JSON array; the same list's text is made once."""
     if values is None:
         return None
+    if isinstance(values, str):  # tuple("separation") would be its letters
+        raise ValidationError(f"{name} must be a list of names, not one string: write [{values!r}]")
     key = tuple(values)
     if not all(type(v) is str for v in key):
         return _json_param(name, list(key))  # not names: json.dumps says what is wrong, or the procedure does

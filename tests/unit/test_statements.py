@@ -101,3 +101,8 @@ def test_name_lists_of_other_things_are_not_cached_and_still_checked() -> None:
     assert _json_names("job_types", [True]) == "[true]"
     with pytest.raises(errors.ValidationError, match="job_types"):
         _json_names("job_types", [object()])  # type: ignore[list-item]
+
+
+def test_one_string_where_a_list_of_names_belongs_is_refused_with_the_fix() -> None:
+    with pytest.raises(errors.ValidationError, match=r"job_types must be a list of names, not one string: write \['separation'\]"):
+        _json_names("job_types", "separation")
