@@ -159,19 +159,23 @@ def _encode_row(index: int, row: Any) -> dict[str, Any] | ImportFailure:
         return ImportFailure(index, None, None, row.message, 50004)
     if not isinstance(row, Mapping):
         return ImportFailure(index, None, None, f"a row must be a mapping of create_song's parameters, not {type(row).__name__}", 50004)
-    file_id = row.get("file_id") if isinstance(row.get("file_id"), str) else None
+    given_id = row.get("file_id")
+    file_id = given_id if isinstance(given_id, str) else None
     out: dict[str, Any] = {}
     for name, value in row.items():
-        problem = _problem(name, value)
+        if name == "metadata" and value is not None:
+            value, problem = _metadata(value)  # its JSON text is parsed once, here
+        else:
+            problem = _problem(name, value)
         if problem is not None:
             return ImportFailure(index, file_id, name if name in FIELDS else str(name), problem, 50002)
         if value is not None:
-            out[FIELDS[name]] = json.loads(value) if name == "metadata" and isinstance(value, str) and _is_object(value) else value
+            out[FIELDS[name]] = value
     return out
 
 
 def _problem(name: Any, value: Any) -> str | None:
-    """Why ``value`` cannot travel as parameter ``name``, or None."""
+    """Why ``value`` cannot travel as parameter ``name`` (any but metadata), or None."""
     if name not in FIELDS:
         return f"{name!r} is not a song field. Supported fields are {', '.join(FIELDS)}."
     if value is None:
@@ -187,23 +191,29 @@ def _problem(name: Any, value: Any) -> str | None:
     elif name == "duration":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             return f"{name} must be a finite number of seconds, not {value!r}."
-    elif name == "metadata":
-        if isinstance(value, str):
-            return None if _is_object(value) else f"{name} must be a JSON object (a mapping, or its JSON text)."
-        if not isinstance(value, Mapping):
-            return f"{name} must be a JSON object (a mapping, or its JSON text), not {type(value).__name__}."
-        try:
-            json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            return f"{name} must be JSON-serialisable without NaN or infinity ({exc})."
     return None
 
 
-def _is_object(text: str) -> bool:
+def _metadata(value: Any) -> tuple[Any, str | None]:
+    """metadata as it travels (a JSON object), or why it cannot.
+
+    JSON text is parsed here; what Python's parser takes beyond JSON (NaN, Infinity) is refused
+    like a mapping holding them, so the chunk's array always serialises.
+    """
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            return None, "metadata must be a JSON object (a mapping, or its JSON text)."
+    elif not isinstance(value, Mapping):
+        return None, f"metadata must be a JSON object (a mapping, or its JSON text), not {type(value).__name__}."
     try:
-        return isinstance(json.loads(text), dict)
-    except ValueError:
-        return False
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return None, f"metadata must be JSON-serialisable without NaN or infinity ({exc})."
+    return value, None
 
 
 # ----- readers for `songsdb import` ---------------------------------------------------------------

@@ -52,6 +52,20 @@ def test_what_json_cannot_carry_is_refused_with_the_index_and_parameter() -> Non
     assert sent == [13] and json.loads(text) == [{"fileId": "ok", "fileName": "a"}]
 
 
+def test_metadata_text_that_only_python_parses_is_refused_and_the_chunk_still_encodes() -> None:
+    # Python's json.loads takes NaN and Infinity, which are not JSON: such a row used to pass the
+    # check and then break the chunk's json.dumps (allow_nan=False) with a bare ValueError
+    rows = [
+        (0, {"file_id": "nan", "filename": "a", "metadata": '{"x": NaN}'}),
+        (1, {"file_id": "inf", "filename": "a", "metadata": '{"x": [Infinity]}'}),
+        (2, {"file_id": "ok", "filename": "a", "metadata": '{"x": 1}'}),
+    ]
+    text, sent, failures = encode_chunk(rows)
+    assert [(f.index, f.parameter, f.number) for f in failures] == [(0, "metadata", 50002), (1, "metadata", 50002)]
+    assert "without NaN or infinity" in failures[0].message
+    assert sent == [2] and json.loads(text) == [{"fileId": "ok", "fileName": "a", "metadata": {"x": 1}}]
+
+
 def test_chunks_number_the_rows_and_read_them_lazily() -> None:
     pulled = []
 
