@@ -85,12 +85,13 @@ BEGIN
         IF @Transcription IS NOT NULL
         BEGIN
             -- by key: OPENJSON ... WITH (x nvarchar(max)) cuts values at 4000 characters on Babelfish
-            -- 4.2, and a transcript is longer than that
+            -- 4.2, and a transcript is longer than that. As WITH did: text fields read scalars only
+            -- (an object or array there is NULL), segments an object or array only (type 4 or 5)
             SELECT
-                @Language = MAX(CASE WHEN p.[key] = N'language' THEN p.[value] END),
-                @FullText = MAX(CASE WHEN p.[key] = N'fullText' THEN p.[value] END),
+                @Language = MAX(CASE WHEN p.[key] = N'language' AND p.[type] NOT IN (4, 5) THEN p.[value] END),
+                @FullText = MAX(CASE WHEN p.[key] = N'fullText' AND p.[type] NOT IN (4, 5) THEN p.[value] END),
                 @Segments = MAX(CASE WHEN p.[key] = N'segments' AND p.[type] IN (4, 5) THEN p.[value] END),
-                @ModelName = MAX(CASE WHEN p.[key] = N'modelName' THEN p.[value] END)
+                @ModelName = MAX(CASE WHEN p.[key] = N'modelName' AND p.[type] NOT IN (4, 5) THEN p.[value] END)
             FROM OPENJSON(@Transcription) AS p;
             EXEC core.InsertTranscription
                 @SongId = @SongId, @JobId = @JobId, @Language = @Language, @FullText = @FullText,

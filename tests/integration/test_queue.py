@@ -221,6 +221,19 @@ def test_a_long_transcript_is_stored_whole(db: SongsDatabase, model: str) -> Non
     (stored,) = db.get_song_results(s).transcriptions
     assert stored.full_text == text and stored.segments == segments
 
+
+def test_transcript_fields_are_read_as_openjson_with_read_them(db: SongsDatabase, model: str) -> None:
+    """Text fields take scalars only (an object there is NULL), segments an array only, as WITH did."""
+    s = song(db)
+    db.enqueue_jobs(s, [(model, "transcription")])
+    job = db.claim_next_job("w1", job_types=["transcription"], model_names=[model])
+    db.complete_job(
+        job.id, job.claim_token,
+        transcription={"language": {"code": "en"}, "full_text": ["a"], "segments": [], "model_name": "whisper"},
+    )
+    (stored,) = db.get_song_results(s).transcriptions
+    assert (stored.language, stored.full_text, stored.segments, stored.model_name) == (None, None, [], "whisper")
+
 def test_enqueue_is_all_or_nothing(db: SongsDatabase, queue_settings: Settings, model: str) -> None:
     s = song(db)
     before = scalar(queue_settings, "SELECT COUNT(*) FROM dbo.ProcessingJobs;")
