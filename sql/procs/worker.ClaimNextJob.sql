@@ -22,7 +22,8 @@
    candidate, the claim takes the lock and searches again under it.
 
    It never runs inside a caller's transaction (it would hold the queue lock until that commits).
-   @JobTypes / @ModelNames: JSON arrays to filter on (NULL: any), e.g. N'["separation"]'.
+   @JobTypes / @ModelNames: JSON arrays to filter on (NULL: any), e.g. N'["separation"]'; model
+   names of up to 50 characters, as stored.
    Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
             Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
             ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt, HeldBy
@@ -54,6 +55,9 @@ BEGIN
     )
         THROW 50003, N'The value for the parameter @JobTypes is not supported. Supported values are a JSON array of separation, transcription, chroma.', 1;
     EXEC core.CheckJson @Name = N'@ModelNames', @Value = @ModelNames, @Shape = 'array';
+    -- a longer name matches no stored model (ModelName is nvarchar(50)); cut to 50, it could match another
+    IF EXISTS (SELECT 1 FROM OPENJSON(@ModelNames) AS m WHERE LEN(m.[value]) > 50)
+        THROW 50002, N'The value for the parameter @ModelNames is not supported. Supported values are a JSON array of model names of up to 50 characters.', 1;
     EXEC core.CheckNumber
         @Name = N'@LeaseSeconds', @Value = @LeaseSeconds, @Min = 1, @Max = 86400,
         @Allowed = N'whole numbers of seconds from 1 to 86400', @Required = 1;

@@ -210,6 +210,16 @@ def test_completion_writes_transcriptions_and_analyses_with_the_status(db: Songs
 
 
 
+def test_a_model_name_longer_than_any_stored_one_is_refused_not_cut(db: SongsDatabase, model: str) -> None:
+    """ModelName is nvarchar(50): cut to 50 characters, a longer filter would claim another model's job."""
+    stored = (model + "x" * 50)[:50]
+    s = song(db)
+    db.enqueue_jobs(s, [(stored, "separation")])
+    with pytest.raises(errors.ValidationError, match="@ModelNames.*up to 50 characters"):
+        db.claim_next_job("w1", model_names=[stored + "-other"])
+    assert db.claim_next_job("w1", model_names=[stored]).model_name == stored
+
+
 def test_a_long_transcript_is_stored_whole(db: SongsDatabase, model: str) -> None:
     """Whisper output is longer than 4000 characters; Babelfish's OPENJSON ... WITH would cut it there."""
     s = song(db)
