@@ -17,6 +17,7 @@ import platform
 import statistics
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,7 @@ def measure(calls: int = 5_000, repeats: int = 21, echo: bool = True) -> dict[st
     db = SongsDatabase(Settings(connection_string="DRIVER={FreeTDS};SERVER=x;UID=u;PWD=p;"))
     db._pool = ConnectionPool(lambda: fake, max_size=1, max_idle=3600)
     job_id = uuid.uuid4()
-    cases = {
+    cases: dict[str, tuple[bool, Callable[[], Any]]] = {
         "get_song": (False, lambda: db.get_song("f")),
         "create_song": (False, lambda: db.create_song("f", "a.mp3", title="t", artist="a")),
         "update_job_status": (True, lambda: db.update_job_status(job_id, "running", progress=3)),
@@ -105,10 +106,10 @@ def measure(calls: int = 5_000, repeats: int = 21, echo: bool = True) -> dict[st
         fake.job_next = job
         raw_cursor = fake.cursor()
 
-        def bare() -> None:
-            raw_cursor.execute("EXEC x;", [])
-            raw_cursor.fetchall()
-            raw_cursor.nextset()
+        def bare(cursor: FakeCursor = raw_cursor) -> None:  # this iteration's cursor, bound when defined
+            cursor.execute("EXEC x;", [])
+            cursor.fetchall()
+            cursor.nextset()
 
         call()  # warm-up: plans and prepared texts are made once
         pairs = [(per_call(call, calls), per_call(bare, calls)) for _ in range(repeats)]

@@ -30,6 +30,7 @@ from typing import Any
 from songsdb.config import Settings
 from songsdb.database import SongsDatabase
 from songsdb.migrator import Migrator, drain
+from songsdb.models import Job
 from songsdb.testdb import drop_database
 
 DIGITS = "(VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9))"
@@ -117,6 +118,15 @@ def stats(samples_ms: list[float]) -> dict[str, float]:
     return {"median_ms": statistics.median(ordered), "p99_ms": ordered[max(0, int(len(ordered) * 0.99) - 1)], "n": len(ordered)}
 
 
+def claim_of(job: Job | None) -> tuple[uuid.UUID, uuid.UUID]:
+    """The id and claim token of a job claim_next_job returned, for complete_job; a clear error for anything else."""
+    if job is None:
+        raise RuntimeError("claim_next_job returned no job where the bench had queued one")
+    if job.claim_token is None:
+        raise RuntimeError(f"job {job.id} has no claim_token: only a job claim_next_job returned can be completed")
+    return job.id, job.claim_token
+
+
 def timed(call: Callable[[int], Any], n: int) -> dict[str, float]:
     samples = []
     for i in range(n):
@@ -138,8 +148,7 @@ def lookups(db: SongsDatabase, settings: Settings, n: int) -> dict[str, dict[str
         if job is None:
             db.enqueue_jobs(song_uuid, [(model, "separation")] * 100)
             job = db.claim_next_job("bench", model_names=[model])
-        assert job is not None
-        db.complete_job(job.id, job.claim_token)
+        db.complete_job(*claim_of(job))
 
     return {
         "get_song": timed(lambda i: db.get_song(file_id), n),

@@ -18,6 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from songsdb.config import Settings
@@ -26,7 +27,7 @@ from songsdb.migrator import Migrator, drain
 from songsdb.statements import statement
 from songsdb.testdb import drop_database
 
-from bench.scale import execute, stats
+from bench.scale import claim_of, execute, stats
 
 
 @contextmanager
@@ -60,16 +61,16 @@ def round_trips(server: Settings) -> dict[str, Any]:
                 return result
 
             for name, call in CALLS.items():
-                count(name, lambda call=call: call(db, 0))
+                count(name, partial(call, db, 0))
             model = f"rt-{uuid.uuid4().hex[:6]}"
             song = db.create_song(f"rt-{uuid.uuid4()}", "a.mp3")
             count("create_job", lambda: db.create_job(song, model, "separation"))
             count("enqueue_jobs", lambda: db.enqueue_jobs(song, [(model, "separation")] * 3))
             job = count("claim_next_job", lambda: db.claim_next_job("rt", model_names=[model]))
             count("heartbeat", lambda: db.heartbeat(job.id, job.claim_token, progress=5))
-            other = db.claim_next_job("rt", model_names=[model])
+            other = claim_of(db.claim_next_job("rt", model_names=[model]))
             counter.reset()
-            db.complete_job(other.id, other.claim_token, tracks=[{"stem_name": "v", "file_path": "/v"}])
+            db.complete_job(*other, tracks=[{"stem_name": "v", "file_path": "/v"}])
             counts["complete_job"] = counter.requests()
             count("import_songs (3 rows)", lambda: db.import_songs([{"file_id": f"rt-{uuid.uuid4()}", "filename": "a"} for _ in range(3)]))
             count(
@@ -88,7 +89,10 @@ def latency(server: Settings, calls: int) -> dict[str, Any]:
     with throwaway_database(server, "lat") as settings, SongsDatabase(settings, pool_size=1) as db:
         style = db._style
         song = db.create_song(f"lat-{uuid.uuid4()}", "a.mp3", title="t")
-        file_id = db.get_song_by_id(song).file_id
+        created = db.get_song_by_id(song)
+        if created is None:
+            raise RuntimeError(f"song {song} was created but get_song_by_id does not find it")
+        file_id = created.file_id
         web_job = db.create_job(song, "lat", "separation")
         db.update_job_status(web_job, "running", progress=1)
         model = f"lat-{uuid.uuid4().hex[:6]}"
@@ -116,8 +120,7 @@ def latency(server: Settings, calls: int) -> dict[str, Any]:
             raw("worker.CompleteJob", JobId=str(job_id), ClaimToken=str(token))
 
         def ours_claim_and_complete() -> None:
-            job = db.claim_next_job("ours", model_names=[model])
-            db.complete_job(job.id, job.claim_token)
+            db.complete_job(*claim_of(db.claim_next_job("ours", model_names=[model])))
 
         cases: dict[str, tuple[Callable[[int], Any], Callable[[int], Any]]] = {
             "get_song": (lambda i: db.get_song(file_id), lambda i: raw("api.GetSongByFileId", FileId=file_id)),
@@ -216,7 +219,7 @@ def _drain_queue(settings: Settings, model: str, worker: str, results: Any) -> N
             if job is None:
                 break
             claimed.append((str(job.id), took))
-            db.complete_job(job.id, job.claim_token)
+            db.complete_job(*claim_of(job))
     results.put(claimed)
 
 
@@ -265,8 +268,8 @@ def queue(server: Settings, jobs: int, workers: tuple[int, ...] = (1, 4, 8)) -> 
 def import_cost(repeats: int = 7) -> dict[str, Any]:
     """Seconds to import songsdb in a fresh interpreter (median of `repeats` runs)."""
     out: dict[str, Any] = {}
-    for label, statement in (("import songsdb", "import songsdb"), ("from songsdb import SongsDatabase", "from songsdb import SongsDatabase")):
-        probe = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+    for label, code in (("import songsdb", "import songsdb"), ("from songsdb import SongsDatabase", "from songsdb import SongsDatabase")):
+        probe = f"import time; t = time.perf_counter(); {code}; print(time.perf_counter() - t)"
         runs = [float(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout) for _ in range(repeats)]
         out[label] = {"median_ms": statistics.median(runs) * 1000}
         print(f"  {label:<36} {out[label]['median_ms']:7.1f} ms")

@@ -19,11 +19,11 @@ import threading
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 from songsdb import SongsDatabase
 from songsdb.errors import LeaseLost
-from songsdb.models import Job
+from songsdb.models import Job, JobType
 
 log = logging.getLogger("gpu_worker")
 
@@ -39,7 +39,7 @@ class Worker:
     db: SongsDatabase
     handler: Handler
     worker_id: str
-    job_types: Sequence[str] | None = None
+    job_types: Sequence[JobType] | None = None
     model_names: Sequence[str] | None = None
     lease_seconds: int = 300
     heartbeat_seconds: float = 60.0
@@ -67,6 +67,9 @@ class Worker:
         return self.done
 
     def _run_one(self, job: Job) -> None:
+        token = job.claim_token
+        if token is None:  # claim_next_job always sets it; a Job read any other way has none
+            raise ValueError(f"job {job.id} has no claim_token: run only a job that claim_next_job returned")
         progress: dict[str, Any] = {"value": None, "message": None}
         beating = threading.Event()
         lost = threading.Event()
@@ -78,7 +81,7 @@ class Worker:
             while not beating.wait(self.heartbeat_seconds):
                 try:
                     self.db.heartbeat(
-                        job.id, job.claim_token, progress=progress["value"], message=progress["message"],
+                        job.id, token, progress=progress["value"], message=progress["message"],
                         lease_seconds=self.lease_seconds,
                     )
                 except LeaseLost:
@@ -96,12 +99,12 @@ class Worker:
             beating.set()
             heart.join()
             if not lost.is_set():
-                self._report(lambda: self.db.fail_job(job.id, job.claim_token, message, error_stack=stack))
+                self._report(lambda: self.db.fail_job(job.id, token, message, error_stack=stack))
             return
         beating.set()
         heart.join()
         if not lost.is_set():
-            self._report(lambda: self.db.complete_job(job.id, job.claim_token, **results))
+            self._report(lambda: self.db.complete_job(job.id, token, **results))
 
     def _report(self, call: Callable[[], Job]) -> None:
         try:
@@ -123,7 +126,7 @@ def demo_handler(job: Job, report: Callable[[int, str | None], None]) -> dict[st
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run a songsdb GPU worker (example).")
     parser.add_argument("--worker-id", required=True)
-    parser.add_argument("--job-type", action="append", dest="job_types", help="repeat for several types")
+    parser.add_argument("--job-type", action="append", dest="job_types", choices=get_args(JobType), help="repeat for several types")
     parser.add_argument("--lease-seconds", type=int, default=300)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)

@@ -47,4 +47,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'songsdb' has no attribute {name!r}")
 
 
-__all__ = ["SongsDatabase", "Settings", "load_settings", "request_id_var", "request_context", "__version__"]
+__all__ = ["SongsDatabase", "Settings", "load_settings", "request_id_var", "request_context", "ImportSummary", "ImportFailure", "BadRecord", "__version__"]

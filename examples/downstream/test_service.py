@@ -13,44 +13,47 @@ The tests run in file order: the second shows that the first's committed rows ar
 
 import pytest
 
+from songsdb import SongsDatabase
 from songsdb.errors import PermissionDenied
 
 
-def test_an_uploaded_song_is_found_by_its_file_id(songsdb_web):
+def test_an_uploaded_song_is_found_by_its_file_id(songsdb_web: SongsDatabase) -> None:
     song_id = songsdb_web.create_song("file-1", "a.mp3", title="Intro", artist="The Band")
     song = songsdb_web.get_song("file-1")
-    assert song.id == song_id and song["Title"] == "Intro" and song.artist == "The Band"
+    assert song is not None and song.id == song_id and song["Title"] == "Intro" and song.artist == "The Band"
 
 
-def test_each_test_starts_from_an_empty_database(songsdb_web):
+def test_each_test_starts_from_an_empty_database(songsdb_web: SongsDatabase) -> None:
     assert songsdb_web.get_song("file-1") is None  # the test above committed it; it is gone
     assert songsdb_web.list_songs() == []
     songsdb_web.create_song("file-1", "a.mp3")  # so the same file id registers again
     assert [s.file_id for s in songsdb_web.list_songs()] == ["file-1"]
 
 
-def test_code_that_commits_its_own_transaction(songsdb_web):
+def test_code_that_commits_its_own_transaction(songsdb_web: SongsDatabase) -> None:
     with songsdb_web.transaction():
         song_id = songsdb_web.create_song("file-tx", "b.mp3")
         songsdb_web.create_job(song_id, "demucs", "separation")
     assert [j.song_id for j in songsdb_web.list_jobs()] == [song_id]
 
 
-def test_its_rows_are_gone_before_the_next_test(songsdb_web, songsdb_ops):
+def test_its_rows_are_gone_before_the_next_test(songsdb_web: SongsDatabase, songsdb_ops: SongsDatabase) -> None:
     assert songsdb_web.list_jobs() == [] and songsdb_ops.job_summary() == []
 
 
-def test_a_worker_runs_what_the_web_queued(songsdb_web, songsdb_worker, songsdb_ops):
+def test_a_worker_runs_what_the_web_queued(
+    songsdb_web: SongsDatabase, songsdb_worker: SongsDatabase, songsdb_ops: SongsDatabase
+) -> None:
     song_id = songsdb_web.create_song("file-2", "c.mp3")
     job_id = songsdb_web.create_job(song_id, "demucs", "separation")
     job = songsdb_worker.claim_next_job("gpu-1", model_names=["demucs"])
-    assert job is not None and job.id == job_id
+    assert job is not None and job.id == job_id and job.claim_token is not None
     songsdb_worker.complete_job(job_id, job.claim_token, tracks=[{"stem_name": "vocals", "file_path": "/v.wav"}])
     assert [t.stem_name for t in songsdb_web.get_song_results(song_id).tracks] == ["vocals"]
     assert [(s.job_id, s.status) for s in songsdb_ops.job_summary()] == [(job_id, "completed")]
 
 
-def test_each_client_has_only_its_roles_rights(songsdb_web, songsdb_worker):
+def test_each_client_has_only_its_roles_rights(songsdb_web: SongsDatabase, songsdb_worker: SongsDatabase) -> None:
     assert songsdb_worker.claim_next_job("gpu-1") is None  # the worker may claim (nothing is queued)
     with pytest.raises(PermissionDenied):
         songsdb_web.claim_next_job("gpu-1")
