@@ -54,7 +54,7 @@ REPEATABLE = "repeatable"
 _VERSIONED_NAME = re.compile(r"^(?P<version>\d{4})_[a-z0-9_]+\.sql$")
 _REPEATABLE_NAME = re.compile(r"^(?P<schema>[A-Za-z_]\w*)\.(?P<object>[A-Za-z_]\w*)\.sql$")
 _NO_TRANSACTION = re.compile(r"^\s*--\s*songsdb:\s*no-transaction\s*$", re.IGNORECASE | re.MULTILINE)
-_REPEATABLE_FOLDERS = ("views", "procs")
+_REPEATABLE_FOLDERS = ("functions", "views", "procs")
 
 HISTORY_TABLE = "deploy.SchemaHistory"
 

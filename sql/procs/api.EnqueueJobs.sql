@@ -34,8 +34,8 @@ BEGIN
     INSERT INTO @Rows (Ordinal, ModelName, JobType, Priority, MaxAttempts)
     SELECT
         CAST(o.[key] AS int),
-        JSON_VALUE(o.[value], '$.modelName'),
-        JSON_VALUE(o.[value], '$.jobType'),
+        core.JsonText(JSON_VALUE(o.[value], '$.modelName')),
+        core.JsonText(JSON_VALUE(o.[value], '$.jobType')),
         JSON_VALUE(o.[value], '$.priority'),
         JSON_VALUE(o.[value], '$.maxAttempts')
     FROM OPENJSON(@Jobs) AS o;

@@ -66,15 +66,15 @@ BEGIN
     SELECT
         CAST(o.[key] AS int),
         CASE WHEN o.[type] = 5 THEN 1 ELSE 0 END,
-        f.FileId,
-        f.FileName,
-        f.Title,
-        f.Artist,
-        f.Album,
+        core.JsonText(f.FileId),
+        core.JsonText(f.FileName),
+        core.JsonText(f.Title),
+        core.JsonText(f.Artist),
+        core.JsonText(f.Album),
         f.FileSize,
         f.Duration,
-        f.FileExtension,
-        f.OriginalFileName,
+        core.JsonText(f.FileExtension),
+        core.JsonText(f.OriginalFileName),
         CASE WHEN o.[type] = 5 THEN JSON_QUERY(o.[value], '$.metadata') END,
         -- a string, number or true/false (JSON_VALUE), or an array: anything but an object
         CASE

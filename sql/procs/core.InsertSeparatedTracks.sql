@@ -32,16 +32,23 @@ BEGIN
     );
     INSERT INTO @Rows (StemName, FilePath, FileSize, Format, SampleRate, Duration)
     SELECT
-        r.StemName,
-        r.FilePath,
+        core.JsonText(r.StemName),
+        core.JsonText(
+            -- by key: in its escaped form on Babelfish 4.2 (see core.JsonText) a path of up to 1000
+            -- characters can be longer than the 4000 that OPENJSON ... WITH returns there
+            (
+                SELECT p.[value] FROM OPENJSON(o.[value]) AS p
+                WHERE p.[key] = N'filePath' AND p.[type] NOT IN (4, 5)
+            )
+        ),
         r.FileSize,
-        r.Format,
+        core.JsonText(r.Format),
         r.SampleRate,
         r.Duration
-    FROM OPENJSON (@Tracks)
+    FROM OPENJSON(@Tracks) AS o
+    OUTER APPLY OPENJSON (CASE WHEN o.[type] = 5 THEN o.[value] END)
         WITH (
             StemName nvarchar(4000) '$.stemName',
-            FilePath nvarchar(4000) '$.filePath',
             FileSize nvarchar(100) '$.fileSize',
             Format nvarchar(4000) '$.format',
             SampleRate nvarchar(100) '$.sampleRate',

@@ -51,12 +51,12 @@ BEGIN
     EXEC core.CheckJson @Name = N'@JobTypes', @Value = @JobTypes, @Shape = 'array';
     IF EXISTS (
         SELECT 1 FROM OPENJSON(@JobTypes) AS t
-        WHERE t.[value] IS NULL OR t.[value] NOT IN ('separation', 'transcription', 'chroma')
+        WHERE t.[value] IS NULL OR core.JsonText(t.[value]) NOT IN ('separation', 'transcription', 'chroma')
     )
         THROW 50003, N'The value for the parameter @JobTypes is not supported. Supported values are a JSON array of separation, transcription, chroma.', 1;
     EXEC core.CheckJson @Name = N'@ModelNames', @Value = @ModelNames, @Shape = 'array';
     -- a longer name matches no stored model (ModelName is nvarchar(50)); cut to 50, it could match another
-    IF EXISTS (SELECT 1 FROM OPENJSON(@ModelNames) AS m WHERE LEN(m.[value]) > 50)
+    IF EXISTS (SELECT 1 FROM OPENJSON(@ModelNames) AS m WHERE LEN(core.JsonText(m.[value])) > 50)
         THROW 50002, N'The value for the parameter @ModelNames is not supported. Supported values are a JSON array of model names of up to 50 characters.', 1;
     EXEC core.CheckNumber
         @Name = N'@LeaseSeconds', @Value = @LeaseSeconds, @Min = 1, @Max = 86400,
@@ -65,11 +65,11 @@ BEGIN
 
     DECLARE @Types TABLE (JobType varchar(20) NOT NULL PRIMARY KEY);
     DECLARE @Models TABLE (ModelName nvarchar(50) NOT NULL PRIMARY KEY);
-    INSERT INTO @Types (JobType) SELECT DISTINCT LOWER(t.[value]) FROM OPENJSON(@JobTypes) AS t;
+    INSERT INTO @Types (JobType) SELECT DISTINCT LOWER(core.JsonText(t.[value])) FROM OPENJSON(@JobTypes) AS t;
     IF @JobTypes IS NULL  -- any type: one seek per type of the closed list
         INSERT INTO @Types (JobType) VALUES ('separation'), ('transcription'), ('chroma');
     INSERT INTO @Models (ModelName)
-    SELECT DISTINCT LEFT(m.[value], 50) FROM OPENJSON(@ModelNames) AS m WHERE m.[value] IS NOT NULL;
+    SELECT DISTINCT core.JsonText(m.[value]) FROM OPENJSON(@ModelNames) AS m WHERE m.[value] IS NOT NULL;
     DECLARE @AnyType bit = CASE WHEN @JobTypes IS NULL THEN 1 ELSE 0 END;  -- for the expired-lease search
     DECLARE @AnyModel bit = CASE WHEN @ModelNames IS NULL THEN 1 ELSE 0 END;
 

@@ -88,10 +88,10 @@ BEGIN
             -- 4.2, and a transcript is longer than that. As WITH did: text fields read scalars only
             -- (an object or array there is NULL), segments an object or array only (type 4 or 5)
             SELECT
-                @Language = MAX(CASE WHEN p.[key] = N'language' AND p.[type] NOT IN (4, 5) THEN p.[value] END),
-                @FullText = MAX(CASE WHEN p.[key] = N'fullText' AND p.[type] NOT IN (4, 5) THEN p.[value] END),
+                @Language = core.JsonText(MAX(CASE WHEN p.[key] = N'language' AND p.[type] NOT IN (4, 5) THEN p.[value] END)),
+                @FullText = core.JsonText(MAX(CASE WHEN p.[key] = N'fullText' AND p.[type] NOT IN (4, 5) THEN p.[value] END)),
                 @Segments = MAX(CASE WHEN p.[key] = N'segments' AND p.[type] IN (4, 5) THEN p.[value] END),
-                @ModelName = MAX(CASE WHEN p.[key] = N'modelName' AND p.[type] NOT IN (4, 5) THEN p.[value] END)
+                @ModelName = core.JsonText(MAX(CASE WHEN p.[key] = N'modelName' AND p.[type] NOT IN (4, 5) THEN p.[value] END))
             FROM OPENJSON(@Transcription) AS p;
             EXEC core.InsertTranscription
                 @SongId = @SongId, @JobId = @JobId, @Language = @Language, @FullText = @FullText,
@@ -101,8 +101,8 @@ BEGIN
         IF @ChromaAnalysis IS NOT NULL
         BEGIN
             SELECT
-                @KeyName = r.KeyName,
-                @Mode = r.Mode,
+                @KeyName = core.JsonText(r.KeyName),
+                @Mode = core.JsonText(r.Mode),
                 @Tempo = r.Tempo,
                 @KeyConfidence = r.KeyConfidence,
                 @TempoConfidence = r.TempoConfidence,
