@@ -42,6 +42,7 @@ def test_a_call_past_the_query_timeout_is_a_typed_error_and_its_connection_is_di
     assert scalar(migrated, "SELECT Title FROM dbo.Songs WHERE Id = ?;", str(song_id)) == "after"
 
 
+@pytest.mark.restarts_server
 @pytest.mark.skipif(not RESTART, reason="set SONGSDB_TEST_RESTART_COMMAND to a command that restarts the test server")
 def test_a_server_restart_between_two_calls(migrated: Settings) -> None:
     with SongsDatabase(migrated, pool_size=1, max_idle=0) as reader, SongsDatabase(migrated, pool_size=1, max_idle=3600) as writer:
