@@ -60,6 +60,7 @@ from songsdb.params import Id, _json_param, _uuid_param
 from songsdb.pool import ConnectionPool, PooledConnection, ping, quietly
 from songsdb.queue import QueueMethods, track_rows
 from songsdb.retry import RetryPolicy, is_connection_lost, is_timeout
+from songsdb import statements
 from songsdb.statements import statement
 
 __all__ = ["SongsDatabase"]
@@ -124,6 +125,11 @@ class SongsDatabase(QueueMethods):
 
         conn = pyodbc.connect(self._odbc, autocommit=True, timeout=self.settings.login_timeout)
         conn.timeout = self.settings.query_timeout  # every cursor of it: 0 = no limit
+        try:
+            conn.cursor().execute(statements.SESSION_SETUP).close()
+        except BaseException:
+            conn.close()
+            raise
         driver = str(conn.getinfo(pyodbc.SQL_DRIVER_NAME)).lower()
         self._style = "call" if "tdsodbc" in driver else "exec"
         return conn

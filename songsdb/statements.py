@@ -12,6 +12,8 @@ Two ways to write a call, chosen per driver:
     the call escape (measured: "The driver did not supply an error!"), so such a call uses the
     EXEC text.
 
+Besides the calls, one constant batch, ``SESSION_SETUP``, runs once on every new connection.
+
 A statement is built on every call, so this is written for speed: one pass over the arguments,
 and each text made once (per procedure and the names given, or the number sent).
 """
@@ -23,7 +25,20 @@ from typing import Any
 
 from songsdb.params import _param
 
-__all__ = ["statement"]
+__all__ = ["statement", "SESSION_SETUP"]
+
+# Run once per new connection (one request). On Babelfish it makes the session plan every statement
+# of a procedure with its actual values (plan_cache_mode = force_custom_plan). PostgreSQL otherwise
+# switches a procedure's statements to a cached generic plan after five calls; made while a table
+# was small, that plan is a sequential scan, and it stays until the table is analysed again (a
+# minute or more after a bulk load), so every lookup on that long-lived connection scans the whole
+# table (measured: 0.4 ms -> 30-45 ms at 60,000 songs). SQL Server recompiles on statistics changes
+# and skips the batch. Measured cost on Babelfish: about 70 us of planning per call (bench/long_lived.py
+# and README, "Engines"); a DBA can set plan_cache_mode for the whole database instead.
+SESSION_SETUP = (
+    "IF @@VERSION LIKE N'%Babelfish%' EXEC (N'DECLARE @Mode nvarchar(100) = "
+    "(SELECT set_config(''plan_cache_mode'', ''force_custom_plan'', ''false''));');"
+)
 
 _EXEC_TEXTS: dict[tuple[str, ...], str] = {}  # (procedure, *names given): its EXEC text
 _CALL_TEXTS: dict[tuple[str, int], str] = {}  # (procedure, number of arguments sent): its call escape

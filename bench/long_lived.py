@@ -1,0 +1,131 @@
+"""Lookups on a long-lived pooled connection before and after a bulk load (issue: plan caching).
+
+    SONGSDB_TEST_DSN='DRIVER={FreeTDS};...' .venv/bin/python bench/long_lived.py --rows 200000 --rounds 5
+
+The production shape the scale bench does not have: a service's pooled connection is used while the
+tables are small, a back-fill then adds ``--rows`` songs, jobs and audit rows from another
+connection, and the same connection (``pool_size=1``, never recycled) is used again at once, without
+waiting for statistics. The small tables' statistics are taken first (``sp_updatestats``), as autovacuum
+takes them once a table has 50 rows; ``--no-session-setup`` runs the client without its per-connection
+set-up, to show what that set-up prevents. Each round uses a database of its own. For every call the median before and
+after is printed with their ratio; where a ratio exceeds 1.5, the plans the server used for that
+call on that connection are captured (Babelfish: ``SET BABELFISH_STATISTICS PROFILE ON``) and
+written with the figures to bench/results/long-lived-<date>.json. Asserts nothing: figures to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.scale import RESULTS, execute, load, lookups
+from songsdb.config import Settings
+from songsdb.database import SongsDatabase
+from songsdb.migrator import Migrator
+from songsdb.testdb import detect_server_engine, drop_database
+
+SLOW = 1.5
+
+
+def plans(db: SongsDatabase, procedure: str, **params: Any) -> list[str]:
+    """The plans the pooled connection's session runs ``procedure`` with (Babelfish), as text lines."""
+    conn = db._pool.acquire()  # the same session the timed calls used (pool_size=1)
+    try:
+        cursor = conn.raw.cursor()  # the raw session: this bench reads plans, which no procedure returns
+        cursor.execute("SET BABELFISH_STATISTICS PROFILE ON;")
+        args = ", ".join(f"@{name} = ?" for name in params)
+        cursor.execute(f"EXEC {procedure} {args};", *params.values())
+        lines: list[str] = []
+        while True:
+            if cursor.description is not None and cursor.description[0][0].upper().startswith("QUERY PLAN"):
+                lines.extend(str(row[0]) for row in cursor.fetchall())
+            elif cursor.description is not None:
+                cursor.fetchall()
+            if not cursor.nextset():
+                break
+        cursor.execute("SET BABELFISH_STATISTICS PROFILE OFF;")
+        return lines
+    finally:
+        db._pool.release(conn)
+
+
+def one_round(server: Settings, engine: str, rows: int, calls: int) -> dict[str, Any]:
+    settings = server.with_database(f"songsdb_bench_ll_{os.getpid()}_{time.monotonic_ns() % 10**6}")
+    Migrator(settings).create_database()
+    Migrator(settings).migrate()
+    try:
+        load(settings, 100)
+        execute(settings, "EXEC sp_updatestats;" if engine == "babelfish" else "EXEC sys.sp_updatestats;")  # as autovacuum would
+        with SongsDatabase(settings, pool_size=1, max_idle=3600, max_lifetime=3600) as db:
+            before = lookups(db, settings, calls)
+            started = time.monotonic()
+            load(settings, rows + 100)
+            loaded_s = time.monotonic() - started
+            after = lookups(db, settings, calls)
+            ratios = {name: after[name]["median_ms"] / max(before[name]["median_ms"], 1e-6) for name in before}
+            captured: dict[str, list[str]] = {}
+            if engine == "babelfish" and any(r > SLOW for r in ratios.values()):
+                file_id = execute(settings, "SELECT TOP (1) FileId FROM dbo.Songs ORDER BY UploadedAt DESC;")[0][0]
+                captured["api.GetSongByFileId"] = plans(db, "api.GetSongByFileId", FileId=file_id)
+        return {"load_s": round(loaded_s, 1), "before": before, "after": after, "ratios": ratios, "plans": captured}
+    finally:
+        drop_database(server, settings.target_database, engine)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument(
+        "--no-session-setup", action="store_true",
+        help="skip the client's per-connection set-up (songsdb.statements.SESSION_SETUP), to see what it prevents",
+    )
+    args = parser.parse_args()
+    if args.no_session_setup:
+        import songsdb.statements
+
+        songsdb.statements.SESSION_SETUP = "SET NOCOUNT ON;"
+    dsn = os.environ.get("SONGSDB_TEST_DSN")
+    if not dsn:
+        parser.error("set SONGSDB_TEST_DSN to an ODBC connection string for a login that may create databases")
+    server = Settings(connection_string=dsn).with_database("master")
+    engine = detect_server_engine(server)
+    rounds = []
+    for n in range(1, args.rounds + 1):
+        result = one_round(server, engine, args.rows, args.calls)
+        rounds.append(result)
+        worst = max(result["ratios"].items(), key=lambda kv: kv[1])
+        print(f"round {n}: loaded {args.rows} rows in {result['load_s']} s; worst ratio {worst[1]:.2f} ({worst[0]})", flush=True)
+        for name, ratio in result["ratios"].items():
+            b, a = result["before"][name]["median_ms"], result["after"][name]["median_ms"]
+            print(f"  {name:32} {b:8.2f} ms -> {a:8.2f} ms  x{ratio:.2f}{'  SLOW' if ratio > SLOW else ''}")
+    out = {
+        "bench": "long_lived",
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "engine": engine,
+        "driver": dsn.split(";", 1)[0],
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "rows": args.rows,
+        "session_setup": not args.no_session_setup,
+        "calls": args.calls,
+        "rounds": rounds,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"long-lived-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(out, indent=2, default=str))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
