@@ -209,7 +209,7 @@ def run(server: Settings, sizes: list[int], calls: int, cleanup: bool = True, ke
     """Load each size in turn into one throwaway database and time everything; returns the figures."""
     name = f"songsdb_scale_{uuid.uuid4().hex[:8]}"
     settings = server.with_database(name)
-    engine = Migrator(settings).migrate().engine
+    engine = Migrator(settings).migrate(create_database=True).engine  # a new, throwaway database
     out: dict[str, Any] = {
         "engine": engine,
         "server": execute(settings, "SELECT @@VERSION;")[0][0].splitlines()[0],

@@ -35,7 +35,7 @@ def throwaway_database(server: Settings, label: str) -> Iterator[Settings]:
     """A new, migrated database for one section, dropped afterwards."""
     name = f"songsdb_bench_{label}_{uuid.uuid4().hex[:6]}"
     settings = server.with_database(name)
-    engine = Migrator(settings).migrate().engine
+    engine = Migrator(settings).migrate(create_database=True).engine  # a new, throwaway database
     try:
         yield settings
     finally:

@@ -9,6 +9,13 @@ merely starts with GO (``GOAL``) is ordinary text.
 
 The split is lossless: ``"".join(b.text + b.separator for b in batches)``
 gives back the input exactly, which the property tests rely on.
+
+sqlcmd commands (``:on error exit``, ``:setvar``, ``:r``...) are not T-SQL either:
+sqlcmd runs a line that starts with ``:`` (white space before it allowed) as a
+command, at once, and never sends it to the server. Such a line stays in
+``Batch.text`` (so the split stays lossless) and is listed in
+``Batch.commands``; ``Batch.sql`` is the text to send, with each command line
+left empty so that line numbers still point into the file.
 """
 
 from __future__ import annotations
@@ -19,6 +26,9 @@ from dataclasses import dataclass
 __all__ = ["Batch", "split_batches", "join_batches"]
 
 _GO_LINE = re.compile(r"[ \t]*GO(?:[ \t]+(?P<count>\d+))?[ \t]*(?:--[^\n]*)?\r?\n?\Z", re.IGNORECASE)
+# sqlcmd's commands: a colon then a name (":on error exit", ":setvar x 1", ":r file.sql", ":exit(...)")
+# or ":!!" at the start of a line. "::fn_x()" (old T-SQL syntax) is not one: a name follows the colon.
+_COMMAND_LINE = re.compile(r"[ \t]*:(?:!!|[A-Za-z]+\b)")
 
 
 @dataclass(frozen=True)
@@ -29,11 +39,27 @@ class Batch:
     start_line: int
     repeat: int = 1
     separator: str = ""
+    commands: tuple[str, ...] = ()  # the sqlcmd command lines in this batch, in order, without their line endings
+
+    @property
+    def sql(self) -> str:
+        """What to send to the server: ``text`` with each sqlcmd command line left empty."""
+        if not self.commands:
+            return self.text
+        out: list[str] = []
+        state: tuple[str, int] = ("code", 0)
+        for line in _lines(self.text):
+            if _is_command(line, state):
+                out.append(line[len(line.rstrip("\r\n")) :])  # keep only the line ending
+                continue
+            out.append(line)
+            state = _scan_line(line, state)
+        return "".join(out)
 
     @property
     def is_empty(self) -> bool:
-        """True when the batch holds only white space (sqlcmd skips those)."""
-        return not self.text.strip()
+        """True when the batch holds only white space and sqlcmd commands (nothing for the server)."""
+        return not self.sql.strip()
 
 
 def _scan_line(line: str, state: tuple[str, int]) -> tuple[str, int]:
@@ -81,6 +107,11 @@ def _scan_line(line: str, state: tuple[str, int]) -> tuple[str, int]:
     return kind, depth
 
 
+def _is_command(line: str, state: tuple[str, int]) -> bool:
+    """True for a sqlcmd command line: one starting with ``:`` outside any string, identifier or comment."""
+    return state[0] == "code" and _COMMAND_LINE.match(line) is not None
+
+
 def _lines(script: str) -> list[str]:
     """Lines with their endings; only ``\n`` ends a line, as for sqlcmd."""
     parts = script.split("\n")
@@ -100,17 +131,21 @@ def split_batches(script: str) -> list[Batch]:
     batches: list[Batch] = []
     state: tuple[str, int] = ("code", 0)
     current: list[str] = []
+    commands: list[str] = []
     start_line = 1
     for number, line in enumerate(_lines(script), start=1):
         match = _GO_LINE.match(line) if state[0] == "code" else None
         if match:
             count = match.group("count")
-            batches.append(Batch("".join(current), start_line, int(count) if count else 1, line))
-            current, start_line = [], number + 1
+            batches.append(Batch("".join(current), start_line, int(count) if count else 1, line, tuple(commands)))
+            current, commands, start_line = [], [], number + 1
             continue
         current.append(line)
+        if _is_command(line, state):  # sqlcmd runs it itself; it does not change the lexical state
+            commands.append(line.strip())
+            continue
         state = _scan_line(line, state)
-    batches.append(Batch("".join(current), start_line))
+    batches.append(Batch("".join(current), start_line, commands=tuple(commands)))
     return batches
 
 

@@ -83,19 +83,19 @@ def _local_settings(port: int, database: str, user: str, password: str, driver: 
     )
 
 
-def provision(admin: Settings, logins: dict[str, tuple[str, str]]) -> tuple[str, ...]:
-    """Create the database if needed, migrate it, and give each duty role its login.
+def provision(admin: Settings, logins: dict[str, tuple[str, str]], *, create_database: bool = False) -> tuple[str, ...]:
+    """Migrate the database (creating it first only with ``create_database``) and give each duty role its login.
 
-    ``logins`` maps a role (web, worker, ops) to its login's (name, password); `up` uses ``ROLE_LOGINS``.
-    A login that exists already keeps its password (sql ``ensure_role_login.sql`` never resets one);
-    its user and role membership are still made sure of.
+    ``logins`` maps a role (web, worker, ops) to its login's (name, password); `up` uses ``ROLE_LOGINS``
+    and ``create_database=True``. A login that exists already keeps its password (sql
+    ``ensure_role_login.sql`` never resets one); its user and role membership are still made sure of.
     """
     import pyodbc
 
     from songsdb.config import ROLES
     from songsdb.migrator import Migrator, drain
 
-    report = Migrator(admin).migrate()
+    report = Migrator(admin).migrate(create_database=create_database)
     batch = (Path(__file__).parent / "local_sql" / "ensure_role_login.sql").read_text(encoding="utf-8")
     conn = pyodbc.connect(admin.odbc(), autocommit=True, timeout=admin.login_timeout)
     try:
@@ -176,7 +176,7 @@ def up(options: UpOptions, client: Any | None = None, say: Say = print) -> UpRes
     for role, login in ROLE_LOGINS.items():
         user, password = role_login(env, role)
         logins[role] = (login, password if user == login and password else generate_password())
-    applied = provision(admin, logins)
+    applied = provision(admin, logins, create_database=True)  # the local server is up's own: it makes the database
     write_env_file(
         options.env_file,
         LocalCredentials(

@@ -12,6 +12,11 @@ Layout (under the ``sql`` folder):
 
 A script whose header holds the line ``-- songsdb:no-transaction`` runs
 outside a transaction (for statements SQL Server refuses inside one).
+
+Every deployment, by ``migrate`` or by a DBA's script, first passes the guard rails of
+:func:`deployment_guards` (never a system database; on SQL Server the compatibility level,
+dbo owning the schemas, read committed snapshot) and takes lock waits of at most
+:data:`DDL_LOCK_TIMEOUT_MS`.
 """
 
 from __future__ import annotations
@@ -45,7 +50,10 @@ __all__ = [
     "references",
     "dependency_order",
     "create_database_batches",
+    "deployment_guards",
     "build_deployment_script",
+    "DDL_LOCK_TIMEOUT_MS",
+    "RCSI_SCRIPT",
 ]
 
 ENGINES = ("sqlserver", "babelfish")
@@ -57,6 +65,17 @@ _NO_TRANSACTION = re.compile(r"^\s*--\s*songsdb:\s*no-transaction\s*$", re.IGNOR
 _REPEATABLE_FOLDERS = ("functions", "views", "procs")
 
 HISTORY_TABLE = "deploy.SchemaHistory"
+
+# The versioned script that turns READ_COMMITTED_SNAPSHOT on (SQL Server). Until it has run, the
+# guard rails do not ask for it; after, they refuse a database where it is off again.
+RCSI_SCRIPT = "schema/0014_read_committed_snapshot.sql"
+
+# How long a deployment's statement waits for a lock before it fails with 1222 (and its script is
+# rolled back): a DDL statement's Sch-M request that queues behind a long query would otherwise make
+# every later query on that table queue behind it (a lock convoy). SET LOCK_TIMEOUT (Transact-SQL):
+# "When a wait for a lock exceeds the time-out value, an error is returned"; it does not bound
+# CREATE/ALTER/DROP DATABASE, which is why 0014 says WITH NO_WAIT itself.
+DDL_LOCK_TIMEOUT_MS = 30_000
 
 # SQL Server stores ANSI_NULLS and QUOTED_IDENTIFIER with every procedure and view it creates, and
 # filtered indexes need these set to create them or write through them. ODBC drivers turn most of
@@ -294,7 +313,11 @@ def checksum(text: str) -> str:
 
 
 def render(script: Script, context: Mapping[str, object]) -> RenderedScript:
-    """Render ``script`` with Jinja2; an unknown variable is an error naming the file and line."""
+    """Render ``script`` with Jinja2; an unknown variable is an error naming the file and line.
+
+    A sqlcmd command (``:setvar``, ``:r``, ``:on error``...) in a script is refused: the migrator is
+    not sqlcmd and would run the script without it, so the file would mean two things.
+    """
     import jinja2
 
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
@@ -304,6 +327,12 @@ def render(script: Script, context: Mapping[str, object]) -> RenderedScript:
         raise MigrationError(f"{script.name}, line {exc.lineno}: template error: {exc.message}") from None
     except jinja2.UndefinedError as exc:
         raise MigrationError(f"{script.name}: template error: {exc.message}") from None
+    for batch in split_batches(text):
+        if batch.commands:
+            raise MigrationError(
+                f"{script.name}, batch starting at line {batch.start_line}: sqlcmd command {batch.commands[0]!r}; "
+                "scripts under sql/ are plain T-SQL (the deployment script adds what sqlcmd needs)"
+            )
     return RenderedScript(script, text, checksum(text))
 
 
@@ -381,30 +410,159 @@ def create_database_batches(database: str) -> str:
     )
 
 
+def deployment_guards(engine: str, enables_rcsi: bool) -> str:
+    """One batch that refuses to deploy where songsdb cannot work; ``migrate`` runs it, every script holds it.
+
+    * Never into ``master``, ``model``, ``msdb`` or ``tempdb`` (a forgotten ``sqlcmd -d`` lands in the
+      login's default database, typically master).
+    * SQL Server only, where its catalog views say what Babelfish's do not (Babelfish reports
+      compatibility level 120 and its own schema owners, has no ownership chaining, and its
+      PostgreSQL readers never wait for writers):
+
+      - compatibility level 130 or higher (``OPENJSON`` needs it; 150, SQL Server 2019, is
+        recommended: table variable deferred compilation plans the procedures' table variables);
+      - ``dbo`` owns the ``api``, ``worker``, ``ops``, ``core`` and ``deploy`` schemas and no object in
+        them or in ``dbo`` has another owner: the duty roles reach the tables only through ownership
+        chaining, which an ``ALTER AUTHORIZATION`` would silently break;
+      - ``READ_COMMITTED_SNAPSHOT`` is on, unless this deployment applies :data:`RCSI_SCRIPT`
+        (``enables_rcsi``), which turns it on.
+
+    A failed check is ``RAISERROR`` severity 16 (message 50000, outside the catalogue the client maps:
+    this is the DBA's error, not the application's) and the batch stops: sqlcmd's ``-b`` or
+    ``:on error exit`` stop the script there, ``migrate`` raises it.
+    """
+    if engine not in ENGINES:
+        raise MigrationError(f"engine must be one of {', '.join(ENGINES)} (got {engine!r})")
+    systems = ", ".join(f"N'{name}'" for name in ("master", "model", "msdb", "tempdb"))
+    out = [
+        "-- guard rails (songsdb/migrations.py, deployment_guards): refuse to deploy where songsdb cannot work\n",
+        "DECLARE @Database nvarchar(128) = DB_NAME();\n",
+        f"IF @Database IN ({systems})\n",
+        "BEGIN\n",
+        "    RAISERROR (N'songsdb: refusing to deploy into the system database %s. Connect to the application "
+        "database (sqlcmd -d <database>), or make the script with songsdb script --create-database <name>.', "
+        "16, 1, @Database);\n",
+        "    RETURN;\n",
+        "END;\n",
+    ]
+    if engine == "sqlserver":
+        out += [
+            "DECLARE @Level int = (SELECT d.compatibility_level FROM sys.databases AS d WHERE d.database_id = DB_ID());\n",
+            "IF @Level < 130\n",
+            "BEGIN\n",
+            "    RAISERROR (N'songsdb: database %s is at compatibility level %d; songsdb needs 130 or higher "
+            "(OPENJSON), 150 or higher recommended: ALTER DATABASE CURRENT SET COMPATIBILITY_LEVEL = 150;', "
+            "16, 1, @Database, @Level);\n",
+            "    RETURN;\n",
+            "END;\n",
+            "IF @Level < 150\n",
+            "    RAISERROR (N'songsdb: warning: compatibility level %d; 150 or higher is recommended (table variable "
+            "deferred compilation plans the procedures'' table variables).', 10, 1, @Level) WITH NOWAIT;\n",
+            "DECLARE @Object nvarchar(300);\n",
+            "DECLARE @Owner nvarchar(128);\n",
+            "SELECT TOP (1)\n",
+            "    @Object = s.name,\n",
+            "    @Owner = USER_NAME(s.principal_id)\n",
+            "FROM sys.schemas AS s\n",
+            "WHERE\n",
+            "    s.name IN (N'api', N'worker', N'ops', N'core', N'deploy')\n",
+            "    AND s.principal_id <> DATABASE_PRINCIPAL_ID(N'dbo')\n",
+            "ORDER BY s.name;\n",
+            "IF @Object IS NOT NULL\n",
+            "BEGIN\n",
+            "    RAISERROR (N'songsdb: schema %s is owned by %s, not dbo: the duty roles reach the tables only through "
+            "ownership chaining, which needs dbo to own every schema (ALTER AUTHORIZATION ON SCHEMA::%s TO dbo;).', "
+            "16, 1, @Object, @Owner, @Object);\n",
+            "    RETURN;\n",
+            "END;\n",
+            "SELECT TOP (1)\n",
+            "    @Object = CONCAT(s.name, N'.', o.name),\n",
+            "    @Owner = USER_NAME(o.principal_id)\n",
+            "FROM sys.objects AS o\n",
+            "INNER JOIN sys.schemas AS s\n",
+            "    ON o.schema_id = s.schema_id\n",
+            "WHERE\n",
+            "    s.name IN (N'dbo', N'api', N'worker', N'ops', N'core', N'deploy')\n",
+            "    AND o.principal_id IS NOT NULL\n",
+            "    AND o.principal_id <> DATABASE_PRINCIPAL_ID(N'dbo')\n",
+            "    AND o.is_ms_shipped = 0\n",
+            "ORDER BY s.name, o.name;\n",
+            "IF @Object IS NOT NULL\n",
+            "BEGIN\n",
+            "    RAISERROR (N'songsdb: %s is owned by %s, not by its schema''s owner dbo: that breaks the ownership "
+            "chain the duty roles depend on (ALTER AUTHORIZATION ON OBJECT::%s TO SCHEMA OWNER;).', "
+            "16, 1, @Object, @Owner, @Object);\n",
+            "    RETURN;\n",
+            "END;\n",
+        ]
+        if not enables_rcsi:
+            out += [
+                "IF (SELECT d.is_read_committed_snapshot_on FROM sys.databases AS d WHERE d.database_id = DB_ID()) = 0\n",
+                "BEGIN\n",
+                f"    RAISERROR (N'songsdb: READ_COMMITTED_SNAPSHOT is OFF in database %s, and this deployment does not "
+                f"include {RCSI_SCRIPT}, which turns it on: the claim and the readers assume it. Turn it on while no "
+                "other session is in the database: ALTER DATABASE CURRENT SET READ_COMMITTED_SNAPSHOT ON WITH NO_WAIT;', "
+                "16, 1, @Database);\n",
+                "    RETURN;\n",
+                "END;\n",
+            ]
+    return "".join(out)
+
+
+# A client that ignores ":on error exit" (SSMS or Azure Data Studio outside SQLCMD mode, most other
+# tools) fails to parse the script's first batch, so that batch's SET XACT_ABORT ON never runs, and
+# carries on with the next batches anyway: a failing script would then be half applied and still
+# recorded. The first batch leaves a mark in the session; the second stops everything after it when
+# the mark is missing (SET NOEXEC ON: SQL Server compiles later batches but runs none, the check
+# SSDT's publish scripts make for SQLCMD mode; Babelfish ignores NOEXEC, so there the error message
+# is all it gives). The first batch also undoes a NOEXEC left by such a run in the same session,
+# and the last batch removes the mark.
+_SQLCMD_MARK = "EXEC sp_set_session_context @key = N'songsdb.deploy', @value = N'sqlcmd';\n"
+_SQLCMD_UNMARK = "EXEC sp_set_session_context @key = N'songsdb.deploy', @value = NULL;\nGO\n"
+_SQLCMD_CHECK = """\
+IF SESSION_CONTEXT(N'songsdb.deploy') IS NULL
+BEGIN
+    RAISERROR (N'songsdb: run this script with sqlcmd -b (or in SQLCMD mode): its first line, :on error exit, stops it at the first error, and this client did not run that line. Nothing after this point runs.', 16, 1);
+    SET NOEXEC ON;
+END;
+GO
+"""
+
+
 def build_deployment_script(
     items: Iterable[RenderedScript],
     engine: str,
     generated_at: datetime | None = None,
     create_database: str | None = None,
 ) -> str:
-    """One sqlcmd-compatible file: exactly the batches ``migrate`` runs for ``items``, in order.
+    """One sqlcmd file: exactly the batches ``migrate`` runs for ``items``, in order, behind guard rails.
 
-    It opens with the session options SQL Server needs (:data:`SESSION_OPTIONS`), so plain
-    ``sqlcmd -b -d <database> -i <file>`` (QUOTED_IDENTIFIER OFF by default) creates every object
-    with the right settings. With ``create_database`` it first creates that database when missing
-    and switches to it, so it also runs from an empty server (``sqlcmd -b -i <file>``).
+    In order: ``:on error exit`` (line 1: sqlcmd stops at the first error even without ``-b``); the
+    session options SQL Server needs (:data:`SESSION_OPTIONS`, so plain ``sqlcmd -d <database> -i
+    <file>``, with QUOTED_IDENTIFIER OFF by default, creates every object with the right settings),
+    ``XACT_ABORT``, and a lock timeout of :data:`DDL_LOCK_TIMEOUT_MS`; a check that the client ran
+    that first batch; with ``create_database``, the batches that create that database when missing and
+    switch to it (so it also runs from an empty server: ``sqlcmd -b -i <file>``); the guard rails of
+    :func:`deployment_guards`; the history table; then each script.
     """
     stamp = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
     items = list(items)
     run = "sqlcmd -b -I -i <this file>" if create_database else "sqlcmd -b -I -d <database> -i <this file>"
     out = [
+        ":on error exit\n",
         f"-- songsdb deployment script for engine {engine!s}, generated {stamp}\n",
         f"-- {len(items)} script(s). Run with: {run}\n",
+        "SET NOEXEC OFF;\n",
         SESSION_OPTIONS,
-        "SET NOCOUNT ON;\nSET XACT_ABORT ON;\nGO\n",
+        "SET NOCOUNT ON;\nSET XACT_ABORT ON;\n",
+        f"SET LOCK_TIMEOUT {DDL_LOCK_TIMEOUT_MS};  -- a statement that waits longer for a lock fails (no lock convoy)\n",
+        _SQLCMD_MARK,
+        "GO\n",
+        _SQLCMD_CHECK,
     ]
     if create_database:
         out.append(create_database_batches(create_database))
+    out += [deployment_guards(engine, enables_rcsi=any(i.name == RCSI_SCRIPT for i in items)), "GO\n"]
     out += [HISTORY_BOOTSTRAP, "GO\n"]
     for item in items:
         mode = "in one transaction" if item.script.transactional else "WITHOUT a transaction (header opts out)"
@@ -418,4 +576,5 @@ def build_deployment_script(
         if item.script.transactional:
             out.append("COMMIT TRANSACTION;\n")
         out.append("GO\n")
+    out.append("\n" + _SQLCMD_UNMARK)
     return "".join(out)

@@ -8,17 +8,37 @@ the duty-role logins a :class:`DatabaseFactory` makes are the ones the applicati
 from __future__ import annotations
 
 import os
+import random
 import re
+import time
 import uuid
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from songsdb.config import ROLES, Settings, format_connection_string, parse_connection_string
+
+T = TypeVar("T")
 
 __all__ = ["DatabaseFactory", "connect", "detect_server_engine", "drop_database", "as_login", "database_prefix"]
 
 _PREFIX = "songsdb_test_"
+# Babelfish 4.2 updates one shared catalog row when it creates or drops a database or a login, so
+# two sessions doing so at once (pytest-xdist workers) can fail with this; the loser just tries again.
+_CATALOG_RACE = "tuple concurrently updated"
+
+
+def _retrying_catalog_race(action: Callable[[], T], attempts: int = 8) -> T:
+    """``action()``, again after a short random pause while Babelfish reports a concurrent catalog update."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except Exception as exc:
+            if _CATALOG_RACE not in str(exc) or attempt == attempts:
+                raise
+            time.sleep(random.uniform(0.05, 0.25) * attempt)
+    raise AssertionError("unreachable")
 
 
 def connect(settings: Settings) -> Any:
@@ -157,14 +177,14 @@ class DatabaseFactory:
         name = f"{self.prefix}{uuid.uuid4().hex[:10]}"
         self.names.append(name)
         settings = self.server.with_database(name)
+        _retrying_catalog_race(Migrator(settings).create_database)
         if roles:
             from songsdb.local import provision
 
-            provision(settings, self.role_logins())
+            logins = self.role_logins()
+            _retrying_catalog_race(lambda: provision(settings, logins))  # provisioning again changes nothing
         elif migrate:
             Migrator(settings).migrate()
-        else:
-            Migrator(settings).create_database()
         if migrate or roles:
             self._tables[name] = data_tables(settings)
         return settings
@@ -191,7 +211,7 @@ class DatabaseFactory:
 
     def drop(self, name: str) -> None:
         """Drop one of this factory's databases now."""
-        drop_database(self.server, name, self.engine)
+        _retrying_catalog_race(lambda: drop_database(self.server, name, self.engine))
         self.names.remove(name)
         self._tables.pop(name, None)
 
@@ -201,7 +221,7 @@ class DatabaseFactory:
             self.drop(name)
         for login, _ in self._logins.values():
             try:
-                self._drop_login(login)
+                _retrying_catalog_race(lambda: self._drop_login(login))  # noqa: B023 (called at once)
             except Exception as exc:  # a session still open elsewhere: say so, don't fail the run
                 warnings.warn(f"songsdb: could not drop test login {login}: {exc}", stacklevel=1)
         self._logins = {}

@@ -367,8 +367,7 @@ BEGIN
     ) AS r(TableName, RowsDeleted, Finished);
 END;
 GO
-{% if engine == "babelfish" %}
--- Babelfish runs procedures with the caller's rights: only the operations role may run this one
+-- the operations role's runbooks call this procedure directly (EXEC dbo.sp_CleanupOldData ...), on every
+-- engine; only that role may (the stub + ALTER above keeps the grant on SQL Server; it is made again anyway)
 GRANT EXECUTE ON dbo.sp_CleanupOldData TO songsdb_ops;
 GO
-{% endif %}

@@ -22,6 +22,12 @@
    candidate, the claim takes the lock and searches again under it.
 
    It never runs inside a caller's transaction (it would hold the queue lock until that commits).
+   No row wait lasts more than 2 s (SET LOCK_TIMEOUT 2000, for this call only: SQL Server and
+   Babelfish restore the caller's setting when a procedure returns): under SQL Server's locking read
+   committed, without READ_COMMITTED_SNAPSHOT (0014), a search would otherwise wait for as long as
+   any writer holds an uncommitted job in its path, while holding the queue lock that every other
+   claimer waits for. A claim that waited too long fails with 1222, rolled back; the client retries
+   it (songsdb/retry.py: nothing was committed).
    @JobTypes / @ModelNames: JSON arrays to filter on (NULL: any), e.g. N'["separation"]'; model
    names of up to 50 characters, as stored.
    Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
@@ -30,7 +36,8 @@
    (no row when nothing is claimable; ClaimToken is the worker's proof of its lease)
    Errors: 50001 @WorkerId missing; 50002 text too long or @LeaseSeconds out of range; 50003 an
            unknown job type; 50004 a filter not a JSON array; 50005 called inside a transaction;
-           50901 the queue lock was busy for 10 s.
+           50901 the queue lock was busy for 10 s; 1222 (not a catalogue number) a row lock waited
+           for over 2 s.
    Example: EXEC worker.ClaimNextJob @WorkerId = N'gpu-1', @JobTypes = N'["separation"]', @LeaseSeconds = 300; */
 IF OBJECT_ID(N'worker.ClaimNextJob', N'P') IS NULL
     EXEC (N'CREATE PROCEDURE worker.ClaimNextJob AS RETURN 0;');
@@ -44,6 +51,7 @@ ALTER PROCEDURE worker.ClaimNextJob
 AS
 BEGIN
     SET NOCOUNT, XACT_ABORT ON;
+    SET LOCK_TIMEOUT 2000;  -- bounds every row wait, above all while the queue lock is held (header)
 
     IF @@TRANCOUNT > 0 OR (@@OPTIONS & 2) = 2
         THROW 50005, N'worker.ClaimNextJob cannot run inside a transaction: it holds the queue lock until it commits. Supported: a call outside any transaction (not inside transaction()).', 1;

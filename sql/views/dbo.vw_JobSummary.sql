@@ -5,10 +5,19 @@
    StartedAt, CompletedAt, DurationSeconds (NULL until the job has both started
    and finished), ErrorMessage, TrackCount, TranscriptionCount, ChromaCount.
    Times are UTC. Operators' runbooks query this view by name: keep the name.
-   Re-runnable on every target engine: DROP VIEW IF EXISTS, then CREATE VIEW. */
+   Re-runnable on every target engine, keeping the rights granted on it: SQL Server alters the view in
+   place (ALTER VIEW "does not change permissions", Microsoft's ALTER VIEW reference: a grant a DBA
+   added survives a re-deploy);
+   Babelfish 4.2 has neither CREATE OR ALTER nor ALTER VIEW, so there it is dropped and created, which
+   drops its grants. The grant below is made again on every deploy, on every engine: songsdb_ops
+   selects from it directly (the runbooks); ops.* reads it through ownership chaining on SQL Server. */
+{% if engine == "sqlserver" %}
+CREATE OR ALTER VIEW dbo.vw_JobSummary
+{% else %}
 DROP VIEW IF EXISTS dbo.vw_JobSummary;
 GO
 CREATE VIEW dbo.vw_JobSummary
+{% endif %}
 AS
 SELECT
     j.JobId,
@@ -51,8 +60,5 @@ FROM dbo.ProcessingJobs AS j
 INNER JOIN dbo.Songs AS s
     ON j.SongId = s.Id;
 GO
-{% if engine == "babelfish" %}
--- dropping the view dropped its grants; Babelfish checks the caller's rights on it (no ownership chaining)
 GRANT SELECT ON dbo.vw_JobSummary TO songsdb_ops;
 GO
-{% endif %}

@@ -3,10 +3,19 @@
    Columns: ModelName, JobType, Queued, Running, Failed, ExpiredLeases (running jobs whose
    worker stopped heartbeating; the next claim takes them back), OldestQueuedAt and
    OldestQueuedSeconds (the age of the oldest queued job; NULL when none is queued).
-   Re-runnable on every target engine: DROP VIEW IF EXISTS, then CREATE VIEW. */
+   Re-runnable on every target engine, keeping the rights granted on it: SQL Server alters the view in
+   place (ALTER VIEW "does not change permissions", Microsoft's ALTER VIEW reference: a grant a DBA
+   added survives a re-deploy);
+   Babelfish 4.2 has neither CREATE OR ALTER nor ALTER VIEW, so there it is dropped and created, which
+   drops its grants. The grant below is made again on every deploy, on every engine: songsdb_ops
+   selects from it directly (the runbooks); ops.* reads it through ownership chaining on SQL Server. */
+{% if engine == "sqlserver" %}
+CREATE OR ALTER VIEW dbo.vw_QueueStatus
+{% else %}
 DROP VIEW IF EXISTS dbo.vw_QueueStatus;
 GO
 CREATE VIEW dbo.vw_QueueStatus
+{% endif %}
 AS
 SELECT
     j.ModelName,
@@ -21,8 +30,5 @@ FROM dbo.ProcessingJobs AS j
 WHERE j.Status IN ('queued', 'running', 'failed')
 GROUP BY j.ModelName, j.JobType;
 GO
-{% if engine == "babelfish" %}
--- dropping the view dropped its grants; Babelfish checks the caller's rights on it (no ownership chaining)
 GRANT SELECT ON dbo.vw_QueueStatus TO songsdb_ops;
 GO
-{% endif %}

@@ -26,7 +26,11 @@ def query(settings: Settings, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 
 
 def run_script(settings: Settings, text: str) -> None:
-    """Run a sqlcmd-style script on one session, batch by batch, as ``sqlcmd -b`` would."""
+    """Run a sqlcmd-style script on one session, batch by batch, as ``sqlcmd -b`` would.
+
+    sqlcmd runs its own commands (``:on error exit``) and sends the server only the rest
+    (``Batch.sql``); the first error stops the script here too.
+    """
     import pyodbc
 
     from songsdb.batches import split_batches
@@ -36,7 +40,7 @@ def run_script(settings: Settings, text: str) -> None:
         cursor = conn.cursor()
         for batch in split_batches(text):
             for _ in range(0 if batch.is_empty else batch.repeat):
-                cursor.execute(batch.text)
+                cursor.execute(batch.sql)
                 while cursor.nextset():
                     pass
     finally:

@@ -158,3 +158,49 @@ def test_each_role_does_its_duty_through_the_client(duty) -> None:
             worker.cleanup_old_data(7)
         with pytest.raises(errors.PermissionDenied, match="api.CreateSong"):
             ops.create_song(f"file-{uuid.uuid4()}", "a.mp3")
+
+
+def test_the_ops_login_runs_the_runbooks_cleanup_and_reads_both_views_on_every_engine(duty) -> None:
+    """README's promise for songsdb_ops, on SQL Server as on Babelfish: the grants are made on every engine."""
+    target, login = duty
+    rows = query(login["ops"], "EXEC dbo.sp_CleanupOldData @DaysToKeep = 30, @DryRun = 1;")
+    assert {str(r[0]) for r in rows} == {
+        "dbo.Songs", "dbo.ProcessingJobs", "dbo.SeparatedTracks", "dbo.Transcriptions", "dbo.ChromaAnalysis", "dbo.AuditLog",
+    }
+    for view in ("dbo.vw_JobSummary", "dbo.vw_QueueStatus"):
+        assert outcome(login["ops"], f"SELECT TOP (1) * FROM {view};") == "ran", view
+        for role in ("web", "worker"):
+            assert outcome(login[role], f"SELECT TOP (1) * FROM {view};") == "refused", (role, view)
+    for role in ("web", "worker"):
+        assert outcome(login[role], "EXEC dbo.sp_CleanupOldData @DaysToKeep = 30, @DryRun = 1;") == "refused", role
+
+
+def test_on_sql_server_a_grant_a_dba_added_to_a_view_survives_a_redeploy(duty, engine: str, tmp_path) -> None:
+    if engine == "babelfish":
+        pytest.skip("Babelfish 4.2 has no CREATE OR ALTER / ALTER VIEW: its views are dropped and created again")
+    import shutil
+
+    from songsdb.migrations import sql_root
+    from songsdb.migrator import Migrator
+
+    target, _ = duty
+    role = f"songsdb_t{uuid.uuid4().hex[:8]}_reports"
+    query(target, f"CREATE ROLE [{role}];")
+    try:
+        query(target, f"GRANT SELECT ON dbo.vw_QueueStatus TO [{role}];")
+        root = tmp_path / "sql"
+        shutil.copytree(sql_root(), root)
+        view = root / "views" / "dbo.vw_QueueStatus.sql"
+        view.write_text(view.read_text() + "-- changed, so the migrator applies it again\n")
+        assert "views/dbo.vw_QueueStatus.sql" in Migrator(target, root=root).migrate().applied
+        granted = query(
+            target,
+            "SELECT COUNT(*) FROM sys.database_permissions AS p "
+            "WHERE p.major_id = OBJECT_ID(N'dbo.vw_QueueStatus') AND p.grantee_principal_id = DATABASE_PRINCIPAL_ID(?) "
+            "AND p.permission_name = N'SELECT' AND p.state = 'G';",
+            role,
+        )
+        assert granted[0][0] == 1
+    finally:
+        query(target, f"REVOKE SELECT ON dbo.vw_QueueStatus FROM [{role}]; DROP ROLE [{role}];")
+        Migrator(target).migrate()  # the shipped view again

@@ -159,3 +159,74 @@ def test_a_repeatable_script_removed_after_its_object_moved_is_retired_not_drift
     states = {s.name: s.state for s in Migrator(fresh_database, root=sql_copy).status()[1]}
     assert states["procs/ops.GetQueueStatus.sql"] == "retired"
     assert Migrator(fresh_database, root=sql_copy).migrate().applied == ()
+
+
+def test_a_mistyped_database_is_an_error_naming_it_and_the_option_and_creates_nothing(
+    server: Settings, databases
+) -> None:
+    import uuid
+
+    from songsdb.errors import DatabaseMissing
+
+    name = f"songsdb_test_typo_{uuid.uuid4().hex[:8]}"
+    target = server.with_database(name)
+    with pytest.raises(DatabaseMissing, match=rf"'{name}' does not exist .*songsdb migrate --create-database"):
+        Migrator(target).migrate()
+    assert scalar(server, "SELECT DB_ID(?);", name) is None
+    with pytest.raises(DatabaseMissing, match=name):
+        Migrator(target).status()
+    assert scalar(server, "SELECT DB_ID(?);", name) is None
+    databases.names.append(name)  # dropped at the end of the session
+    report = Migrator(target).migrate(create_database=True)  # asked for: made, then migrated
+    assert scalar(server, "SELECT DB_ID(?);", name) is not None
+    assert list(report.applied) == [s.name for s in discover()]
+
+
+def probe_tree(tmp_path: Path) -> Path:
+    """A sql/ tree with one script, so that a guard that let a deploy through would leave little to clean up."""
+    root = tmp_path / "probe_sql"
+    for folder in ("schema", "views", "procs"):
+        (root / folder).mkdir(parents=True)
+    (root / "schema" / "0001_probe.sql").write_text("CREATE TABLE dbo.songsdb_guard_probe (Id int NOT NULL);\n")
+    return root
+
+
+def leftovers_in_master(server: Settings) -> list[object]:
+    return [
+        scalar(server, "SELECT OBJECT_ID(N'dbo.songsdb_guard_probe', N'U');"),
+        scalar(server, "SELECT OBJECT_ID(N'deploy.SchemaHistory', N'U');"),
+    ]
+
+
+def test_neither_migrate_nor_the_dba_script_deploys_into_a_system_database(
+    server: Settings, tmp_path: Path, engine: str
+) -> None:
+    assert leftovers_in_master(server) == [None, None]
+    root = probe_tree(tmp_path)
+    try:
+        with pytest.raises(MigrationError, match="refusing to deploy into the system database master"):
+            Migrator(server, root=root).migrate()  # server's settings name master
+        assert leftovers_in_master(server) == [None, None]
+        import pyodbc
+
+        text = build_deployment_script(Migrator(server, root=root).rendered(engine), engine)
+        with pytest.raises(pyodbc.Error, match="refusing to deploy into the system database master"):
+            run_script(server, text)  # as sqlcmd -b -i, without -d: the login's default database
+        assert leftovers_in_master(server) == [None, None]
+    finally:  # only if a guard let something through
+        query(server, "DROP TABLE IF EXISTS dbo.songsdb_guard_probe; DROP TABLE IF EXISTS deploy.SchemaHistory;")
+        query(server, "IF SCHEMA_ID(N'deploy') IS NOT NULL EXEC (N'DROP SCHEMA deploy');")
+
+
+def test_the_dba_script_stops_everything_when_its_sqlcmd_first_batch_did_not_run(fresh_database: Settings, engine: str) -> None:
+    """A client without SQLCMD mode fails to parse the first batch (":on error exit") and carries on."""
+    import pyodbc
+
+    from songsdb.batches import split_batches
+
+    text = build_deployment_script(Migrator(fresh_database).rendered(engine), engine)
+    first = split_batches(text)[0]
+    without_first = text[len(first.text + first.separator):]
+    with pytest.raises(pyodbc.Error, match="run this script with sqlcmd"):
+        run_script(fresh_database, without_first)
+    assert scalar(fresh_database, "SELECT OBJECT_ID(N'deploy.SchemaHistory', N'U');") is None

@@ -90,9 +90,40 @@ def test_a_script_without_go_is_one_batch() -> None:
     assert texts("SELECT 1;\nSELECT 2;\n") == ["SELECT 1;\nSELECT 2;\n"]
 
 
+def test_a_sqlcmd_command_line_is_not_sent_to_the_server() -> None:
+    batches = split_batches(":on error exit\n-- header\nSET XACT_ABORT ON;\nGO\nSELECT 1;\n")
+    first = batches[0]
+    assert first.commands == (":on error exit",)
+    assert first.sql == "\n-- header\nSET XACT_ABORT ON;\n"  # the line is left empty: line numbers still hold
+    assert first.text.startswith(":on error exit\n")  # the split stays lossless
+    assert batches[1].commands == () and batches[1].sql == batches[1].text == "SELECT 1;\n"
+
+
+def test_sqlcmd_commands_are_recognised_in_any_case_indented_and_with_arguments() -> None:
+    script = "  :ON ERROR EXIT\n:setvar Name \"x\"\n:r other.sql\n\t:!! dir\nSELECT 1;\n"
+    batch = split_batches(script)[0]
+    assert batch.commands == (":ON ERROR EXIT", ':setvar Name "x"', ":r other.sql", ":!! dir")
+    assert batch.sql == "\n\n\n\nSELECT 1;\n"
+
+
+def test_a_colon_inside_a_string_or_comment_or_not_first_on_its_line_is_sql() -> None:
+    script = "SELECT N'\n:on error exit\n';\n/*\n:setvar x 1\n*/\nSELECT 1 AS a -- :r x\nlabel:\nSELECT * FROM ::fn_x();\n"
+    batch = split_batches(script)[0]
+    assert batch.commands == () and batch.sql == batch.text == script
+
+
+def test_a_batch_holding_only_sqlcmd_commands_is_empty() -> None:
+    batches = split_batches(":on error exit\nGO\nSELECT 1;\n")
+    assert batches[0].is_empty and not batches[1].is_empty
+    assert texts(":on error exit\nGO\nSELECT 1;\n") == ["SELECT 1;\n"]
+
+
 sql_pieces = st.lists(
     st.sampled_from(
-        ["SELECT 1;", "GO", "go 2", "GO -- c", "'", "''", "[", "]", '"', "/*", "*/", "--", "GOTO x", "N'GO'", " ", "\n", "\r\n", "é😀"]
+        [
+            "SELECT 1;", "GO", "go 2", "GO -- c", "'", "''", "[", "]", '"', "/*", "*/", "--", "GOTO x", "N'GO'", " ",
+            "\n", "\r\n", "é😀", ":on error exit", ":setvar x 1", "::fn",
+        ]
     )
     | st.text(alphabet="GOgo '[]\"*/-\n\r;ab1", max_size=8),
     max_size=40,
@@ -101,8 +132,19 @@ sql_pieces = st.lists(
 
 @given(sql_pieces)
 @example("SELECT '\nGO\n';\nGO\n")
+@example(":on error exit\nSELECT 1;\nGO\n")
 def test_joining_the_batches_gives_back_the_input(script: str) -> None:
     assert join_batches(split_batches(script)) == script
+
+
+@given(sql_pieces)
+def test_the_sql_of_a_batch_keeps_its_lines_and_drops_only_command_lines(script: str) -> None:
+    for batch in split_batches(script):
+        sent, written = batch.sql.split("\n"), batch.text.split("\n")
+        assert len(sent) == len(written)
+        dropped = [w for s, w in zip(sent, written) if s != w]
+        assert all(s in ("", "\r") for s, w in zip(sent, written) if s != w)
+        assert [w.strip() for w in dropped] == list(batch.commands)
 
 
 @given(before=st.text(alphabet="ab \n;", max_size=20), inside=st.text(alphabet="GOgo \nab", max_size=20))

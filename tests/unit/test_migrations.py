@@ -6,14 +6,18 @@ from pathlib import Path
 
 import pytest
 
+from songsdb.batches import split_batches
 from songsdb.errors import MigrationError
 from songsdb.migrations import (
+    DDL_LOCK_TIMEOUT_MS,
+    RCSI_SCRIPT,
     AppliedRow,
     Script,
     SESSION_OPTIONS,
     build_deployment_script,
     checksum,
     dependency_order,
+    deployment_guards,
     references,
     strip_comments,
     discover,
@@ -227,3 +231,93 @@ def test_a_dependency_cycle_is_an_error_naming_its_scripts() -> None:
     b = repeatable("core.B", "EXEC core.A;")
     with pytest.raises(MigrationError, match="cycle: procs/core.A.sql, procs/core.B.sql"):
         dependency_order([a, b])
+
+
+# ----- guard rails of the deployment (issue #18 §2) --------------------------------------------------
+
+
+def test_the_deployment_script_opens_with_on_error_exit_then_options_and_a_lock_timeout() -> None:
+    out = build_deployment_script([rendered("schema/0001_a.sql", "CREATE TABLE dbo.A (Id int);\n")], "sqlserver")
+    assert out.splitlines()[0] == ":on error exit"
+    first = split_batches(out)[0]
+    assert first.commands == (":on error exit",) and ":on error exit" not in first.sql
+    assert SESSION_OPTIONS in first.sql and "SET XACT_ABORT ON;" in first.sql
+    assert f"SET LOCK_TIMEOUT {DDL_LOCK_TIMEOUT_MS};" in first.sql and DDL_LOCK_TIMEOUT_MS == 30_000
+
+
+def test_a_client_that_skipped_the_first_batch_runs_nothing_after_the_second() -> None:
+    out = build_deployment_script([rendered("schema/0001_a.sql", "CREATE TABLE dbo.A (Id int);\n")], "sqlserver")
+    batches = [b for b in split_batches(out) if not b.is_empty]
+    assert "sp_set_session_context @key = N'songsdb.deploy'" in batches[0].sql
+    assert "IF SESSION_CONTEXT(N'songsdb.deploy') IS NULL" in batches[1].sql and "SET NOEXEC ON;" in batches[1].sql
+    assert "SET NOEXEC OFF;" in batches[0].sql  # a rerun in the same session starts afresh
+    assert "@value = NULL" in batches[-1].sql  # the mark is removed at the end
+
+
+@pytest.mark.parametrize("engine", ["sqlserver", "babelfish"])
+def test_the_guard_rails_come_before_anything_is_written(engine: str) -> None:
+    out = build_deployment_script([rendered("schema/0001_a.sql", "CREATE TABLE dbo.A (Id int);\n")], engine)
+    guard = out.index("IF @Database IN (N'master', N'model', N'msdb', N'tempdb')")
+    assert guard < out.index("CREATE SCHEMA deploy") < out.index("CREATE TABLE dbo.A")
+    with_create = build_deployment_script([], engine, create_database="SongsDB")
+    assert with_create.index("USE [SongsDB];") < with_create.index("IF @Database IN (N'master'")
+
+
+def test_the_sql_server_guards_check_level_owners_and_snapshot_and_babelfish_only_the_database() -> None:
+    sqlserver = deployment_guards("sqlserver", enables_rcsi=False)
+    for needle in ("IF @Level < 130", "IF @Level < 150", "DATABASE_PRINCIPAL_ID(N'dbo')", "o.principal_id IS NOT NULL",
+                   "is_read_committed_snapshot_on", "RAISERROR"):
+        assert needle in sqlserver, needle
+    assert "is_read_committed_snapshot_on" not in deployment_guards("sqlserver", enables_rcsi=True)
+    babelfish = deployment_guards("babelfish", enables_rcsi=False)
+    assert "IF @Database IN (N'master', N'model', N'msdb', N'tempdb')" in babelfish
+    for needle in ("compatibility_level", "principal_id", "is_read_committed_snapshot_on"):
+        assert needle not in babelfish, needle
+    assert "THROW" not in sqlserver  # RAISERROR 16: message 50000, not a number of the client's catalogue
+
+
+def test_the_snapshot_guard_is_left_out_when_the_deployment_turns_it_on() -> None:
+    scripts = {s.name: s for s in discover(sql_root())}
+    rcsi = render(scripts[RCSI_SCRIPT], CTX)
+    other = rendered("schema/0001_a.sql", "SELECT 1;\n")
+    assert "READ_COMMITTED_SNAPSHOT is OFF" not in build_deployment_script([other, rcsi], "sqlserver")
+    assert "READ_COMMITTED_SNAPSHOT is OFF" in build_deployment_script([other], "sqlserver")
+
+
+def test_a_sqlcmd_command_in_a_script_under_sql_is_refused() -> None:
+    with pytest.raises(MigrationError, match=r"schema/0009_x.sql, batch starting at line 3: sqlcmd command ':setvar x 1'"):
+        rendered("schema/0009_x.sql", "SELECT 1;\nGO\n:setvar x 1\nSELECT 2;\n")
+
+
+def test_0014_turns_read_committed_snapshot_on_outside_a_transaction_on_sql_server_only() -> None:
+    script = {s.name: s for s in discover(sql_root())}[RCSI_SCRIPT]
+    assert script.source.startswith("-- songsdb:no-transaction\n") and not script.transactional
+    sqlserver = render(script, template_context("sqlserver", "SongsDB")).text
+    assert "ALTER DATABASE CURRENT SET READ_COMMITTED_SNAPSHOT ON WITH NO_WAIT;" in sqlserver
+    assert "ROLLBACK IMMEDIATE;\n" not in strip_comments(sqlserver)  # it never kills the application's transactions
+    assert "WHILE (SELECT d.is_read_committed_snapshot_on" in sqlserver  # a no-op where it is on (Azure SQL Database)
+    babelfish = render(script, template_context("babelfish", "SongsDB"))
+    assert strip_comments(babelfish.text).strip() == ""  # a comment only: nothing to turn on
+    assert len(babelfish.batches) == 1  # still one batch, so the migrator records it like any other
+
+
+@pytest.mark.parametrize("engine", ["sqlserver", "babelfish"])
+def test_the_ops_role_is_granted_the_runbooks_objects_on_every_engine(engine: str) -> None:
+    scripts = {s.name: s for s in discover(sql_root())}
+    context = template_context(engine, "SongsDB")
+    cleanup = render(scripts["procs/dbo.sp_CleanupOldData.sql"], context).text
+    assert "GRANT EXECUTE ON dbo.sp_CleanupOldData TO songsdb_ops;" in strip_comments(cleanup)
+    for view in ("dbo.vw_JobSummary", "dbo.vw_QueueStatus"):
+        text = strip_comments(render(scripts[f"views/{view}.sql"], context).text)
+        assert f"GRANT SELECT ON {view} TO songsdb_ops;" in text
+        if engine == "sqlserver":  # altered in place: the grants a DBA added stay
+            assert f"CREATE OR ALTER VIEW {view}" in text and "DROP VIEW" not in text
+        else:  # Babelfish 4.2 has no CREATE OR ALTER / ALTER VIEW
+            assert f"DROP VIEW IF EXISTS {view};" in text and "CREATE OR ALTER" not in text
+
+
+def test_the_claim_bounds_its_row_waits_on_every_engine() -> None:
+    script = {s.name: s for s in discover(sql_root())}["procs/worker.ClaimNextJob.sql"]
+    for engine in ("sqlserver", "babelfish"):
+        body = strip_comments(render(script, template_context(engine, "SongsDB")).text)
+        assert body.index("SET LOCK_TIMEOUT 2000;") < body.index("sp_getapplock")

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from songsdb.batches import split_batches
-from songsdb.migrations import ENGINES, HISTORY_BOOTSTRAP, discover, render, sql_root, template_context
+from songsdb.migrations import (
+    ENGINES,
+    HISTORY_BOOTSTRAP,
+    build_deployment_script,
+    discover,
+    render,
+    sql_root,
+    template_context,
+)
 
 sqlfluff = pytest.importorskip("sqlfluff.core", reason="sqlfluff is in the test extra: pip install -e '.[test]'")
 
@@ -27,6 +35,13 @@ def test_every_sql_file_parses_as_tsql(script, engine: str) -> None:
 
 def test_the_history_bootstrap_parses_as_tsql() -> None:
     assert parse_errors(HISTORY_BOOTSTRAP, "HISTORY_BOOTSTRAP") == []
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_deployment_scripts_own_batches_parse_as_tsql(engine: str) -> None:
+    """The guard rails, the sqlcmd-mode check and the create-database batches (what the server gets of them)."""
+    script = build_deployment_script([], engine, create_database="SongsDB")
+    assert parse_errors("".join(b.sql + b.separator for b in split_batches(script)), f"deploy-{engine}.sql") == []
 
 
 def test_the_gate_rejects_broken_sql_and_names_the_line() -> None:
