@@ -1,6 +1,7 @@
 """The ``songsdb`` command line. Every command has help with an example; errors are one line.
 
-    songsdb migrate                 apply pending scripts to the configured database
+    songsdb migrate                 apply pending scripts to the configured database (it must exist;
+                                    --create-database creates it)
     songsdb status                  applied / pending / changed; exit 1 on drift
     songsdb script -o deploy.sql    the whole deployment as one sqlcmd file (offline)
     songsdb baseline 5              mark scripts 0001..0005 as applied
@@ -111,7 +112,7 @@ def _up_options(args: argparse.Namespace) -> Any:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from songsdb.migrator import Migrator
 
-    report = Migrator(_settings(args, admin=True)).migrate()
+    report = Migrator(_settings(args, admin=True)).migrate(create_database=args.create_database)
     for name in report.applied:
         print(f"applied  {name}")
     print(f"{len(report.applied)} script(s) applied ({report.engine}); the database is up to date.")
@@ -172,12 +173,31 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from songsdb.database import SongsDatabase
+    from songsdb.migrator import read_committed_snapshot
 
-    with SongsDatabase(settings=_settings(args)) as db:
+    settings = _settings(args)
+    with SongsDatabase(settings=settings) as db:
         version = db.server_version()
     print("Database connection successful!")
     print(version.splitlines()[0] if version else "")
-    return 0
+    engine, rcsi = read_committed_snapshot(settings)
+    if engine == "babelfish":
+        print("Read committed snapshot: does not apply on Babelfish (PostgreSQL's readers never wait for writers)")
+        return 0
+    if rcsi is None:
+        print("Read committed snapshot: unknown (this login cannot see its database in sys.databases)")
+        return 0
+    if rcsi:
+        print("Read committed snapshot: on")
+        return 0
+    print(
+        f"Read committed snapshot: OFF in {settings.target_database}: readers wait for writers, and a claim can stall "
+        f"the work queue. {command('migrate')} turns it on while schema/0014_read_committed_snapshot.sql is pending; "
+        "otherwise a DBA runs ALTER DATABASE CURRENT SET READ_COMMITTED_SNAPSHOT ON WITH NO_WAIT; while no other "
+        "session uses the database",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
@@ -396,6 +416,12 @@ def error_catalogue() -> list[tuple[int, str, str | None, str, list[str]]]:
     return rows
 
 
+def cmd_lint(args: argparse.Namespace) -> int:
+    from songsdb import lint
+
+    return lint.main(["--engine", args.engine] if args.engine else [])
+
+
 def cmd_errors(args: argparse.Namespace) -> int:
     rows = error_catalogue()
     if args.markdown:
@@ -413,7 +439,11 @@ def cmd_errors(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, tuple[Handler, str, str]] = {
-    "migrate": (cmd_migrate, "create the database if needed and apply every pending script", "songsdb migrate"),
+    "migrate": (
+        cmd_migrate,
+        "apply every pending script to the database, which must exist (--create-database creates it when missing)",
+        "songsdb migrate",
+    ),
     "status": (
         cmd_status,
         "the local container's state (when there is one), then every script as applied, pending, changed, "
@@ -425,8 +455,18 @@ COMMANDS: dict[str, tuple[Handler, str, str]] = {
         "write the exact batches migrate runs as one sqlcmd file (offline unless --pending)",
         "songsdb script -o deploy.sql && sqlcmd -b -I -d SongsDB -i deploy.sql",
     ),
+    "lint": (
+        cmd_lint,
+        "lint the versioned scripts for changes that would block the application (offline; exit 1 on findings)",
+        "songsdb lint",
+    ),
     "baseline": (cmd_baseline, "mark an existing database as being at VERSION without running scripts", "songsdb baseline 5"),
-    "check": (cmd_check, "connect and print the server's version, or the one-line cause", "songsdb check"),
+    "check": (
+        cmd_check,
+        "connect and print the server's version and whether read committed snapshot is on (exit 1 when it is off "
+        "on SQL Server), or the one-line cause",
+        "songsdb check",
+    ),
     "cleanup": (
         cmd_cleanup,
         "delete finished work older than --days (at least 7) and audit rows older than --audit-days (at least 90), "
@@ -481,6 +521,13 @@ def build_parser() -> argparse.ArgumentParser:
         example = example.replace("songsdb ", f"{me} ", 1)
         sub_parser = sub.add_parser(name, help=summary, description=summary, epilog=f"Example: {example}")
         sub_parser.set_defaults(handler=handler)
+        if name == "migrate":
+            sub_parser.add_argument(
+                "--create-database",
+                action="store_true",
+                help="create the database first when it does not exist (connects to master; SQL Server and "
+                "Managed Instance only, not Azure SQL Database). Without it a missing database is an error",
+            )
         if name == "script":
             sub_parser.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")
             group = sub_parser.add_mutually_exclusive_group()
@@ -492,6 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="NAME",
                 help="start by creating database NAME when missing and switching to it (run with sqlcmd -b -I -i, no -d)",
             )
+        if name == "lint":
+            sub_parser.add_argument("--engine", choices=("sqlserver", "babelfish"), help="lint this engine's rendering only (default: both)")
         if name == "cleanup":
             sub_parser.add_argument("--days", type=int, required=True, help="keep jobs, results and songs this many days (7 or more)")
             sub_parser.add_argument("--audit-days", type=int, default=365, help="keep audit rows this many days (90 or more; default 365)")

@@ -2,14 +2,23 @@
 
 The order of work in :meth:`Migrator.migrate`:
 
-1. create the database when it does not exist (from ``master``);
-2. take a session-owned ``sp_getapplock`` on ``songsdb.migrate`` so concurrent
-   migrators queue up (a killed migrator's session ends and its lock with it);
-3. create ``deploy.SchemaHistory`` if needed, read it, and refuse drift
-   (an edited versioned script, or one that vanished) before touching anything;
-4. run each pending script in its own transaction (``XACT_ABORT ON``) with its
+1. only when asked (``create_database=True``, ``songsdb migrate --create-database``):
+   create the database when it does not exist, from ``master``. Otherwise the
+   migrator never connects to ``master``, and a missing database is an error
+   naming it and the option (a mistyped name must not become a new database);
+2. take a session-owned ``sp_getapplock`` on ``songsdb.migrate.<database>`` so
+   concurrent migrators take turns (a killed migrator's session ends and its
+   lock with it); one that has to wait does so disconnected (see ``_locked_session``);
+3. read ``deploy.SchemaHistory`` (when it is there) and refuse drift (an
+   edited versioned script, or one that vanished) before touching anything;
+4. pass the guard rails (:func:`songsdb.migrations.deployment_guards`: never a
+   system database; on SQL Server the compatibility level, dbo owning the
+   schemas, read committed snapshot), then create ``deploy.SchemaHistory``
+   when it is missing;
+5. run each pending script in its own transaction (``XACT_ABORT ON``) with its
    history row; a failure rolls the script back, is recorded with
-   ``Success = 0`` and raised naming the file, batch and line.
+   ``Success = 0`` and raised naming the file, batch and line. Every statement
+   waits at most ``DDL_LOCK_TIMEOUT_MS`` for a lock (``SET LOCK_TIMEOUT``).
 """
 
 from __future__ import annotations
@@ -25,14 +34,18 @@ from typing import Any
 
 from songsdb.batches import split_batches
 from songsdb.config import Settings
-from songsdb.errors import MigrationError, map_database_error, server_message
+from songsdb.errors import DatabaseMissing, MigrationError, map_database_error, server_message
+from songsdb.lint import format_findings, lint_rendered
 from songsdb.migrations import (
+    DDL_LOCK_TIMEOUT_MS,
     HISTORY_BOOTSTRAP,
+    RCSI_SCRIPT,
     SESSION_OPTIONS,
     VERSIONED,
     AppliedRow,
     RenderedScript,
     ScriptState,
+    deployment_guards,
     discover,
     drift_message,
     history_insert,
@@ -41,12 +54,16 @@ from songsdb.migrations import (
     template_context,
 )
 
-__all__ = ["Migrator", "MigrationReport", "detect_engine", "drain"]
+__all__ = ["Migrator", "MigrationReport", "detect_engine", "drain", "read_committed_snapshot"]
 
 log = logging.getLogger("songsdb.migrate")
 
 _DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 LOCK_RESOURCE = "songsdb.migrate"
+# "database does not exist" (Babelfish, SQL Server 911) and "cannot open database requested by the
+# login" (SQL Server 4060, followed by a second record, 18456 "login failed", which is why the numbers
+# of every record are read here: the database's name, checked by _DATABASE_NAME, holds no parenthesis)
+_NO_DATABASE = re.compile(r"\((?:911|4060)\)(?: \(SQL\w+\))?(?:;|\s*$)")
 
 
 @dataclass(frozen=True)
@@ -68,7 +85,36 @@ def _connect(settings: Settings) -> Any:
     try:
         return pyodbc.connect(settings.odbc(), autocommit=True, timeout=settings.login_timeout)
     except pyodbc.Error as exc:
+        if any(_NO_DATABASE.search(str(arg)) for arg in exc.args):
+            server, port, database = settings.endpoint()
+            raise DatabaseMissing(
+                f"database {database!r} does not exist on {server}:{port}, or this login may not open it "
+                f"({server_message(exc)}). Check the name (SONGSDB_DATABASE, --database); to create it, run "
+                "songsdb migrate --create-database (SQL Server and Managed Instance only: on Azure SQL Database, "
+                "create the database first, then migrate)"
+            ) from None
         raise map_database_error(exc) from None
+
+
+def read_committed_snapshot(settings: Settings) -> tuple[str, bool | None]:
+    """The engine, and whether ``READ_COMMITTED_SNAPSHOT`` is on in the settings' database.
+
+    None on Babelfish, where it does not apply (PostgreSQL's readers never wait for writers), and on
+    SQL Server when this login cannot see the database's row in ``sys.databases`` (every login can by
+    default: VIEW ANY DATABASE is granted to public, Microsoft's "VIEW ANY DATABASE Permission").
+    """
+    conn = _connect(settings)
+    try:
+        cursor = conn.cursor()
+        engine = detect_engine(str(cursor.execute("SELECT @@VERSION;").fetchone()[0]))
+        if engine == "babelfish":
+            return engine, None
+        row = cursor.execute(
+            "SELECT CAST(d.is_read_committed_snapshot_on AS int) FROM sys.databases AS d WHERE d.database_id = DB_ID();"
+        ).fetchone()
+        return engine, None if row is None else bool(row[0])
+    finally:
+        conn.close()
 
 
 def drain(cursor: Any) -> list[tuple[Any, ...]]:
@@ -84,10 +130,18 @@ def drain(cursor: Any) -> list[tuple[Any, ...]]:
 class Migrator:
     """Applies ``sql/`` to the database that ``settings`` names."""
 
-    def __init__(self, settings: Settings, root: Path | None = None, lock_timeout_ms: int = 300_000) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        root: Path | None = None,
+        lock_timeout_ms: int = 300_000,
+        ddl_lock_timeout_ms: int = DDL_LOCK_TIMEOUT_MS,
+    ) -> None:
         self.settings = settings
         self.root = root
-        self.lock_timeout_ms = lock_timeout_ms
+        self.lock_timeout_ms = lock_timeout_ms  # how long to wait for another migrator to finish
+        self.ddl_lock_timeout_ms = ddl_lock_timeout_ms  # how long one statement waits for a lock
+        self.lock_poll_seconds = 0.5
         self.database = settings.target_database
         if not _DATABASE_NAME.match(self.database):
             raise MigrationError(f"database name {self.database!r} must match {_DATABASE_NAME.pattern}")
@@ -125,17 +179,30 @@ class Migrator:
         finally:
             conn.close()
 
-    def migrate(self) -> MigrationReport:
-        """Apply every pending or changed script; refuse drift first."""
-        self.create_database()
-        with self._session() as conn, self._locked(conn):
+    def migrate(self, create_database: bool = False) -> MigrationReport:
+        """Apply every pending or changed script; refuse drift first.
+
+        The database must exist: a missing one raises :class:`~songsdb.errors.DatabaseMissing` naming
+        it, and nothing is created. ``create_database=True`` first creates it when missing (connecting
+        to ``master``, so not on Azure SQL Database, where a database is made by its own tooling).
+        """
+        if create_database:
+            self.create_database()
+        with self._locked_session() as conn:
             engine = self._engine(conn)
             items = self.rendered(engine)
-            states = plan(items, self._applied(conn, create=True))
+            states = plan(items, self._applied(conn, create=False))
             problem = drift_message(states)
             if problem:
                 raise MigrationError(problem)
             todo = {s.name for s in states if s.will_apply}
+            # a pending script that would block the application is refused before anything runs
+            # (songsdb.lint; an applied one is never re-linted, so a rule added later cannot block it)
+            problems = [f for f in lint_rendered(items, engine) if f.file in todo]
+            if problems:
+                raise MigrationError(f"the migration linter refuses what would run:\n{format_findings(problems)}")
+            self._guard(conn, engine, enables_rcsi=RCSI_SCRIPT in todo)  # before anything is written
+            self._applied(conn, create=True)  # deploy.SchemaHistory, when missing
             applied = []
             for item in items:
                 if item.name in todo:
@@ -144,10 +211,10 @@ class Migrator:
             return MigrationReport(engine, tuple(applied))
 
     def baseline(self, version: int) -> list[str]:
-        """Record versioned scripts up to ``version`` as applied without running them."""
-        self.create_database()
-        with self._session() as conn, self._locked(conn):
+        """Record versioned scripts up to ``version`` as applied without running them (in an existing database)."""
+        with self._locked_session() as conn:
             engine = self._engine(conn)
+            self._guard(conn, engine, enables_rcsi=True)  # runs no script: read committed snapshot is migrate's concern
             items = [i for i in self.rendered(engine) if i.script.kind == VERSIONED]
             if not any(i.script.version == version for i in items):
                 known = ", ".join(f"{i.script.version:04d}" for i in items)
@@ -165,37 +232,67 @@ class Migrator:
     def _session(self) -> Iterator[Any]:
         conn = _connect(self.settings)
         try:
-            conn.cursor().execute(SESSION_OPTIONS + "SET XACT_ABORT ON;")
+            conn.cursor().execute(
+                SESSION_OPTIONS + f"SET XACT_ABORT ON;\nSET LOCK_TIMEOUT {int(self.ddl_lock_timeout_ms)};"
+            )
             yield conn
         finally:
             conn.close()
 
     @contextmanager
-    def _locked(self, conn: Any) -> Iterator[None]:
+    def _locked_session(self) -> Iterator[Any]:
+        """A session holding the migrate lock (``sp_getapplock``, session-owned).
+
+        A migrator that finds the lock taken waits *disconnected*, trying again every
+        ``lock_poll_seconds`` until ``lock_timeout_ms`` have passed: a session that sat in the database
+        while the other migrator ran ``0014`` would make its ``ALTER DATABASE ... SET
+        READ_COMMITTED_SNAPSHOT ON WITH NO_WAIT`` fail, since that needs to be alone in the database.
+        """
+        deadline = time.monotonic() + self.lock_timeout_ms / 1000
+        while True:
+            with self._session() as conn:
+                result = self._try_lock(conn)
+                if result >= 0:
+                    try:
+                        yield conn
+                    finally:
+                        self._release(conn)
+                    return
+            left = deadline - time.monotonic()
+            if left <= 0:  # -1 on SQL Server, -999 on Babelfish; every negative result means "not granted"
+                raise MigrationError(
+                    f"another migrator holds the lock {self.lock_name!r} (sp_getapplock returned {result}; "
+                    f"waited {self.lock_timeout_ms} ms)"
+                )
+            time.sleep(min(self.lock_poll_seconds, left))
+
+    def _try_lock(self, conn: Any) -> int:
         cursor = conn.cursor()
         cursor.execute(
             "DECLARE @result int;\n"
             "EXEC @result = sp_getapplock @Resource = ?, @LockMode = 'Exclusive', "
-            "@LockOwner = 'Session', @LockTimeout = ?;\n"
+            "@LockOwner = 'Session', @LockTimeout = 0;\n"
             "SELECT @result;",
             self.lock_name,
-            self.lock_timeout_ms,
         )
-        result = drain(cursor)[-1][0]
-        if result < 0:  # -1 timeout on SQL Server, -999 on Babelfish; all negatives mean "not granted"
-            raise MigrationError(
-                f"another migrator holds the lock {self.lock_name!r} (sp_getapplock returned {result} "
-                f"after {self.lock_timeout_ms} ms)"
-            )
+        return int(drain(cursor)[-1][0])
+
+    def _release(self, conn: Any) -> None:
         try:
-            yield
-        finally:
-            try:
-                cursor.execute(
-                    "EXEC sp_releaseapplock @Resource = ?, @LockOwner = 'Session';", self.lock_name
-                )
-            except Exception:  # the session is closing anyway; its lock goes with it
-                log.debug("could not release %s", LOCK_RESOURCE, exc_info=True)
+            conn.cursor().execute("EXEC sp_releaseapplock @Resource = ?, @LockOwner = 'Session';", self.lock_name)
+        except Exception:  # the session is closing anyway; its lock goes with it
+            log.debug("could not release %s", self.lock_name, exc_info=True)
+
+    def _guard(self, conn: Any, engine: str, enables_rcsi: bool) -> None:
+        """Run the guard rails; a refusal becomes a MigrationError with the server's message."""
+        cursor = conn.cursor()
+        try:
+            cursor.execute(deployment_guards(engine, enables_rcsi))
+            drain(cursor)
+        except Exception as exc:
+            if type(exc).__module__ != "pyodbc":
+                raise
+            raise MigrationError(f"{self.database}: {server_message(exc)}") from exc
 
     def _engine(self, conn: Any) -> str:
         return detect_engine(str(conn.cursor().execute("SELECT @@VERSION").fetchone()[0]))
@@ -225,7 +322,7 @@ class Migrator:
         for number, batch in enumerate(batches, start=1):
             try:
                 for _ in range(batch.repeat):
-                    cursor.execute(batch.text)
+                    cursor.execute(batch.sql)
                     drain(cursor)
             except Exception as exc:
                 self._record_failure(conn, item, started)

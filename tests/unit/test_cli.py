@@ -36,8 +36,9 @@ def test_script_writes_a_complete_deployment_offline(tmp_path: Path, capsys: pyt
     for script in discover():
         assert f"-- ===== {script.name} " in text
         assert f"N'{script.name}'" in text  # its history row
-    assert "CREATE PROCEDURE api.CreateSong" in text and "CREATE VIEW dbo.vw_JobSummary" in text
+    assert "CREATE PROCEDURE api.CreateSong" in text and "CREATE OR ALTER VIEW dbo.vw_JobSummary" in text
     assert "SET DEADLOCK_PRIORITY LOW;" in text  # rendered for SQL Server by default
+    assert text.startswith(":on error exit\n")
     batches = [b for b in split_batches(text) if not b.is_empty]
     assert len(batches) > len(discover())
 
@@ -46,6 +47,7 @@ def test_script_renders_for_babelfish_when_asked(capsys: pytest.CaptureFixture[s
     assert main(["--env-file", str(tmp_path / "none"), "script", "--engine", "babelfish"]) == 0
     out = capsys.readouterr().out
     assert "engine babelfish" in out and "DEADLOCK_PRIORITY" not in out
+    assert "DROP VIEW IF EXISTS dbo.vw_JobSummary;\nGO\nCREATE VIEW dbo.vw_JobSummary" in out  # no CREATE OR ALTER there
 
 
 def test_a_library_error_is_one_line_and_exit_code_1(tmp_path: Path) -> None:
@@ -135,3 +137,58 @@ def test_cannot_reach_the_server_suggests_up_the_way_it_can_be_typed(tmp_path: P
     assert result.returncode == 1
     assert "cannot reach SQL Server at 127.0.0.1:1" in result.stderr
     assert "`.venv/bin/songsdb up`" in result.stderr and "Secret123!" not in result.stderr
+
+
+class FakeSongsDatabase:
+    """A stand-in for SongsDatabase in the check command's tests (it proves nothing about a server)."""
+
+    def __init__(self, settings: object = None, **kwargs: object) -> None:
+        pass
+
+    def __enter__(self) -> FakeSongsDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def server_version(self) -> str:
+        return "Microsoft SQL Server 2022 (RTM-CU16)\nDeveloper Edition"
+
+
+@pytest.mark.parametrize(
+    ("answer", "code", "says"),
+    [
+        (("sqlserver", True), 0, "Read committed snapshot: on"),
+        (("sqlserver", False), 1, "Read committed snapshot: OFF in SongsDB"),
+        (("babelfish", None), 0, "does not apply on Babelfish"),
+    ],
+)
+def test_check_reports_read_committed_snapshot(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, answer: object, code: int, says: str
+) -> None:
+    import songsdb.database
+    import songsdb.migrator
+
+    monkeypatch.setattr(songsdb.database, "SongsDatabase", FakeSongsDatabase)
+    monkeypatch.setattr(songsdb.migrator, "read_committed_snapshot", lambda settings: answer)
+    assert main(["--env-file", str(tmp_path / "none"), "check"]) == code
+    captured = capsys.readouterr()
+    assert "Database connection successful!" in captured.out
+    assert says in captured.out + captured.err
+    if code:
+        assert "0014_read_committed_snapshot.sql" in captured.err and "WITH NO_WAIT" in captured.err
+
+
+def test_migrate_creates_a_database_only_when_told(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import songsdb.migrator
+
+    calls: list[bool] = []
+
+    def migrate(self: object, create_database: bool = False) -> songsdb.migrator.MigrationReport:
+        calls.append(create_database)
+        return songsdb.migrator.MigrationReport("sqlserver", ())
+
+    monkeypatch.setattr(songsdb.migrator.Migrator, "migrate", migrate)
+    assert main(["--env-file", str(tmp_path / "none"), "migrate"]) == 0
+    assert main(["--env-file", str(tmp_path / "none"), "migrate", "--create-database"]) == 0
+    assert calls == [False, True]
