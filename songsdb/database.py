@@ -23,18 +23,20 @@ from songsdb.config import Settings, load_settings, redact
 from songsdb.context import current_request_id
 from songsdb.errors import (
     DatabaseError,
-    DatabaseMissing,
     DatabaseUnavailable,
     DuplicateSong,
     ImportInterrupted,
-    LoginFailed,
+    NotConnected,
+    OutcomeUnknown,
     QueryTimeout,
     SongsDbError,
     TransactionRolledBack,
     ValidationError,
+    WriteTimeout,
     map_database_error,
     native_error_number,
     server_message,
+    sqlstate,
 )
 from songsdb.models import (
     AuditEntry,
@@ -79,6 +81,8 @@ class SongsDatabase(QueueMethods):
     ...     job_id = db.create_job(song_id, "demucs", "separation")
     """
 
+    _bound: _Transaction | None = None  # set on a Transaction: the connection every call runs on
+
     def __init__(
         self,
         settings: Settings | None = None,
@@ -103,6 +107,7 @@ class SongsDatabase(QueueMethods):
             max_lifetime=max_lifetime,
             check=ping,
         )
+        # only to refuse a call on the client inside its own transaction block (see transaction())
         self._pinned: ContextVar[_Transaction | None] = ContextVar(f"songsdb_tx_{id(self)}", default=None)
         self._style = "exec"  # how calls are written for this driver; see songsdb.statements
 
@@ -135,16 +140,21 @@ class SongsDatabase(QueueMethods):
         return conn
 
     @contextmanager
-    def transaction(self) -> Iterator[SongsDatabase]:
-        """Group calls in one transaction: commit on success, roll back and re-raise on any exception.
+    def transaction(self) -> Iterator[Transaction]:
+        """One transaction on one connection: ``with db.transaction() as tx: tx.create_song(...)``.
 
-        Calls made in the ``with`` block by the thread that opened it share one connection; the
-        procedures join that transaction. Any server error inside the block rolls the whole
+        The block gets a :class:`Transaction`, which has every method of this client; calls made on
+        it run on the transaction's connection, whatever thread or context makes them (one at a
+        time: it serialises them), and the procedures join the transaction. It commits when the
+        block ends normally and rolls back when it raises. Any server error inside rolls the whole
         transaction back (the procedures run with ``XACT_ABORT ON``): the error is raised, every
-        later call in the block raises :class:`TransactionRolledBack`, and so does leaving the
-        block normally, so nothing of it is ever half-committed. Another thread that inherited
-        this context (``asyncio.to_thread``, an executor) gets a clear error instead of sharing
-        the connection. Calls are not retried inside a transaction; transactions do not nest.
+        later call on ``tx`` raises :class:`TransactionRolledBack`, and so does leaving the block
+        normally, so nothing of it is ever half-committed. A call made on this client itself
+        inside the block, in a context that can see the block, raises instead of silently running
+        outside the transaction. Calls are not retried inside a transaction; transactions do not
+        nest. The connection is released on every path, also when the block ends in another
+        context than it began (a framework's dependency), and discarded when a call in it timed
+        out, was interrupted or lost its connection.
         """
         current = self._pinned.get()
         if current is not None and current.open:
@@ -152,28 +162,30 @@ class SongsDatabase(QueueMethods):
         conn = self._acquire(write=True)
         tx = _Transaction(conn)
         token = self._pinned.set(tx)
-        broken = False
+        failed = False
         try:
             conn.raw.autocommit = False
             try:
-                yield self
+                yield Transaction(self, tx)
             except BaseException:
-                broken = not quietly(conn.raw.rollback)
+                failed = not quietly(conn.raw.rollback)
                 raise
             if tx.failure is not None:
-                broken = not quietly(conn.raw.rollback)
-                raise TransactionRolledBack(
-                    f"not committed: {tx.failure} rolled the whole transaction back"
-                )
+                failed = not quietly(conn.raw.rollback)
+                raise TransactionRolledBack(f"not committed: {tx.failure} rolled the whole transaction back")
             try:
                 conn.raw.commit()
             except Exception as exc:
-                broken = True
+                failed = True
                 quietly(conn.raw.rollback)
-                raise _songsdb_error(exc, "COMMIT") from exc
+                raise _songsdb_error(exc, "COMMIT", write=True) from exc
         finally:
             tx.open = False
-            self._pinned.reset(token)
+            try:
+                self._pinned.reset(token)
+            except ValueError:  # ended in another context than it began: nothing there to restore
+                pass
+            broken = failed or tx.broken
             if not broken:
                 broken = not quietly(lambda: setattr(conn.raw, "autocommit", True))
             self._pool.release(conn, broken=broken)
@@ -192,17 +204,24 @@ class SongsDatabase(QueueMethods):
                     raise self._unreachable(exc) from exc
                 self._wait(attempt, exc, "connect")
 
-    def _unreachable(self, error: BaseException) -> BaseException:
-        """A connection failure as one line a newcomer can act on: where, what, and what to do."""
+    def _unreachable(self, error: BaseException) -> SongsDbError:
+        """A connection failure as one line a newcomer can act on: where, what, and what to do.
+
+        Always a songsdb error (never the driver's): nothing was sent, so it is a :class:`NotConnected`
+        unless the driver's error says more (a refused login, a missing database, no driver at all).
+        """
         mapped = map_database_error(error)
-        if isinstance(mapped, (LoginFailed, DatabaseMissing)) or not isinstance(mapped, DatabaseUnavailable):
+        if isinstance(mapped, SongsDbError) and type(mapped) is not DatabaseUnavailable:
             return mapped
         host, port, database = self.settings.endpoint()
         text = server_message(error)
+        # HYT00 while connecting: a host that accepts the connection and never answers the login
         reason = "nothing answered (connection refused or timed out)" if is_timeout(error) or "unavailable" in text.lower() else text
-        return DatabaseUnavailable(
+        return NotConnected(
             f"cannot reach SQL Server at {host}:{port} (database {database}): {reason} — start one with "
-            "`songsdb up`, or point SONGSDB_SERVER / SONGSDB_PORT (or SONGSDB_CONNECTION_STRING) at yours"
+            "`songsdb up`, or point SONGSDB_SERVER / SONGSDB_PORT (or SONGSDB_CONNECTION_STRING) at yours",
+            number=native_error_number(error),
+            sqlstate=sqlstate(error),
         )
 
     def _wait(self, attempt: int, exc: BaseException, procedure: str) -> None:
@@ -217,8 +236,21 @@ class SongsDatabase(QueueMethods):
         pooled connection keeps one prepared cursor per call text, so a call is one request.
         """
         sql, values = statement(procedure, params, self._style)
-        tx = self._pinned.get()
-        pinned = tx.connection_for(procedure) if tx is not None and tx.open else None
+        tx = self._bound
+        if tx is not None:
+            with tx.lock:
+                return self._call_on(procedure, write, sql, values, tx)
+        ambient = self._pinned.get()
+        if ambient is not None and ambient.open:
+            raise SongsDbError(
+                f"{procedure} was called on the client inside `with db.transaction() as tx:`, where it would run "
+                "outside the transaction: call it on tx (tx.method(...)) to join it, or after the block"
+            )
+        return self._call_on(procedure, write, sql, values, None)
+
+    def _call_on(self, procedure: str, write: bool, sql: str, values: Any, tx: _Transaction | None) -> list[ResultSet]:
+        """One call, on the transaction's connection (``tx``) or a pooled one, retried where that is safe."""
+        pinned = tx.connection_for(procedure) if tx is not None else None
         attempt = 0
         while True:
             attempt += 1
@@ -239,9 +271,9 @@ class SongsDatabase(QueueMethods):
             except BaseException as exc:
                 current.forget_statements()
                 if type(exc).__module__ != "pyodbc":
-                    if pinned is not None and tx is not None:
-                        tx.fail(procedure, exc)
                     broken = True  # interrupted mid-call: the session may hold unread results
+                    if tx is not None:
+                        tx.fail(procedure, exc, broken=True)
                     raise
                 broken = is_connection_lost(exc) or is_timeout(exc)
                 if self.retry.should_retry(exc, attempt, write=write, in_transaction=pinned is not None):
@@ -249,7 +281,7 @@ class SongsDatabase(QueueMethods):
                     conn = None
                     self._wait(attempt, exc, procedure)
                     continue
-                mapped = _songsdb_error(exc, procedure, self.settings.query_timeout)
+                mapped = _songsdb_error(exc, procedure, write=write, timeout=self.settings.query_timeout)
                 if type(mapped) is DatabaseError and not broken and not _alive(current):
                     # an error the driver could not name, on a session that is gone (a server restart
                     # shows up so with FreeTDS: "Unknown error"): a read goes again on a fresh
@@ -259,12 +291,22 @@ class SongsDatabase(QueueMethods):
                         self._release(conn, pinned, broken)
                         conn = None
                         continue
-                    mapped = DatabaseUnavailable(
-                        f"{procedure}: the connection was lost during the call ({server_message(exc)}); it was "
-                        "not retried: if it was a write, it may or may not have been committed (read it back)"
+                    lost = f"{procedure}: the connection was lost during the call ({server_message(exc)})"
+                    mapped = (
+                        OutcomeUnknown(
+                            f"{lost}; it was not retried: the write may or may not have been committed (read it back)",
+                            procedure=procedure, sqlstate=sqlstate(exc),
+                        )
+                        if write
+                        else DatabaseUnavailable(f"{lost}; it was not retried", procedure=procedure, sqlstate=sqlstate(exc))
                     )
-                if pinned is not None and tx is not None:
-                    tx.fail(procedure, mapped)
+                elif write and broken and isinstance(mapped, DatabaseUnavailable) and not isinstance(mapped, OutcomeUnknown):
+                    mapped = OutcomeUnknown(
+                        f"{mapped}; the write was sent and no answer came: it may or may not have been committed (read it back)",
+                        number=mapped.number, procedure=procedure, sqlstate=mapped.sqlstate,
+                    )
+                if tx is not None:
+                    tx.fail(procedure, mapped, broken=broken)
                 raise mapped from exc
             finally:
                 if conn is not None and pinned is None:
@@ -720,49 +762,83 @@ class SongsDatabase(QueueMethods):
         return self.server_info().server_version
 
 
+class Transaction(SongsDatabase):
+    """The client inside one ``with db.transaction() as tx:`` block: every method runs on its connection.
+
+    It owns that connection (no context variable decides where a call goes), so it can be handed to
+    other code, and used from another thread, as a framework's dependency does; its calls run one at
+    a time. It cannot open, nest or close transactions itself: the block does.
+    """
+
+    def __init__(self, owner: SongsDatabase, state: _Transaction) -> None:
+        self.__dict__.update(owner.__dict__)  # the owner's settings, pool and retry policy
+        self._bound = state
+
+    def __repr__(self) -> str:
+        return f"Transaction({redact(self._odbc)!r}, open={self._bound is not None and self._bound.open})"
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        raise SongsDbError("transactions do not nest; finish the current one first")
+        yield self  # pragma: no cover (a generator, for contextmanager)
+
+    def close(self) -> None:
+        raise SongsDbError("a transaction is closed by its with-block, not by close()")
+
+
 class _Transaction:
-    """The connection of one ``transaction()`` block, the thread that owns it, and its first failure."""
+    """The connection of one ``transaction()`` block, the lock its calls take, and its first failure."""
 
     def __init__(self, conn: PooledConnection) -> None:
         self.conn = conn
-        self.thread = threading.get_ident()
+        self.lock = threading.Lock()
         self.open = True
         self.failure: str | None = None
+        self.broken = False
 
     def connection_for(self, procedure: str) -> PooledConnection:
         """The pinned connection, or an error saying why this call may not use it."""
-        if threading.get_ident() != self.thread:
-            raise SongsDbError(
-                f"{procedure}: this transaction belongs to another thread; a thread (or asyncio.to_thread) "
-                "that inherited its context must not share its connection. Open a transaction in this thread, "
-                "or call outside the with-block."
-            )
+        if not self.open:
+            raise SongsDbError(f"{procedure} not run: its transaction's with-block has ended")
         if self.failure is not None:
             raise TransactionRolledBack(
                 f"{procedure} not run: {self.failure} rolled the whole transaction back; leave the with-block"
             )
         return self.conn
 
-    def fail(self, procedure: str, error: BaseException) -> None:
-        """Remember the first failure: the server has rolled the transaction back."""
+    def fail(self, procedure: str, error: BaseException, broken: bool = False) -> None:
+        """Remember the first failure (the server has rolled the transaction back), and whether the
+        connection is unusable (timed out, interrupted, lost): then it is discarded, never pooled."""
         if self.failure is None:
             self.failure = f"the error in {procedure} ({type(error).__name__})"
+        self.broken = self.broken or broken
 
 
-def _songsdb_error(error: BaseException, where: str, timeout: int | None = None) -> BaseException:
-    """The songsdb exception for a driver error: the catalogue's, else DatabaseError with the server's number."""
+def _songsdb_error(error: BaseException, where: str, *, write: bool, timeout: int | None = None) -> BaseException:
+    """The songsdb exception for a driver error: the catalogue's, else DatabaseError with the server's number.
+
+    A write that timed out is a :class:`WriteTimeout`, which is also an :class:`OutcomeUnknown`.
+    """
     if is_timeout(error):
         limit = f"{timeout} s" if timeout else "the driver's limit"
+        data: dict[str, Any] = {"procedure": where, "sqlstate": sqlstate(error)}
+        if write:
+            return WriteTimeout(
+                f"{where} ran longer than {limit} (SONGSDB_QUERY_TIMEOUT) and was cancelled; its connection was "
+                "discarded and the call was not retried: the write may or may not have been committed (read it back)",
+                **data,
+            )
         return QueryTimeout(
             f"{where} ran longer than {limit} (SONGSDB_QUERY_TIMEOUT) and was cancelled; its connection was "
-            "discarded and the call was not retried (a write may or may not have been committed: read it back)"
+            "discarded and the call was not retried",
+            **data,
         )
     mapped = map_database_error(error, where)
     if mapped is not error:
         return mapped
     number = native_error_number(error)
     suffix = f" (error {number})" if number is not None else ""
-    return DatabaseError(f"{where}: {server_message(error)}{suffix}")
+    return DatabaseError(f"{where}: {server_message(error)}{suffix}", number=number, procedure=where, sqlstate=sqlstate(error))
 
 
 def _alive(conn: PooledConnection) -> bool:

@@ -19,8 +19,13 @@ __all__ = [
     "ConfigurationError",
     "DriverNotFound",
     "DatabaseUnavailable",
+    "NotConnected",
+    "PoolTimeout",
+    "OutcomeUnknown",
+    "WriteTimeout",
     "LoginFailed",
     "DatabaseMissing",
+    "Conflict",
     "ValidationError",
     "NotFound",
     "SongNotFound",
@@ -44,7 +49,32 @@ __all__ = [
 
 
 class SongsDbError(Exception):
-    """Base class of every error songsdb raises on purpose."""
+    """Base class of every error songsdb raises on purpose.
+
+    Besides the message, an error from the server carries data a handler can act on without
+    reading the text (psycopg's ``e.sqlstate`` / ``e.diag`` are the model): ``number`` (the
+    server's error number, e.g. 50002 from the catalogue), ``procedure`` (the procedure called)
+    and ``sqlstate`` (the driver's SQLSTATE). Each is None where it does not apply.
+    """
+
+    def __init__(
+        self, *args: object, number: int | None = None, procedure: str | None = None, sqlstate: str | None = None
+    ) -> None:
+        super().__init__(*args)
+        self.number = number
+        self.procedure = procedure
+        self.sqlstate = sqlstate
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # keyword attributes survive pickling (multiprocessing, Celery), as args alone would not
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[SongsDbError], args: tuple[object, ...], state: dict[str, Any]) -> SongsDbError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class DatabaseError(SongsDbError):
@@ -52,7 +82,8 @@ class DatabaseError(SongsDbError):
 
 
 class QueryTimeout(DatabaseError, TimeoutError):
-    """A call ran longer than SONGSDB_QUERY_TIMEOUT; its connection was discarded and it was not retried."""
+    """A call ran longer than its time limit; its connection was discarded and it was not retried."""
+
 
 
 class ConfigurationError(SongsDbError, ValueError):
@@ -64,19 +95,51 @@ class DriverNotFound(ConfigurationError):
 
 
 class DatabaseUnavailable(SongsDbError, ConnectionError):
-    """The server could not be reached, or the connection was lost."""
+    """The server could not be reached, or the connection was lost. Its subclasses say which:
+
+    - :class:`NotConnected`: no connection could be made, so nothing was sent: safe to retry;
+    - :class:`PoolTimeout`: every pooled connection stayed busy: nothing was sent either;
+    - :class:`OutcomeUnknown`: a write was sent and no answer came: it may or may not have been
+      committed, so it is never safe to repeat blindly (README, "Errors a handler can act on").
+    """
 
 
-class LoginFailed(DatabaseUnavailable):
+class NotConnected(DatabaseUnavailable):
+    """No connection could be made (nothing answered, or it refused): nothing was sent; safe to retry."""
+
+
+class PoolTimeout(DatabaseUnavailable):
+    """No pooled connection came free within ``pool_timeout`` seconds: nothing was sent (psycopg_pool's PoolTimeout)."""
+
+
+class OutcomeUnknown(DatabaseUnavailable):
+    """A write reached the server and no answer came (connection lost, timed out): it may have committed."""
+
+
+class WriteTimeout(QueryTimeout, OutcomeUnknown):
+    """A write ran longer than its time limit and was cancelled: it may or may not have been committed."""
+
+
+class LoginFailed(NotConnected):
     """The server refused the login."""
 
 
-class DatabaseMissing(DatabaseUnavailable):
+class DatabaseMissing(NotConnected):
     """The server is up but the database does not exist or cannot be opened."""
 
 
 class ValidationError(SongsDbError, ValueError):
-    """A parameter was rejected; nothing was written."""
+    """A parameter was rejected; nothing was written.
+
+    ``parameter`` is the client's name for the argument (``file_id``; ``tracks`` for a field inside
+    a JSON payload) and ``server_parameter`` the procedure's (``@FileId``), when the message names
+    one; None otherwise.
+    """
+
+    def __init__(self, *args: object, parameter: str | None = None, server_parameter: str | None = None, **data: Any) -> None:
+        super().__init__(*args, **data)
+        self.parameter = parameter
+        self.server_parameter = server_parameter
 
 
 class NotFound(SongsDbError, LookupError):
@@ -91,15 +154,19 @@ class JobNotFound(NotFound):
     """No processing job has that id."""
 
 
-class DuplicateSong(SongsDbError):
+class Conflict(SongsDbError):
+    """The call conflicts with the stored state (HTTP 409): a duplicate, a refused transition, a lost lease."""
+
+
+class DuplicateSong(Conflict):
     """A song with that file id already exists."""
 
 
-class InvalidStatusTransition(SongsDbError):
+class InvalidStatusTransition(Conflict):
     """The requested status change is not allowed from the current status."""
 
 
-class LeaseLost(SongsDbError):
+class LeaseLost(Conflict):
     """The worker's claim token is stale: its lease expired and the job was claimed again."""
 
 
@@ -122,13 +189,14 @@ class ImportInterrupted(SongsDbError):
     row, where a new import can start. The error that stopped it is the cause.
     """
 
-    def __init__(self, summary: Any, next_index: int) -> None:
+    def __init__(self, summary: Any, next_index: int, **data: Any) -> None:
         self.summary = summary
         self.next_index = next_index
-        super().__init__(
+        super().__init__(**data)
+        self.args = (
             f"the import stopped at row {next_index}: that chunk wrote nothing; the chunks before it are "
             f"committed ({summary.created} created, {summary.updated} updated, {summary.skipped} skipped, "
-            f"{len(summary.failed)} failed). Run it again from row {next_index}, or all of it: stored songs are skipped."
+            f"{len(summary.failed)} failed). Run it again from row {next_index}, or all of it: stored songs are skipped.",
         )
 
 
@@ -136,7 +204,7 @@ class PermissionDenied(SongsDbError, PermissionError):
     """This login's role may not run that procedure (connect with the role that may)."""
 
 
-class ConcurrencyConflict(SongsDbError):
+class ConcurrencyConflict(Conflict):
     """Another session holds what this call needs (e.g. a cleanup already running)."""
 
 
@@ -237,25 +305,46 @@ def map_database_error(error: BaseException, procedure: str | None = None) -> Ba
     number = native_error_number(error)
     message = server_message(error)
     where = f"{procedure}: " if procedure else ""
+    state = sqlstate(error)
+    data: dict[str, Any] = {"number": number, "procedure": procedure, "sqlstate": state}
     if number in CATALOGUE:
-        return CATALOGUE[number].error(f"{where}{message}")
+        cls = CATALOGUE[number].error
+        if issubclass(cls, ValidationError):
+            named = _PARAMETER.search(message)
+            server_parameter = named.group(1) if named else None
+            parameter = argument_name(server_parameter) if server_parameter else None
+            return cls(f"{where}{message}", parameter=parameter, server_parameter=server_parameter, **data)
+        return cls(f"{where}{message}", **data)
     if number in _DUPLICATE_KEY and "uq_songs_fileid" in message.lower():
-        return DuplicateSong(f"{where}{message}")
+        return DuplicateSong(f"{where}{message}", **data)
     if number in _PERMISSION_DENIED or "permission denied" in message.lower():
         return PermissionDenied(
             f"{where}{message} (this login's role may not run it: songsdb_web runs api.*, songsdb_worker "
-            "runs worker.*, songsdb_ops runs ops.*; connect with SongsDatabase(role=...))"
+            "runs worker.*, songsdb_ops runs ops.*; connect with SongsDatabase(role=...))",
+            **data,
         )
     if number in _LOGIN_FAILED:
-        return LoginFailed(f"login failed: {message}")
+        return LoginFailed(f"login failed: {message}", **data)
     if number in _DATABASE_MISSING:
-        return DatabaseMissing(f"database missing or not accessible: {message}")
-    state = sqlstate(error)
+        return DatabaseMissing(f"database missing or not accessible: {message}", **data)
     if number in _TRANSPORT_NUMBERS or (state or "").startswith("08"):
-        return DatabaseUnavailable(f"server unreachable or connection lost: {message}")
+        return DatabaseUnavailable(f"server unreachable or connection lost: {message}", **data)
     if state == "IM002" or "can't open lib" in message.lower():
         return DriverNotFound(
             f"ODBC driver not found ({message}); install msodbcsql18, or FreeTDS (apt-get install tdsodbc), "
             "or name an installed one with SONGSDB_DRIVER"
         )
     return error
+
+
+# the catalogue's fixed wording names the parameter: "The parameter @X is required", "The value for the parameter @X ..."
+_PARAMETER = re.compile(r"\bparameter (@\w+)")
+# the client's keyword where it is not the procedure parameter in snake case (tests/unit/test_contract.py checks them all)
+_ARGUMENT_NAMES = {"@FileName": "filename", "@OriginalFileName": "original_filename", "@Songs": "songs", "@Jobs": "jobs"}
+
+
+def argument_name(parameter: str) -> str:
+    """The client's keyword for a procedure parameter: ``@FileId`` -> ``file_id``, ``@FileName`` -> ``filename``."""
+    if parameter in _ARGUMENT_NAMES:
+        return _ARGUMENT_NAMES[parameter]
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", parameter.lstrip("@")).lower()

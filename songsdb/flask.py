@@ -16,6 +16,12 @@ songsdb's request-id context (:mod:`songsdb.context`), so every mutating call th
 ``flask.request.request_id`` (as the original design read it) and :func:`request_id`, and it
 comes back in the response's ``X-Request-ID`` header, error responses included.
 
+With ``init_app(app, db, errors=True)`` it also answers songsdb's errors the way every service
+writes by hand, as JSON naming what went wrong (:func:`error_response`): 400 for a rejected
+parameter (``{"error": ..., "field": "file_id", "number": 50002}``), 404 for a missing song or job,
+409 for a conflict (a duplicate, a refused status change, a lost lease), 503 with ``Retry-After``
+when the database cannot be reached (``"outcome_unknown": true`` when a write may have committed).
+
 Needs the ``flask`` extra: ``pip install 'songsdb[flask]'``.
 """
 
@@ -29,8 +35,9 @@ from flask import Flask, Response, g, request
 
 from songsdb.context import request_id_var
 from songsdb.database import SongsDatabase
+from songsdb.errors import Conflict, DatabaseUnavailable, NotFound, OutcomeUnknown, SongsDbError, ValidationError
 
-__all__ = ["HEADER", "init_app", "setup_flask_app_hooks", "request_id", "database", "usable_request_id"]
+__all__ = ["HEADER", "init_app", "setup_flask_app_hooks", "request_id", "database", "usable_request_id", "error_response"]
 
 HEADER = "X-Request-ID"
 EXTENSION = "songsdb"
@@ -85,13 +92,42 @@ def _unbind(error: BaseException | None) -> None:
         request_id_var.set(None)
 
 
-def init_app(app: Flask, db: SongsDatabase | None = None) -> None:
+def error_response(error: SongsDbError) -> tuple[dict[str, object], int, dict[str, str]]:
+    """A JSON body, status and headers for a songsdb error (the handlers ``init_app(errors=True)`` installs).
+
+    Only a rejected parameter's message reaches the client (it says what to send instead); every
+    other body says what kind of error it was and carries the request id, so nothing from the
+    server beyond that leaves the service.
+    """
+    body: dict[str, object] = {"request_id": g.get("request_id")}
+    headers: dict[str, str] = {}
+    if isinstance(error, ValidationError):
+        body.update(error=str(error), field=error.parameter, number=error.number)
+        return body, 400, headers
+    if isinstance(error, NotFound):
+        body.update(error=type(error).__name__, number=error.number)
+        return body, 404, headers
+    if isinstance(error, Conflict):
+        body.update(error=type(error).__name__, number=error.number)
+        return body, 409, headers
+    if isinstance(error, DatabaseUnavailable):
+        body.update(error="database unavailable", outcome_unknown=isinstance(error, OutcomeUnknown))
+        headers["Retry-After"] = "1"
+        return body, 503, headers
+    body.update(error="internal error")
+    return body, 500, headers
+
+
+def init_app(app: Flask, db: SongsDatabase | None = None, *, errors: bool = False) -> None:
     """Bind each request's X-Request-ID for songsdb and answer with it; keep ``db`` for :func:`database`.
 
-    Calling it again for the same app only replaces ``db`` (the hooks are installed once).
+    ``errors=True`` also registers :func:`error_response` for every songsdb error. Calling it again
+    for the same app only replaces ``db`` (the hooks are installed once).
     """
     if db is not None:
         app.extensions[EXTENSION] = db
+    if errors:
+        app.register_error_handler(SongsDbError, error_response)
     if app.extensions.get(f"{EXTENSION}.hooks"):
         return
     app.extensions[f"{EXTENSION}.hooks"] = True

@@ -28,6 +28,19 @@ _TIMEOUT_STATES = frozenset({"HYT00", "HYT01"})
 NEVER_RETRIED = frozenset({911, 18452, 18456, 20009})
 
 
+# Babelfish 4.2 answers a lock wait past SET LOCK_TIMEOUT with its generic number (33557097) and
+# PostgreSQL's text, where SQL Server answers 1222; the statement was cancelled, nothing committed
+_BABELFISH_LOCK_TIMEOUT = "canceling statement due to lock timeout"
+
+
+def nothing_committed(error: BaseException) -> bool:
+    """True when the error means the server rolled the call back: a write may be sent again."""
+    if native_error_number(error) in NOTHING_COMMITTED:
+        return True
+    text = next((a for a in reversed(getattr(error, "args", ())) if isinstance(a, str)), "")
+    return _BABELFISH_LOCK_TIMEOUT in text
+
+
 def is_timeout(error: BaseException) -> bool:
     """True for the driver's command or login timeout."""
     return sqlstate(error) in _TIMEOUT_STATES
@@ -64,7 +77,7 @@ class RetryPolicy:
             return False
         if connecting:
             return number in NOTHING_COMMITTED or is_connection_lost(error)
-        if number in NOTHING_COMMITTED:
+        if nothing_committed(error):
             return True
         return not write and is_connection_lost(error)
 

@@ -31,9 +31,9 @@ def test_each_test_starts_from_an_empty_database(songsdb_web: SongsDatabase) -> 
 
 
 def test_code_that_commits_its_own_transaction(songsdb_web: SongsDatabase) -> None:
-    with songsdb_web.transaction():
-        song_id = songsdb_web.create_song("file-tx", "b.mp3")
-        songsdb_web.create_job(song_id, "demucs", "separation")
+    with songsdb_web.transaction() as tx:
+        song_id = tx.create_song("file-tx", "b.mp3")
+        tx.create_job(song_id, "demucs", "separation")
     assert [j.song_id for j in songsdb_web.list_jobs()] == [song_id]
 
 

@@ -266,12 +266,12 @@ def test_job_summary_shows_titles_counts_and_durations(db: SongsDatabase) -> Non
 
 def test_transaction_rolls_back_every_call_in_it(db: SongsDatabase) -> None:
     keep, drop = new_file_id(), new_file_id()
-    with db.transaction():
-        db.create_song(keep, "a.mp3")
+    with db.transaction() as tx:
+        tx.create_song(keep, "a.mp3")
     with pytest.raises(RuntimeError):
-        with db.transaction():
-            song_id = db.create_song(drop, "a.mp3")
-            db.create_job(song_id, "demucs", "separation")
+        with db.transaction() as tx:
+            song_id = tx.create_song(drop, "a.mp3")
+            tx.create_job(song_id, "demucs", "separation")
             raise RuntimeError("worker crashed")
     assert db.get_song(keep) is not None
     assert db.get_song(drop) is None
@@ -280,9 +280,9 @@ def test_transaction_rolls_back_every_call_in_it(db: SongsDatabase) -> None:
 def test_a_procedure_error_inside_a_transaction_rolls_back_the_earlier_calls(db: SongsDatabase) -> None:
     file_id = new_file_id()
     with pytest.raises(errors.JobNotFound):
-        with db.transaction():
-            db.create_song(file_id, "a.mp3")
-            db.update_job_status(uuid.uuid4(), "running")
+        with db.transaction() as tx:
+            tx.create_song(file_id, "a.mp3")
+            tx.update_job_status(uuid.uuid4(), "running")
     assert db.get_song(file_id) is None
 
 

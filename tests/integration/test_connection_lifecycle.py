@@ -65,14 +65,14 @@ def test_a_server_restart_between_two_calls(migrated: Settings) -> None:
         assert scalar(migrated, "SELECT COUNT(*) FROM dbo.Songs WHERE FileId = ?;", third) == 1
 
 
-def test_a_thread_that_inherited_a_transaction_gets_a_clear_error_and_the_owner_commits(migrated: Settings) -> None:
+def test_a_call_on_the_client_where_its_transaction_is_visible_is_refused_and_the_transaction_commits(migrated: Settings) -> None:
     import contextvars
 
     with SongsDatabase(migrated) as db:
         file_id = f"file-{uuid.uuid4()}"
         seen: list[BaseException] = []
-        with db.transaction():
-            db.create_song(file_id, "a.mp3")
+        with db.transaction() as tx:
+            tx.create_song(file_id, "a.mp3")
             context = contextvars.copy_context()
 
             def elsewhere() -> None:
@@ -84,20 +84,45 @@ def test_a_thread_that_inherited_a_transaction_gets_a_clear_error_and_the_owner_
             worker = threading.Thread(target=elsewhere)
             worker.start()
             worker.join()
-        assert len(seen) == 1 and "another thread" in str(seen[0])
+        assert len(seen) == 1 and "call it on tx" in str(seen[0])
         assert db.get_song(file_id) is not None
 
 
-def test_asyncio_to_thread_inside_a_transaction_is_refused_not_run_on_the_shared_connection(migrated: Settings) -> None:
-    async def scenario(db: SongsDatabase, file_id: str) -> list[BaseException | None]:
-        with db.transaction():
-            db.create_song(file_id, "a.mp3")
-            return await asyncio.gather(
-                *(asyncio.to_thread(db.get_song, file_id) for _ in range(4)), return_exceptions=True
-            )
+def test_asyncio_to_thread_runs_a_transactions_calls_on_its_connection_one_at_a_time(migrated: Settings) -> None:
+    async def scenario(db: SongsDatabase, file_ids: list[str]) -> list[object]:
+        with db.transaction() as tx:
+            await asyncio.gather(*(asyncio.to_thread(tx.create_song, f, "a.mp3") for f in file_ids))
+            refused = await asyncio.gather(asyncio.to_thread(db.get_song, file_ids[0]), return_exceptions=True)
+            seen = await asyncio.gather(*(asyncio.to_thread(tx.get_song, f) for f in file_ids))
+            return [*refused, *seen]
 
     with SongsDatabase(migrated) as db:
-        file_id = f"file-{uuid.uuid4()}"
-        outcomes = asyncio.run(scenario(db, file_id))
-        assert all(isinstance(o, errors.SongsDbError) and "another thread" in str(o) for o in outcomes)
-        assert db.get_song(file_id) is not None  # the owner's transaction committed
+        file_ids = [f"file-{uuid.uuid4()}" for _ in range(4)]
+        refused, *seen = asyncio.run(scenario(db, file_ids))
+        assert isinstance(refused, errors.SongsDbError) and "call it on tx" in str(refused)
+        assert all(song is not None for song in seen)  # the transaction's own rows, seen inside it
+        assert all(db.get_song(f) is not None for f in file_ids)  # and committed with it
+
+
+def test_a_fastapi_style_dependency_transaction_commits_atomically_and_never_leaks(migrated: Settings) -> None:
+    """Setup, endpoint and teardown of a sync generator dependency run in three contexts and threads."""
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    with SongsDatabase(migrated, pool_size=2) as db, ThreadPoolExecutor(3) as pool:
+        for request in range(5):  # more requests than the pool has connections
+            manager = db.transaction()
+            tx = pool.submit(contextvars.copy_context().run, manager.__enter__).result()
+            first, second = f"file-{uuid.uuid4()}", f"file-{uuid.uuid4()}"
+            pool.submit(contextvars.copy_context().run, tx.create_song, first, "a.mp3").result()
+            if request % 2:  # a failing endpoint: the teardown sees its exception, nothing is committed
+                error = RuntimeError("endpoint failed")
+                with pytest.raises(RuntimeError):
+                    pool.submit(contextvars.copy_context().run, manager.__exit__, RuntimeError, error, None).result()
+                    raise error
+                assert db.get_song(first) is None
+            else:
+                pool.submit(contextvars.copy_context().run, tx.create_song, second, "b.mp3").result()
+                pool.submit(contextvars.copy_context().run, manager.__exit__, None, None, None).result()
+                assert db.get_song(first) is not None and db.get_song(second) is not None
+        assert db._pool._borrowed == 0

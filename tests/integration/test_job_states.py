@@ -131,26 +131,26 @@ def test_the_web_can_give_a_job_back_to_the_queue(db) -> None:
 def test_a_failed_call_inside_a_transaction_rolls_back_the_earlier_calls_and_says_so(db) -> None:
     first, second, third = (f"file-{uuid.uuid4()}" for _ in range(3))
     with pytest.raises(errors.TransactionRolledBack, match="DuplicateSong.*rolled the whole transaction back"):
-        with db.transaction():
-            db.create_song(first, "a.mp3")
+        with db.transaction() as tx:
+            tx.create_song(first, "a.mp3")
             try:
-                db.create_song(first, "a.mp3")
+                tx.create_song(first, "a.mp3")
             except errors.DuplicateSong:
                 pass  # caught inside the block: the transaction is still gone
             with pytest.raises(errors.TransactionRolledBack):
-                db.create_song(second, "b.mp3")  # later calls are not even sent
+                tx.create_song(second, "b.mp3")  # later calls are not even sent
     assert db.get_song(first) is None and db.get_song(second) is None
-    with db.transaction():  # the client and its pool are fine afterwards
-        db.create_song(third, "c.mp3")
+    with db.transaction() as tx:  # the client and its pool are fine afterwards
+        tx.create_song(third, "c.mp3")
     assert db.get_song(third) is not None
 
 
 def test_a_validation_error_inside_a_transaction_also_rolls_it_back(db) -> None:
     file_id = f"file-{uuid.uuid4()}"
     with pytest.raises(errors.ValidationError):
-        with db.transaction():
-            db.create_song(file_id, "a.mp3")
-            db.create_job(db.get_song(file_id).id, "demucs", "no-such-type")
+        with db.transaction() as tx:
+            tx.create_song(file_id, "a.mp3")
+            tx.create_job(tx.get_song(file_id).id, "demucs", "no-such-type")
     assert db.get_song(file_id) is None
 
 
@@ -158,9 +158,9 @@ def test_a_claim_inside_a_transaction_is_refused_and_the_transaction_is_rolled_b
     job_id, model = new_job(db)
     file_id = f"file-{uuid.uuid4()}"
     with pytest.raises(errors.TransactionNotAllowed, match="inside a transaction"):
-        with db.transaction():
-            db.create_song(file_id, "a.mp3")
-            db.claim_next_job("gpu-1", model_names=[model])
+        with db.transaction() as tx:
+            tx.create_song(file_id, "a.mp3")
+            tx.claim_next_job("gpu-1", model_names=[model])
     assert db.get_song(file_id) is None
     assert db.get_job(job_id).status == "queued"
     assert db.claim_next_job("gpu-1", model_names=[model]).id == job_id  # outside a transaction it works
@@ -168,10 +168,10 @@ def test_a_claim_inside_a_transaction_is_refused_and_the_transaction_is_rolled_b
 
 def test_the_procedures_join_the_callers_transaction_and_commit_with_it(db) -> None:
     file_id = f"file-{uuid.uuid4()}"
-    with db.transaction():
-        song_id = db.create_song(file_id, "a.mp3")
-        job_id = db.create_job(song_id, "demucs", "separation")
-        db.update_job_status(job_id, "completed")
+    with db.transaction() as tx:
+        song_id = tx.create_song(file_id, "a.mp3")
+        job_id = tx.create_job(song_id, "demucs", "separation")
+        tx.update_job_status(job_id, "completed")
     assert db.get_job(job_id).status == "completed"
     assert [a.action for a in db.get_audit_trail(entity_type="job", entity_id=str(job_id))][-1] == "status_changed"
 
@@ -180,13 +180,13 @@ def test_a_transaction_whose_first_call_changes_a_job_commits_or_rolls_back_with
     """The first call of a transaction() block finds @@TRANCOUNT = 0 with IMPLICIT_TRANSACTIONS on
     (the driver's autocommit off): it must join that transaction, not begin and commit its own."""
     kept, _ = new_job(db)
-    with db.transaction():
-        db.update_job_status(kept, "completed")
+    with db.transaction() as tx:
+        tx.update_job_status(kept, "completed")
     assert db.get_job(kept).status == "completed"
     undone, _ = new_job(db)
     with pytest.raises(RuntimeError):
-        with db.transaction():
-            db.update_job_status(undone, "completed")
+        with db.transaction() as tx:
+            tx.update_job_status(undone, "completed")
             raise RuntimeError("the caller changed its mind")
     assert db.get_job(undone).status == "queued"
 

@@ -27,9 +27,9 @@ def row_counts(settings: Settings) -> dict[str, int]:
 
 def fill(web: SongsDatabase, worker: SongsDatabase) -> None:
     """A row in every table, some of it committed by the code's own transaction."""
-    with web.transaction():
-        song_id = web.create_song(f"file-{uuid.uuid4().hex[:8]}", "a.mp3")
-        web.create_job(song_id, "demucs-fill", "separation")
+    with web.transaction() as tx:
+        song_id = tx.create_song(f"file-{uuid.uuid4().hex[:8]}", "a.mp3")
+        tx.create_job(song_id, "demucs-fill", "separation")
     job = worker.claim_next_job("gpu-1", model_names=["demucs-fill"])
     assert job is not None
     worker.complete_job(job.id, job.claim_token, tracks=[{"stem_name": "vocals", "file_path": "/v.wav"}])
@@ -78,8 +78,8 @@ def test_the_tables_to_empty_are_the_applications_children_first(songsdb_session
 
 
 def test_rows_a_test_commits(songsdb_web: SongsDatabase) -> None:
-    with songsdb_web.transaction():
-        songsdb_web.create_song("file-committed", "a.mp3")
+    with songsdb_web.transaction() as tx:
+        tx.create_song("file-committed", "a.mp3")
     assert songsdb_web.get_song("file-committed") is not None
 
 

@@ -133,9 +133,9 @@ def test_retries_stop_after_the_configured_attempts() -> None:
 
 def test_transaction_commits_on_success_and_shares_one_connection() -> None:
     db, made = make_db(song_result)
-    with db.transaction():
-        db.create_song("a", "a.mp3")
-        db.create_song("b", "b.mp3")
+    with db.transaction() as tx:
+        tx.create_song("a", "a.mp3")
+        tx.create_song("b", "b.mp3")
     assert len(made) == 1 and made[0].commits == 1 and made[0].rollbacks == 0
     assert made[0].autocommit is True
 
@@ -143,8 +143,8 @@ def test_transaction_commits_on_success_and_shares_one_connection() -> None:
 def test_transaction_rolls_back_and_reraises_on_any_exception() -> None:
     db, made = make_db(song_result)
     with pytest.raises(KeyError):
-        with db.transaction():
-            db.create_song("a", "a.mp3")
+        with db.transaction() as tx:
+            tx.create_song("a", "a.mp3")
             raise KeyError("boom")
     assert made[0].rollbacks == 1 and made[0].commits == 0
 
@@ -152,16 +152,19 @@ def test_transaction_rolls_back_and_reraises_on_any_exception() -> None:
 def test_calls_inside_a_transaction_are_not_retried() -> None:
     db, made = make_db(lambda sql, p: server_error(1205, "40001"))
     with pytest.raises(Exception, match="1205"):
-        with db.transaction():
-            db.get_song("f")
+        with db.transaction() as tx:
+            tx.get_song("f")
     assert len(made[0].executed) == 1
 
 
 def test_transactions_do_not_nest() -> None:
     db, _ = make_db(song_result)
-    with db.transaction():
+    with db.transaction() as tx:
         with pytest.raises(errors.SongsDbError, match="do not nest"):
             with db.transaction():
+                pass
+        with pytest.raises(errors.SongsDbError, match="do not nest"):
+            with tx.transaction():
                 pass
 
 
@@ -211,23 +214,23 @@ def duplicate_then_songs(sql: str, params: list[Any]):
 def test_an_error_caught_inside_a_transaction_dooms_it_and_nothing_more_is_sent_or_committed() -> None:
     db, made = make_db(duplicate_then_songs)
     with pytest.raises(errors.TransactionRolledBack, match=r"DuplicateSong\) rolled the whole transaction back"):
-        with db.transaction():
-            db.create_song("a", "a.mp3")
+        with db.transaction() as tx:
+            tx.create_song("a", "a.mp3")
             with pytest.raises(errors.DuplicateSong):
-                db.create_song("dup", "a.mp3")
+                tx.create_song("dup", "a.mp3")
             with pytest.raises(errors.TransactionRolledBack, match="api.GetSongByFileId not run"):
-                db.get_song("c")
+                tx.get_song("c")
     conn = made[0]
     assert [p[0] for _, p in conn.executed] == ["a", "dup"]  # the doomed call after them never left the client
     assert (conn.commits, conn.rollbacks, conn.autocommit) == (0, 1, True)
 
 
-def test_a_transaction_refuses_calls_from_another_thread_that_inherited_its_context() -> None:
+def test_a_call_on_the_client_where_its_transaction_is_visible_is_refused_not_run_outside_it() -> None:
     import contextvars
 
     db, made = make_db(song_result)
     seen: list[BaseException] = []
-    with db.transaction():
+    with db.transaction() as tx:
         context = contextvars.copy_context()
 
         def elsewhere() -> None:
@@ -239,9 +242,96 @@ def test_a_transaction_refuses_calls_from_another_thread_that_inherited_its_cont
         t = threading.Thread(target=elsewhere)
         t.start()
         t.join()
-        db.get_song("f")  # the owning thread still works
-    assert len(seen) == 1 and isinstance(seen[0], errors.SongsDbError) and "another thread" in str(seen[0])
-    assert made[0].commits == 1
+        tx.get_song("f")  # calls on the transaction work
+        with pytest.raises(errors.SongsDbError, match="call it on tx"):
+            db.get_song("f")  # here too: it would run outside the transaction
+    assert len(seen) == 1 and isinstance(seen[0], errors.SongsDbError) and "call it on tx" in str(seen[0])
+    assert made[0].commits == 1 and len(made) == 1 and len(made[0].executed) == 1
+
+
+def test_a_transaction_entered_and_left_in_other_contexts_runs_its_calls_and_releases_its_connection() -> None:
+    """FastAPI runs a sync generator dependency's setup, the endpoint and the teardown in three contexts."""
+    import contextvars
+
+    db, made = make_db(song_result)
+    for _ in range(6):  # more requests than the pool has connections: none may leak
+        manager = db.transaction()
+        tx = contextvars.copy_context().run(manager.__enter__)
+        contextvars.copy_context().run(tx.create_song, "a", "a.mp3")  # the endpoint
+        contextvars.copy_context().run(manager.__exit__, None, None, None)
+    assert db._pool._borrowed == 0
+    assert len(made) == 1 and made[0].commits == 6 and made[0].autocommit is True
+    assert [p[0] for _, p in made[0].executed] == ["a"] * 6  # every call ran on the transaction's connection
+
+
+def test_a_transaction_is_usable_from_another_thread_one_call_at_a_time() -> None:
+    db, made = make_db(song_result)
+    with db.transaction() as tx:
+        threads = [threading.Thread(target=tx.get_song, args=(f"f{i}",)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(made) == 1 and len(made[0].executed) == 4 and made[0].commits == 1
+
+
+def test_a_call_that_times_out_inside_a_transaction_gets_its_connection_discarded_not_pooled() -> None:
+    db, made = make_db(lambda sql, p: server_error(0, "HYT00", "Query timeout expired"))
+    with pytest.raises(errors.TransactionRolledBack):
+        with db.transaction() as tx:
+            with pytest.raises(errors.WriteTimeout) as info:
+                tx.create_song("a", "a.mp3")
+            assert isinstance(info.value, errors.OutcomeUnknown) and info.value.procedure == "api.CreateSong"
+    assert db._pool.idle == 0 and made[0].closed
+
+
+def test_a_lost_connection_during_a_write_is_outcome_unknown_and_during_a_read_is_retried() -> None:
+    lost = server_error(10054, "08S01", "Communication link failure")
+    db, made = make_db(lambda sql, p: lost)
+    with pytest.raises(errors.OutcomeUnknown, match="may or may not have been committed"):
+        db.create_song("a", "a.mp3")
+    assert len(made) == 1  # a write is never repeated after the request left
+    with pytest.raises(errors.DatabaseUnavailable) as info:
+        db.get_song("f")
+    assert not isinstance(info.value, errors.OutcomeUnknown) and len(made) == 1 + 3  # a read is retried
+
+
+def test_a_host_that_never_answers_the_login_is_not_connected_never_the_drivers_error() -> None:
+    from .fake_odbc import FakeError
+
+    def hang() -> Any:  # MS ODBC Driver 18 on Linux: the first diagnostic record only
+        raise FakeError("HYT00", "[HYT00] [Microsoft][ODBC Driver 18 for SQL Server]Login timeout expired (0) (SQLDriverConnect)")
+
+    db = SongsDatabase(
+        Settings(connection_string="DRIVER={ODBC Driver 18 for SQL Server};SERVER=10.255.255.1;UID=u;PWD=p;"),
+        retry=RetryPolicy(attempts=2, base_delay=0, max_delay=0),
+    )
+    db._pool = ConnectionPool(hang, max_size=1, timeout=1)
+    with pytest.raises(errors.NotConnected, match="nothing answered") as info:
+        db.get_song("f")
+    assert info.value.__cause__ is not info.value and isinstance(info.value.__cause__, FakeError)
+    assert info.value.sqlstate == "HYT00"
+
+
+def test_a_validation_error_names_the_parameter_as_the_client_spells_it() -> None:
+    text = "The value for the parameter @FileName is too long (300 characters). Supported values are text of up to 260 characters."
+    db, _ = make_db(lambda sql, p: server_error(50002, "42000", text))
+    with pytest.raises(errors.ValidationError) as info:
+        db.create_song("f", "x" * 300)
+    error = info.value
+    assert (error.parameter, error.server_parameter, error.number, error.procedure) == ("filename", "@FileName", 50002, "api.CreateSong")
+    assert error.sqlstate == "42000"
+
+
+def test_errors_keep_their_data_through_pickling() -> None:
+    import pickle
+
+    error = errors.ValidationError("bad", parameter="file_id", server_parameter="@FileId", number=50002, procedure="api.CreateSong")
+    copy = pickle.loads(pickle.dumps(error))
+    assert (type(copy), str(copy), copy.parameter, copy.number, copy.procedure) == (
+        errors.ValidationError, "bad", "file_id", 50002, "api.CreateSong"
+    )
+    assert isinstance(errors.LeaseLost("x"), errors.Conflict) and isinstance(errors.DuplicateSong("x"), errors.Conflict)
 
 
 def test_a_context_copied_inside_a_finished_transaction_uses_the_pool_afterwards() -> None:
@@ -268,8 +358,8 @@ def test_a_failed_commit_is_a_songsdb_error() -> None:
         raise server_error(3902, "25000", "The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION.")
 
     with pytest.raises(errors.DatabaseError, match="COMMIT"):
-        with db.transaction():
-            db.get_song("f")
+        with db.transaction() as tx:
+            tx.get_song("f")
             made[0].commit = broken_commit  # type: ignore[method-assign]
 
 

@@ -158,3 +158,36 @@ def test_no_sql_text_is_built_in_the_client_beyond_exec(module) -> None:
     source = inspect.getsource(module)
     for keyword in ("SELECT ", "INSERT ", "UPDATE ", "DELETE ", "BEGIN TRAN"):
         assert keyword not in source, keyword
+
+
+def _argument_pairs() -> list[tuple[str, str, str]]:
+    """(method, procedure parameter, the method's own argument name) for every argument passed straight through."""
+    pairs = []
+    for module, class_name in CLIENT_CLASSES.items():
+        tree = ast.parse(inspect.getsource(module))
+        for cls in (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name):
+            for method in (n for n in cls.body if isinstance(n, ast.FunctionDef)):
+                arguments = {a.arg for a in method.args.args + method.args.kwonlyargs}
+                for node in ast.walk(method):
+                    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("_one", "_many", "_sets")):
+                        continue
+                    for keyword in node.keywords:
+                        value = keyword.value
+                        if isinstance(value, ast.Call) and value.args and isinstance(value.args[0], ast.Constant):
+                            name = value.args[0].value  # _uuid_param("song_id", song_id), _json_param("tracks", ...)
+                        elif isinstance(value, ast.Name):
+                            name = value.id
+                        else:
+                            continue
+                        if keyword.arg and name in arguments:
+                            pairs.append((method.name, keyword.arg, name))
+    return pairs
+
+
+def test_a_validation_errors_parameter_is_the_argument_name_the_client_method_takes() -> None:
+    from songsdb.errors import argument_name
+
+    pairs = _argument_pairs()
+    assert len(pairs) > 60
+    wrong = [(m, p, a, argument_name(f"@{p}")) for m, p, a in pairs if argument_name(f"@{p}") != a]
+    assert wrong == []

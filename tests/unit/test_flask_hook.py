@@ -133,3 +133,33 @@ def test_outside_a_hooked_app_request_id_says_what_to_do() -> None:
     app = flask.Flask(__name__)
     with app.test_request_context("/"), pytest.raises(RuntimeError, match="init_app"):
         request_id()
+
+
+def test_songsdb_errors_become_json_answers_a_handler_can_act_on() -> None:
+    from flask import Flask
+
+    from songsdb import errors
+    from songsdb.flask import init_app
+
+    app = Flask(__name__)
+    init_app(app, errors=True)
+    raised = {
+        "bad": errors.ValidationError("fileId is too long", parameter="file_id", server_parameter="@FileId", number=50002),
+        "missing": errors.SongNotFound("no song", number=50101),
+        "twice": errors.DuplicateSong("exists", number=50102),
+        "lost": errors.LeaseLost("stale", number=50203),
+        "down": errors.NotConnected("cannot reach SQL Server at db:1433"),
+        "unknown": errors.OutcomeUnknown("lost during the call"),
+        "other": errors.DatabaseError("server said something internal", number=8114),
+    }
+    for name, error in raised.items():
+        app.add_url_rule(f"/{name}", name, lambda error=error: (_ for _ in ()).throw(error))
+    client = app.test_client()
+    answers = {name: client.get(f"/{name}", headers={"X-Request-ID": f"r-{name}"}) for name in raised}
+    assert {name: a.status_code for name, a in answers.items()} == {
+        "bad": 400, "missing": 404, "twice": 409, "lost": 409, "down": 503, "unknown": 503, "other": 500
+    }
+    assert answers["bad"].get_json() == {"error": "fileId is too long", "field": "file_id", "number": 50002, "request_id": "r-bad"}
+    assert answers["unknown"].get_json()["outcome_unknown"] is True and answers["down"].get_json()["outcome_unknown"] is False
+    assert answers["down"].headers["Retry-After"] == "1" and answers["down"].headers["X-Request-ID"] == "r-down"
+    assert "internal" not in answers["other"].get_data(as_text=True).replace("internal error", "")  # no server text leaks

@@ -73,3 +73,11 @@ def test_bad_policies_are_refused() -> None:
 def test_a_missing_database_or_a_refused_login_is_never_retried() -> None:
     assert not POLICY.should_retry(err(911, "08004"), 1, write=False, connecting=True)
     assert not POLICY.should_retry(err(18456, "28000"), 1, write=False, connecting=True)
+
+
+def test_babelfishs_lock_timeout_is_retried_like_sql_servers_1222() -> None:
+    error = Exception("42000", "[42000] [FreeTDS][SQL Server]canceling statement due to lock timeout (33557097) (SQLExecDirectW)")
+    policy = RetryPolicy(attempts=3)
+    assert policy.should_retry(error, 1, write=True) and policy.should_retry(error, 1, write=False)
+    other = Exception("42000", "[42000] [FreeTDS][SQL Server]value too long for type character varying(16) (33557097) (SQLExecDirectW)")
+    assert not policy.should_retry(other, 1, write=True)
