@@ -10,17 +10,32 @@ shows up there, not in the caller's call); one older than ``max_lifetime`` secon
 and replaced; one returned as broken, or after :meth:`ConnectionPool.close`, is closed instead
 of kept. Each pooled connection keeps a few prepared statements (one cursor per EXEC text), so
 a call is one ``sp_execute`` instead of ``sp_prepexec`` + ``sp_unprepare``.
+
+Fork safety (SQLAlchemy's "Using Connection Pools with Multiprocessing or os.fork()"): a forked
+child (gunicorn ``--preload``, Celery prefork, multiprocessing) inherits the parent's sockets, and
+two processes talking on one TDS session interleave their requests. So in the child every pool
+forgets what it inherited and opens connections of its own. It closes none of them, and keeps the
+inherited objects referenced for the life of the process: closing, or letting pyodbc free one (it
+disconnects and unprepares its statements when collected), would write on the session the parent
+is still using. The child also gets a fresh lock, since another parent thread may have held the old
+one at the moment of the fork. ``os.register_at_fork`` does this for every pool right after the
+fork. Where it does not exist, or a server forks without telling Python (uWSGI unless
+``py-call-uwsgi-fork-hooks`` or ``py-call-osafterfork`` is on), a process-id check does the same
+first: at the top of every :meth:`ConnectionPool.acquire` (one ``os.getpid()`` per call), and in
+``close()`` and before ``release()`` closes a connection.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from songsdb.errors import DatabaseUnavailable
+from songsdb.errors import PoolTimeout
 
 __all__ = ["ConnectionPool", "PooledConnection", "ping", "quietly"]
 
@@ -93,17 +108,25 @@ class ConnectionPool:
         self._borrowed = 0
         self._waiting = 0
         self._idle: list[PooledConnection] = []
-        self._generation = 0  # close() starts a new one: older connections are not pooled again
+        self._generation = 0  # close() and a fork start a new one: older connections are not pooled again
+        self._first_generation = 0  # connections of an older one were made by a parent process
+        self._inherited: list[PooledConnection] = []  # the parent's, never used, closed nor freed here
+        self._pid = os.getpid()
         self.max_size = max_size
+        _POOLS.add(self)
 
     @property
     def idle(self) -> int:
         """How many open connections wait in the pool."""
+        if os.getpid() != self._pid:
+            self._after_fork()
         with self._lock:
             return len(self._idle)
 
     def acquire(self) -> PooledConnection:
         """A live connection: a checked idle one, or a new one. Connection errors propagate unchanged."""
+        if os.getpid() != self._pid:  # forked, and no at-fork hook ran: uWSGI by default (see _after_fork)
+            self._after_fork()
         with self._lock:
             if self._borrowed >= self.max_size:
                 self._wait_for_one()
@@ -127,17 +150,28 @@ class ConnectionPool:
         return PooledConnection(raw, self._clock(), self._generation)
 
     def release(self, conn: PooledConnection, broken: bool = False) -> None:
-        """Give ``conn`` back; a broken one, or one returned after :meth:`close`, is closed."""
+        """Give ``conn`` back; a broken one, or one returned after :meth:`close`, is closed.
+
+        One borrowed before a fork and returned in the child is the parent's: it is dropped, never
+        closed (see :meth:`_after_fork`).
+        """
         conn.last_used = self._clock()
         with self._lock:
             keep = not broken and conn.generation == self._generation
             if keep:
                 self._idle.append(conn)
+            elif conn.generation < self._first_generation:  # not counted in this process's borrowed
+                self._inherited.append(conn)
+                return
             self._borrowed -= 1  # as _give_back does, written out: this runs on every call
             if self._waiting:
                 self._returned.notify()
         if not keep:
-            conn.close()
+            if os.getpid() != self._pid:  # forked, no at-fork hook ran, no acquire since: the parent's
+                self._after_fork()
+                self._inherited.append(conn)
+            else:
+                conn.close()
 
     def _wait_for_one(self) -> None:
         """Called holding the lock: wait until a connection comes back, or raise after ``timeout``."""
@@ -147,7 +181,7 @@ class ConnectionPool:
             while self._borrowed >= self.max_size:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise DatabaseUnavailable(f"no free connection within {self._timeout:.0f} s (pool of {self.max_size})")
+                    raise PoolTimeout(f"no free connection within {self._timeout:.0f} s (pool of {self.max_size}); nothing was sent")
                 self._returned.wait(left)
         finally:
             self._waiting -= 1
@@ -160,11 +194,32 @@ class ConnectionPool:
 
     def close(self) -> None:
         """Close the idle connections; borrowed ones are closed when they come back."""
+        if os.getpid() != self._pid:  # in a child, what is idle here is the parent's: set aside, not closed
+            self._after_fork()
         with self._lock:
             idle, self._idle = self._idle, []
             self._generation += 1
         for conn in idle:
             conn.close()
+
+    def _after_fork(self) -> None:
+        """In a forked child: start empty, with a fresh lock, sending nothing on the parent's sessions.
+
+        The idle connections are the parent's sockets: they are set aside, not closed (a close
+        would log the parent's session out, a collected pyodbc connection disconnects itself) and
+        never handed out. Those borrowed at the fork are not counted here and are set aside too
+        when they come back. Runs with no lock held: the old one may belong to a thread that does
+        not exist in the child, and the child has one thread when the at-fork hook calls this.
+        """
+        self._lock = threading.Lock()
+        self._returned = threading.Condition(self._lock)
+        self._inherited.extend(self._idle)
+        self._idle = []
+        self._borrowed = 0
+        self._waiting = 0
+        self._generation += 1
+        self._first_generation = self._generation
+        self._pid = os.getpid()
 
     def _pop_idle(self) -> PooledConnection | None:
         with self._lock:
@@ -180,6 +235,18 @@ class ConnectionPool:
             except Exception:
                 return False
         return True
+
+
+_POOLS: weakref.WeakSet[ConnectionPool] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for pool in list(_POOLS):
+        pool._after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork, and the pid check covers the rest
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def ping(raw: Any) -> None:
