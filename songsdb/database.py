@@ -8,6 +8,8 @@ Rows come back as the frozen dataclasses of :mod:`songsdb.models`; server errors
 
 from __future__ import annotations
 
+import copy
+import ipaddress
 import logging
 import threading
 import time
@@ -16,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from operator import itemgetter
+from dataclasses import fields, replace
 from typing import Any, Literal, TypeVar
 
 from songsdb.bulk import MAX_CHUNK, BadRecord, ImportSummary, Tally, chunks, encode_chunk
@@ -68,6 +71,8 @@ from songsdb.statements import statement
 __all__ = ["SongsDatabase"]
 
 log = logging.getLogger("songsdb")
+CLEANUP_MARGIN = 120  # seconds a cleanup call may run past its time limit: the batch under way, the audit rows
+IMPORT_CHUNK_TIMEOUT = 300  # seconds an import chunk may take, at least
 T = TypeVar("T")
 ResultSet = tuple[tuple[str, ...], Sequence[Sequence[Any]]]  # column names, rows (pyodbc rows index like tuples)
 _first = itemgetter(0)  # a column's name in a cursor description
@@ -82,6 +87,7 @@ class SongsDatabase(QueueMethods):
     """
 
     _bound: _Transaction | None = None  # set on a Transaction: the connection every call runs on
+    _timeout: int | None = None  # set by with_timeout(): this view's time limit per call, else the settings'
 
     def __init__(
         self,
@@ -93,11 +99,30 @@ class SongsDatabase(QueueMethods):
         max_idle: float = 30.0,
         max_lifetime: float = 1800.0,
         retry: RetryPolicy | None = None,
+        connect: Callable[[Settings], Any] | None = None,
+        configure: Callable[[Any], None] | None = None,
         **overrides: Any,
     ) -> None:
+        """``settings``, or ``SONGSDB_*`` settings for ``role``; ``overrides`` replace single settings
+        (``query_timeout=5``), and a name that is no setting is a TypeError, never silently dropped.
+
+        ``connect(settings)`` makes the driver connection instead of ``pyodbc.connect`` (an Entra ID
+        access token per connection through ``attrs_before``, say); ``configure(connection)`` runs on
+        every new connection before its first call (session options). Both run once per connection.
+        """
+        unknown = sorted(set(overrides) - {f.name for f in fields(Settings)})
+        if unknown:
+            raise TypeError(f"SongsDatabase() got unknown setting(s) {', '.join(unknown)}; settings are: "
+                            f"{', '.join(f.name for f in fields(Settings))}")
         self.role = role
-        self.settings = settings if settings is not None else load_settings(role=role, **overrides)
+        if settings is None:
+            settings = load_settings(role=role, **overrides)
+        elif overrides:
+            settings = replace(settings, **overrides)
+        self.settings = settings
         self.retry = retry or RetryPolicy()
+        self._make = connect
+        self._configure = configure
         self._odbc = self.settings.odbc()
         self._pool = ConnectionPool(
             self._connect,
@@ -114,6 +139,19 @@ class SongsDatabase(QueueMethods):
     def __repr__(self) -> str:
         return f"SongsDatabase({redact(self._odbc)!r})"
 
+    def with_timeout(self, seconds: int) -> SongsDatabase:
+        """This client with its own time limit per call (0 = none), sharing its pool, as SQLAlchemy's
+        ``execution_options(timeout=...)`` does: ``db.with_timeout(600).import_songs(rows)``.
+
+        A call past it raises QueryTimeout (WriteTimeout for a write) and its connection is discarded.
+        Inside a transaction, ``tx.with_timeout(...)`` runs on the transaction's connection.
+        """
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
+            raise ValidationError(f"seconds must be a whole number from 0 (no limit) up (got {seconds!r})", parameter="seconds")
+        view = copy.copy(self)
+        view._timeout = seconds
+        return view
+
     # ----- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> SongsDatabase:
         return self
@@ -128,10 +166,18 @@ class SongsDatabase(QueueMethods):
     def _connect(self) -> Any:
         import pyodbc
 
-        conn = pyodbc.connect(self._odbc, autocommit=True, timeout=self.settings.login_timeout)
-        conn.timeout = self.settings.query_timeout  # every cursor of it: 0 = no limit
+        if self._make is not None:
+            conn = self._make(self.settings)
+            conn.autocommit = True
+        else:
+            conn = pyodbc.connect(self._odbc, autocommit=True, timeout=self.settings.login_timeout)
         try:
+            # part of connecting: bounded by the login's limit, not by a (possibly short) query limit
+            conn.timeout = self.settings.login_timeout
             conn.cursor().execute(statements.SESSION_SETUP).close()
+            if self._configure is not None:
+                self._configure(conn)
+            conn.timeout = self.settings.query_timeout  # every later cursor of it: 0 = no limit
         except BaseException:
             conn.close()
             raise
@@ -217,9 +263,13 @@ class SongsDatabase(QueueMethods):
         text = server_message(error)
         # HYT00 while connecting: a host that accepts the connection and never answers the login
         reason = "nothing answered (connection refused or timed out)" if is_timeout(error) or "unavailable" in text.lower() else text
+        todo = (
+            "start one with `songsdb up`, or point SONGSDB_SERVER / SONGSDB_PORT (or SONGSDB_CONNECTION_STRING) at yours"
+            if _is_local(host)
+            else "check that it runs and that this host may reach it (SONGSDB_SERVER / SONGSDB_PORT, or SONGSDB_CONNECTION_STRING)"
+        )
         return NotConnected(
-            f"cannot reach SQL Server at {host}:{port} (database {database}): {reason} — start one with "
-            "`songsdb up`, or point SONGSDB_SERVER / SONGSDB_PORT (or SONGSDB_CONNECTION_STRING) at yours",
+            f"cannot reach SQL Server at {host}:{port} (database {database}): {reason} — {todo}",
             number=native_error_number(error),
             sqlstate=sqlstate(error),
         )
@@ -251,14 +301,18 @@ class SongsDatabase(QueueMethods):
     def _call_on(self, procedure: str, write: bool, sql: str, values: Any, tx: _Transaction | None) -> list[ResultSet]:
         """One call, on the transaction's connection (``tx``) or a pooled one, retried where that is safe."""
         pinned = tx.connection_for(procedure) if tx is not None else None
+        timeout = self._timeout
         attempt = 0
         while True:
             attempt += 1
             current = pinned if pinned is not None else self._acquire(write)
             conn: PooledConnection | None = current
             broken = False
+            own_cursor = None
             try:
-                cursor = current.cursor_for(sql)
+                # pyodbc applies a connection's timeout when it makes a cursor, and cursors are kept per
+                # text: a call with a limit of its own gets a cursor of its own, closed after it
+                cursor = current.cursor_for(sql) if timeout is None else (own_cursor := _timed_cursor(current.raw, timeout))
                 cursor.execute(sql, values)
                 sets: list[ResultSet] = []
                 while True:
@@ -281,7 +335,8 @@ class SongsDatabase(QueueMethods):
                     conn = None
                     self._wait(attempt, exc, procedure)
                     continue
-                mapped = _songsdb_error(exc, procedure, write=write, timeout=self.settings.query_timeout)
+                limit = self.settings.query_timeout if timeout is None else timeout
+                mapped = _songsdb_error(exc, procedure, write=write, timeout=limit)
                 if type(mapped) is DatabaseError and not broken and not _alive(current):
                     # an error the driver could not name, on a session that is gone (a server restart
                     # shows up so with FreeTDS: "Unknown error"): a read goes again on a fresh
@@ -309,6 +364,8 @@ class SongsDatabase(QueueMethods):
                     tx.fail(procedure, mapped, broken=broken)
                 raise mapped from exc
             finally:
+                if own_cursor is not None:
+                    quietly(own_cursor.close)
                 if conn is not None and pinned is None:
                     self._pool.release(conn, broken)
 
@@ -396,6 +453,9 @@ class SongsDatabase(QueueMethods):
             raise ValidationError(f"chunk_size must be a whole number from 1 to {MAX_CHUNK} (got {chunk_size!r})")
         request = current_request_id(request_id)
         tally = Tally()
+        # a chunk of thousands of rows may take longer than an ordinary call's limit on a busy server
+        limit = self.settings.query_timeout
+        chunk_runner = self if self._timeout is not None or limit == 0 else self.with_timeout(max(limit, IMPORT_CHUNK_TIMEOUT))
         for chunk in chunks(rows, chunk_size):
             text, sent, refused = encode_chunk(chunk)
             tally.failed.extend(refused)
@@ -403,7 +463,7 @@ class SongsDatabase(QueueMethods):
                 if not sent:
                     break
                 try:
-                    outcomes = self._many(
+                    outcomes = chunk_runner._many(
                         ImportOutcome, "api.ImportSongs", True, Songs=text, OnDuplicate=on_duplicate, RequestId=request
                     )
                 except DuplicateSong as exc:
@@ -736,9 +796,13 @@ class SongsDatabase(QueueMethods):
 
         ``days_to_keep`` (at least 7) applies to jobs, results and songs; ``audit_days_to_keep``
         (at least 90) to the audit trail. ``dry_run`` counts and deletes nothing;
-        ``time_limit_seconds`` stops cleanly between batches.
+        ``time_limit_seconds`` stops cleanly between batches. The call's own time limit fits that
+        work, not ``query_timeout``: ``time_limit_seconds`` plus two minutes for the batch under way,
+        or none without one (a view made by ``with_timeout`` keeps its own).
         """
-        counts = self._many(
+        own = self._timeout is not None
+        runner = self if own else self.with_timeout(0 if time_limit_seconds is None else time_limit_seconds + CLEANUP_MARGIN)
+        counts = runner._many(
             CleanupCount,
             "ops.CleanupOldData",
             True,
@@ -839,6 +903,27 @@ def _songsdb_error(error: BaseException, where: str, *, write: bool, timeout: in
     number = native_error_number(error)
     suffix = f" (error {number})" if number is not None else ""
     return DatabaseError(f"{where}: {server_message(error)}{suffix}", number=number, procedure=where, sqlstate=sqlstate(error))
+
+
+def _is_local(host: str) -> bool:
+    """Whether the settings point at this machine, where `songsdb up` would help (a development hint)."""
+    name = host.strip().lower().split("\\", 1)[0]  # localhost\SQLEXPRESS
+    if name in ("localhost", ".", "(local)", "(localdb)"):
+        return True
+    try:
+        return ipaddress.ip_address(name.strip("[]")).is_loopback  # 127.x, ::1
+    except ValueError:
+        return False
+
+
+def _timed_cursor(raw: Any, seconds: int) -> Any:
+    """A new cursor of ``raw`` whose statements are cancelled after ``seconds`` (0: never)."""
+    previous = raw.timeout
+    raw.timeout = seconds
+    try:
+        return raw.cursor()
+    finally:
+        raw.timeout = previous
 
 
 def _alive(conn: PooledConnection) -> bool:

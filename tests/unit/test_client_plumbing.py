@@ -394,7 +394,7 @@ def test_nothing_listening_is_one_clear_line_tried_once_without_the_password() -
         db.get_song("f")
     message = str(info.value)
     assert message.startswith("cannot reach SQL Server at db.local:1444 (database SongsDB): nothing answered")
-    assert "songsdb up" in message and "SONGSDB_SERVER" in message and "hunter2" not in message
+    assert "SONGSDB_SERVER" in message and "hunter2" not in message  # a remote host: no `songsdb up` hint
     assert len(attempts) == 1
 
 
@@ -423,3 +423,30 @@ def test_an_unexplained_error_on_a_dead_session_retries_a_read_and_never_a_write
         db.create_song("f", "a.mp3")
     writes = [sql for sql, _ in made[0].executed if "CreateSong" in sql]
     assert len(writes) == 1  # sent once, never repeated
+
+
+def test_an_unreachable_remote_server_gets_no_development_hint() -> None:
+    from .fake_odbc import FakeError
+
+    def refuse() -> Any:
+        raise FakeError("08001", "[08001] [FreeTDS][SQL Server]Unable to connect to data source (0) (SQLDriverConnect)")
+
+    for server, hinted in (("db.prod.internal", False), ("localhost", True), ("127.0.0.1", True)):
+        db = SongsDatabase(Settings(server=server, driver="FreeTDS", user="u", password="p"), retry=RetryPolicy(attempts=1))
+        db._pool = ConnectionPool(refuse, max_size=1, timeout=1)
+        with pytest.raises(errors.NotConnected) as info:
+            db.get_song("f")
+        assert ("songsdb up" in str(info.value)) is hinted, str(info.value)
+
+
+def test_a_mistyped_override_is_a_type_error_and_a_bad_time_limit_a_validation_error() -> None:
+    settings = Settings(connection_string="DRIVER={FreeTDS};SERVER=x;UID=u;PWD=p;")
+    with pytest.raises(TypeError, match="qurey_timeout"):
+        SongsDatabase(settings, qurey_timeout=7)
+    assert SongsDatabase(settings, query_timeout=5).settings.query_timeout == 5
+    db, _ = make_db(song_result)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(errors.ValidationError):
+            db.with_timeout(bad)  # type: ignore[arg-type]
+    view = db.with_timeout(600)
+    assert view._pool is db._pool and view._timeout == 600 and db._timeout is None
