@@ -22,6 +22,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from songsdb.errors import ConfigurationError
 from songsdb.models import ImportOutcome
 
 __all__ = [
@@ -51,7 +52,7 @@ FIELDS: dict[str, str] = {
 }
 PARAMETER_OF = {key: name for name, key in FIELDS.items()}
 TEXT_FIELDS = frozenset(("file_id", "filename", "title", "artist", "album", "file_extension", "original_filename"))
-MAX_CHUNK = 5000  # api.ImportSongs takes 1 to 5000 rows a call
+MAX_CHUNK = 4000  # api.ImportSongs takes 1 to 4000 rows a call: below SQL Server's lock escalation at 5,000 locks
 
 
 @dataclass(frozen=True)
@@ -222,14 +223,19 @@ def read_rows(path: Path, file_format: str | None = None) -> Iterator[Mapping[st
 
     The format comes from the suffix (.csv; .jsonl, .ndjson, .json) unless given. In CSV an empty
     cell is null, ``file_size`` and ``duration`` are numbers and ``metadata`` is JSON text; a value
-    that does not parse stays text, so the row fails naming that field.
+    that does not parse stays text, so the row fails naming that field. Any other format is a
+    :class:`~songsdb.errors.ConfigurationError` (also a ``ValueError``) naming the ones there are.
     """
     kind = (file_format or path.suffix.lstrip(".")).lower()
     if kind == "csv":
         return _csv_rows(path)
     if kind in ("jsonl", "ndjson", "json"):
         return _json_lines(path)
-    raise ValueError(f"{path}: unknown format {kind!r}; supported: csv, jsonl")
+    what = f"unknown format {kind!r}" if kind else "no format (the file name has no suffix)"
+    raise ConfigurationError(
+        f"{path}: {what}; the formats are csv (.csv) and jsonl (.jsonl, .ndjson, .json), taken from the "
+        "suffix or given with --format csv|jsonl"
+    )
 
 
 def _csv_rows(path: Path) -> Iterator[Mapping[str, Any] | BadRecord]:

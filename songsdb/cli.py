@@ -8,8 +8,10 @@
     songsdb check                   can we connect? which server?
 
 After ``bash scripts/setup`` the command is ``.venv/bin/songsdb`` (``songsdb`` once the venv is
-activated). Every message and help text that names a command spells it with :func:`command`, the
-way it can be typed here, as the README says.
+activated). Every message and help text that names a command spells it the way it can be typed here,
+as the README says: the CLI's own with :func:`command`; the library's (songsdb.local, songsdb.container,
+songsdb.database), which say plain ``songsdb up`` and never import this module, through :func:`as_typed`
+as the CLI prints them.
 """
 
 from __future__ import annotations
@@ -72,8 +74,10 @@ def command(*words: str) -> str:
 def as_typed(message: str) -> str:
     """``message`` with each ``songsdb <command>`` it suggests spelled as :func:`command` would.
 
-    The client library's own messages (e.g. "start one with `songsdb up`") use the short form,
-    since a service may have songsdb on its PATH; the CLI prints them the way this shell can run them.
+    The library's own messages (e.g. "start one with `songsdb up`") use the short form, since a service
+    may have songsdb on its PATH, and the library does not import the CLI; the CLI prints them (its errors
+    and the lines ``up`` says) the way this shell can run them. A message must not be rewritten twice:
+    ``python -m songsdb up`` would become ``python -m python -m songsdb up``.
     """
     import re
 
@@ -101,7 +105,7 @@ def _up_options(args: argparse.Namespace) -> Any:
     from songsdb.local import UpOptions
 
     options = UpOptions(env_file=Path(args.env_file))
-    for name in ("image", "port", "volume", "container", "timeout"):
+    for name in ("image", "port", "bind", "volume", "container", "timeout"):
         if getattr(args, name, None) is not None:
             setattr(options, name, getattr(args, name))
     if args.database:
@@ -291,7 +295,7 @@ def _print_container(args: argparse.Namespace) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     from songsdb.local import up
 
-    result = up(_up_options(args))
+    result = up(_up_options(args), say=lambda line: print(as_typed(line)))
     print(f"ready: {result.server_version}")
     return 0
 
@@ -338,10 +342,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
 def cmd_shell(args: argparse.Namespace) -> int:
     from songsdb.local import shell_command
 
-    argv = shell_command(_up_options(args))
+    argv, env = shell_command(_up_options(args))
     if shutil.which("docker") is None:
         raise SongsDbError("the docker command line is needed (shell runs sqlcmd inside the container): apt-get install docker.io")
-    os.execvp(argv[0], argv)
+    os.execvpe(argv[0], argv, {**os.environ, **env})  # the SA password in the environment, never in argv (ps)
     return 0  # pragma: no cover
 
 
@@ -562,6 +566,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "up":
             sub_parser.add_argument("--image", help="image to run (default mcr.microsoft.com/mssql/server:2022-latest; e.g. a pinned :2022-CU16-ubuntu-22.04 or :2019-latest)")
             sub_parser.add_argument("--port", type=int, help="host port (default 1433)")
+            sub_parser.add_argument(
+                "--bind", metavar="ADDRESS",
+                help="host address to publish the port on (default 127.0.0.1: this machine only; 0.0.0.0 for every "
+                "interface, which lets the network try the sa login). A new container only",
+            )
             sub_parser.add_argument("--volume", help="volume folder name to use (default: the newest, or a new one)")
             sub_parser.add_argument("--timeout", type=float, help="seconds to wait for the first login (default 180)")
         if name == "errors":
@@ -575,28 +584,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_driver_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the ODBC driver's (a pyodbc.Error or a subclass). pyodbc is not imported for this:
+    when no module has imported it, nothing can have raised its errors."""
+    pyodbc = sys.modules.get("pyodbc")
+    return pyodbc is not None and isinstance(exc, pyodbc.Error)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; library errors become one line on stderr and exit code 1."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
     try:
-        return int(args.handler(args))
+        code = int(args.handler(args))
+        sys.stdout.flush()  # here, so a reader that has gone is seen below and not at exit
+        return code
     except SongsDbError as exc:
         print(f"songsdb {args.command}: {as_typed(str(exc))}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # e.g. `songsdb errors | head -1`: the reader has gone, so stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what is still buffered goes nowhere
+        return 141
+    except KeyboardInterrupt:
+        print(f"songsdb {args.command}: interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:  # a driver error the library did not map: still one line
-        if type(exc).__module__ != "pyodbc":
+        if not _is_driver_error(exc):
             raise
         from songsdb.errors import server_message
 
         print(f"songsdb {args.command}: database error: {server_message(exc)}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"songsdb {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # e.g. `songsdb errors | head`: the reader has gone, so stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -75,6 +75,7 @@ class ContainerSpec:
     sa_password: str = field(repr=False)
     image: str = DEFAULT_IMAGE
     host_port: int | None = 1433  # None: let Docker pick a free port
+    host_ip: str = "127.0.0.1"  # the host address the port is published on (0.0.0.0: every interface)
     mounts: dict[str, str] = field(default_factory=dict)  # host folder -> container folder
     restart: str | None = "unless-stopped"
     labels: dict[str, str] = field(default_factory=dict)
@@ -86,12 +87,13 @@ class ContainerSpec:
             "name": self.name,
             "detach": True,
             "environment": {"ACCEPT_EULA": "Y", "MSSQL_PID": "Developer", "MSSQL_SA_PASSWORD": self.sa_password},
-            "ports": {"1433/tcp": self.host_port},
+            "ports": {"1433/tcp": (self.host_ip, self.host_port)},
             "volumes": {host: {"bind": inside, "mode": "rw"} for host, inside in self.mounts.items()},
             "healthcheck": {
                 "test": [
                     "CMD-SHELL",
-                    '/opt/mssql-tools18/bin/sqlcmd -C -S localhost -U sa -P "$MSSQL_SA_PASSWORD" -Q "SELECT 1" -b -o /dev/null',
+                    # the password through the environment: an argument would show in every `ps` on the host
+                    'SQLCMDPASSWORD="$MSSQL_SA_PASSWORD" /opt/mssql-tools18/bin/sqlcmd -C -S localhost -U sa -Q "SELECT 1" -b -o /dev/null',
                 ],
                 "interval": 10 * 1_000_000_000,
                 "timeout": 5 * 1_000_000_000,
@@ -107,11 +109,10 @@ class ContainerSpec:
 
 
 def _existing_server_hint() -> str:
-    from songsdb.cli import command
-
+    # the short form: the CLI prints it the way it can be typed here (songsdb.cli.as_typed)
     return (
         "or point SONGSDB_SERVER (with SONGSDB_USER and SONGSDB_PASSWORD, or SONGSDB_CONNECTION_STRING) at an "
-        f"existing SQL Server and run {command('migrate')}"
+        "existing SQL Server and run songsdb migrate"
     )
 
 
@@ -269,7 +270,8 @@ def ensure_container(client: Any, spec: ContainerSpec) -> tuple[Any, bool]:
 
 
 def describe(container: Any) -> dict[str, Any]:
-    """What `docker inspect` says about state, health, port, restart policy, image and mounts."""
+    """What `docker inspect` says about state, health, port (and the host address it is published on), restart
+    policy, image and mounts."""
     container.reload()
     attrs = container.attrs
     state = attrs.get("State", {})
@@ -279,6 +281,7 @@ def describe(container: Any) -> dict[str, Any]:
         "status": state.get("Status"),
         "health": (state.get("Health") or {}).get("Status"),
         "host_port": int(ports[0]["HostPort"]) if ports else None,
+        "host_ip": (ports[0].get("HostIp") or "0.0.0.0") if ports else None,
         "restart_policy": (attrs.get("HostConfig", {}).get("RestartPolicy") or {}).get("Name"),
         "image": attrs.get("Config", {}).get("Image"),
         "mounts": {m["Source"]: m["Destination"] for m in attrs.get("Mounts", [])},

@@ -6,10 +6,15 @@ migrations, one login per duty role) -> ``.env.songs-db`` (0600, git-ignored). N
 disk before the engine, the image and the port are known to be there; a volume made by a run whose
 container then failed to start is removed again while it is empty.
 Running it again reuses the container, the volume and the passwords; data survives ``down``.
+
+The container's port is published on 127.0.0.1 unless ``bind`` says otherwise: the sa login is not
+offered to the network. Messages name commands in their short form (``songsdb up``); this module never
+imports the CLI, which prints them the way they can be typed (:func:`songsdb.cli.as_typed`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import sys
 from collections.abc import Callable
@@ -18,7 +23,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from songsdb.cli import command
 from songsdb.config import ENV_FILE, Settings
 from songsdb.container import (
     DEFAULT_IMAGE,
@@ -34,7 +38,7 @@ from songsdb.container import (
     wait_for_login,
 )
 from songsdb.envfile import LocalCredentials, ensure_gitignored, read_env_file, role_login, write_env_file
-from songsdb.errors import DatabaseUnavailable, SongsDbError
+from songsdb.errors import ConfigurationError, DatabaseUnavailable, SongsDbError
 from songsdb.volumes import MOUNTS, Volume, VolumeMetadata, create_volume, discard_if_empty, find_volume
 
 __all__ = ["UpOptions", "UpResult", "up", "provision", "admin_settings", "backup", "restore", "space"]
@@ -51,6 +55,7 @@ class UpOptions:
 
     image: str = DEFAULT_IMAGE
     port: int = 1433
+    bind: str = "127.0.0.1"  # the host address the port is published on; 0.0.0.0 for every interface
     volume: str | None = None
     container: str = "songs-db"
     database: str = "SongsDB"
@@ -71,9 +76,9 @@ class UpResult:
     env_file: Path
 
 
-def _local_settings(port: int, database: str, user: str, password: str, driver: str | None) -> Settings:
+def _local_settings(host: str, port: int, database: str, user: str, password: str, driver: str | None) -> Settings:
     return Settings(
-        server="127.0.0.1",
+        server=host,
         port=port,
         database=database,
         user=user,
@@ -108,6 +113,23 @@ def provision(admin: Settings, logins: dict[str, tuple[str, str]], *, create_dat
     return report.applied
 
 
+def _check_bind(address: str) -> None:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise ConfigurationError(
+            f"--bind takes an IP address of this host (127.0.0.1, the default: this machine only; 0.0.0.0: every "
+            f"interface), not {address!r}"
+        ) from None
+
+
+def _reachable(host_ip: str | None) -> str:
+    """The address a client here connects to for a port published on ``host_ip`` (every interface: loopback)."""
+    if not host_ip or ipaddress.ip_address(host_ip).is_unspecified:
+        return "127.0.0.1"
+    return host_ip
+
+
 def _volume_for(options: UpOptions, existing: Any | None) -> tuple[Volume, bool]:
     """The volume to mount, and whether it was created just now."""
     if existing is not None:
@@ -121,6 +143,7 @@ def _volume_for(options: UpOptions, existing: Any | None) -> tuple[Volume, bool]
 
 def up(options: UpOptions, client: Any | None = None, say: Say = print) -> UpResult:
     """The one command: see the module docstring."""
+    _check_bind(options.bind)
     client = client or docker_client()
     env = read_env_file(options.env_file)
     existing = find_container(client, options.container)
@@ -138,6 +161,7 @@ def up(options: UpOptions, client: Any | None = None, say: Say = print) -> UpRes
         sa_password=sa_password,
         image=options.image,
         host_port=options.port,
+        host_ip=options.bind,
         mounts=volume.mounts(),
         labels={"songsdb.volume": volume.name},
     )
@@ -150,7 +174,14 @@ def up(options: UpOptions, client: Any | None = None, say: Say = print) -> UpRes
         raise
     info = describe(container)
     port = info["host_port"] or options.port
-    say(f"container {container.name} ({'created' if created else 'reused'}) from {info['image']} on port {port}")
+    host_ip = info["host_ip"] or options.bind
+    say(f"container {container.name} ({'created' if created else 'reused'}) from {info['image']} on {host_ip}:{port}")
+    if not created and host_ip != options.bind:  # e.g. made before up published on 127.0.0.1 only
+        say(
+            f"warning: {container.name} publishes port {port} on {host_ip}, not {options.bind}; `songsdb down`, then "
+            f"this up again, makes it again on {options.bind} (the volume and its data stay)"
+        )
+    host = _reachable(host_ip)
     previous = volume.read_metadata()
     volume.write_metadata(
         VolumeMetadata(
@@ -162,7 +193,7 @@ def up(options: UpOptions, client: Any | None = None, say: Say = print) -> UpRes
             database=options.database,
         )
     )
-    admin = _local_settings(port, options.database, "sa", sa_password, options.driver)
+    admin = _local_settings(host, port, options.database, "sa", sa_password, options.driver)
 
     def waiting(left: float, error: BaseException) -> None:
         say(f"waiting for SQL Server to accept a login ({left:.0f} s left)")
@@ -180,7 +211,7 @@ def up(options: UpOptions, client: Any | None = None, say: Say = print) -> UpRes
     write_env_file(
         options.env_file,
         LocalCredentials(
-            "127.0.0.1",
+            host,
             port,
             options.database,
             logins,
@@ -192,7 +223,7 @@ def up(options: UpOptions, client: Any | None = None, say: Say = print) -> UpRes
     ensure_gitignored(options.env_file.resolve().parent, options.env_file.name)
     say(f"database  {options.database}: {len(applied)} script(s) applied; logins {', '.join(ROLE_LOGINS.values())}")
     say(f"settings  {options.env_file} (mode 0600; passwords are in it, not printed)")
-    say(f"next      {command('check')}   (then {command('status')}; in Python, SongsDatabase() reads {options.env_file})")
+    say(f"next      songsdb check   (then songsdb status; in Python, SongsDatabase() reads {options.env_file})")
     return UpResult(volume, created, version.splitlines()[0], applied, options.env_file)
 
 
@@ -200,8 +231,9 @@ def admin_settings(env_file: Path) -> Settings:
     """The administrator's settings from the env file ``up`` wrote."""
     env = read_env_file(env_file)
     if "SONGSDB_ADMIN_PASSWORD" not in env:
-        raise SongsDbError(f"{env_file} has no administrator settings; run {command('up')} first")
+        raise SongsDbError(f"{env_file} has no administrator settings; run songsdb up first")
     return _local_settings(
+        env.get("SONGSDB_SERVER", "127.0.0.1"),
         int(env.get("SONGSDB_PORT", "1433")),
         env.get("SONGSDB_DATABASE", "SongsDB"),
         env.get("SONGSDB_ADMIN_USER", "sa"),
@@ -244,7 +276,7 @@ def backup(settings: Settings, now: datetime | None = None) -> str:
 def restore(settings: Settings, file_name: str) -> None:
     """Replace the database with a backup file from the backup folder (a bare file name)."""
     if not _BACKUP_NAME.match(file_name):
-        raise SongsDbError(f"backup file must be a bare name ending in .bak, as {command('backup')} prints (got {file_name!r})")
+        raise SongsDbError(f"backup file must be a bare name ending in .bak, as songsdb backup prints (got {file_name!r})")
     path = f"{MOUNTS['backup']}/{file_name}"
     db = settings.database
     _run_ops(
@@ -260,15 +292,22 @@ def space(settings: Settings) -> list[tuple[Any, ...]]:
     return _run_ops(settings, f"USE [{settings.database}]; EXEC sp_spaceused;")
 
 
-def shell_command(options: UpOptions) -> list[str]:
-    """The ``docker exec`` command line of ``songsdb shell`` (sqlcmd inside the container)."""
+def shell_command(options: UpOptions) -> tuple[list[str], dict[str, str]]:
+    """The ``docker exec`` command line of ``songsdb shell`` (sqlcmd inside the container), and what to add to
+    its environment.
+
+    The SA password is never in an argv, where ``ps`` shows it to every user: ``docker exec -e SQLCMDPASSWORD``
+    passes the variable by name, the docker client takes its value from its own environment, and sqlcmd reads
+    SQLCMDPASSWORD when it has no ``-P``.
+    """
     password = read_env_file(options.env_file).get("SONGSDB_ADMIN_PASSWORD")
     if not password:
-        raise SongsDbError(f"{options.env_file} has no administrator password; run {command('up')} first")
-    return [
-        "docker", "exec", "-it", options.container,
-        "/opt/mssql-tools18/bin/sqlcmd", "-C", "-S", "localhost", "-U", "sa", "-P", password, "-d", options.database,
+        raise SongsDbError(f"{options.env_file} has no administrator password; run songsdb up first")
+    argv = [
+        "docker", "exec", "-it", "-e", "SQLCMDPASSWORD", options.container,
+        "/opt/mssql-tools18/bin/sqlcmd", "-C", "-S", "localhost", "-U", "sa", "-d", options.database,
     ]
+    return argv, {"SQLCMDPASSWORD": password}
 
 
 def stream_logs(container: Any, follow: bool, out: Any = None) -> None:

@@ -7,6 +7,7 @@ import math
 import uuid
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -126,6 +127,18 @@ def test_json_lines_skip_blanks_and_report_a_bad_line_by_number(tmp_path: Path) 
     assert isinstance(rows[1], BadRecord) and rows[1].message.startswith("line 3 is not valid JSON")
 
 
+
+def test_a_file_of_another_format_is_a_configuration_error_naming_the_formats(tmp_path: Path) -> None:
+    from songsdb.errors import ConfigurationError
+
+    for name, given_format in (("songs.txt", None), ("songs", None), ("songs.csv", "xml")):
+        path = tmp_path / name
+        path.write_text("file_id,filename\na,a.mp3\n", encoding="utf-8")
+        with pytest.raises(ConfigurationError, match=r"the formats are csv .* and jsonl") as raised:
+            read_rows(path, given_format)
+        assert isinstance(raised.value, ValueError) and "\n" not in str(raised.value)
+    assert list(read_rows(tmp_path / "songs.txt", "csv")) == [{"file_id": "a", "filename": "a.mp3"}]  # --format wins
+
 text_values = st.one_of(st.none(), st.text(alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=30))
 valid_rows = st.fixed_dictionaries(
     {"file_id": st.text(min_size=1, max_size=20, alphabet="abcdef0123"), "filename": text_values},
@@ -148,3 +161,18 @@ def test_every_row_is_either_sent_or_refused_and_what_is_sent_is_what_was_given(
     for index, obj in zip(sent, objects):
         given_values = {FIELDS[k]: v for k, v in rows[index].items() if v is not None}
         assert obj == given_values
+
+
+def test_a_chunk_stays_below_lock_escalation_and_is_the_procedures_own_limit() -> None:
+    # SQL Server escalates a statement's row locks to a table lock at 5,000 locks on one index or
+    # table; a full chunk takes one key lock per row on PK_Songs, UQ_Songs_FileId and PK_AuditLog
+    import re
+
+    from songsdb.bulk import MAX_CHUNK
+    from songsdb.migrations import sql_root
+
+    assert MAX_CHUNK == 4000
+    procedure = (sql_root() / "procs" / "api.ImportSongs.sql").read_text(encoding="utf-8")
+    [limit] = re.findall(r"IF @Count < 1 OR @Count > (\d+)", procedure)
+    assert int(limit) == MAX_CHUNK
+    assert f"a JSON array of 1 to {MAX_CHUNK} songs" in procedure

@@ -192,3 +192,122 @@ def test_migrate_creates_a_database_only_when_told(monkeypatch: pytest.MonkeyPat
     assert main(["--env-file", str(tmp_path / "none"), "migrate"]) == 0
     assert main(["--env-file", str(tmp_path / "none"), "migrate", "--create-database"]) == 0
     assert calls == [False, True]
+
+
+def test_the_library_modules_do_not_import_the_cli() -> None:
+    code = (
+        "import sys, songsdb.local, songsdb.container, songsdb.volumes\n"
+        "songsdb.container.no_engine_message(ConnectionError('refused'), None, True, False)\n"
+        "print('songsdb.cli' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert (result.returncode, result.stdout.strip()) == (0, "False"), result.stderr
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, songsdb.local, songsdb.cli; print('songsdb.cli' in sys.modules)"],
+        capture_output=True, text=True, timeout=60, cwd=REPO,
+    )
+    assert loaded.stdout.strip() == "True"  # the check can see the module when it is there
+
+
+def test_library_messages_are_spelled_as_typed_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import songsdb.cli as cli
+    import songsdb.local
+
+    monkeypatch.setattr(cli, "program", lambda: "python3 -m songsdb")
+    assert main(["--env-file", str(tmp_path / "none"), "backup"]) == 1  # an error songsdb.local raises
+    assert capsys.readouterr().err == f"songsdb backup: {tmp_path / 'none'} has no administrator settings; run python3 -m songsdb up first\n"
+
+    def fake_up(options: object, say: object = print) -> object:
+        assert callable(say)
+        say("next      songsdb check   (then songsdb status)")  # a line songsdb.local says
+        return type("Result", (), {"server_version": "Microsoft SQL Server 2022"})()
+
+    monkeypatch.setattr(songsdb.local, "up", fake_up)
+    assert main(["--env-file", str(tmp_path / "none"), "up"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "next      python3 -m songsdb check   (then python3 -m songsdb status)"
+
+
+def test_up_binds_to_127_0_0_1_unless_told(tmp_path: Path) -> None:
+    import songsdb.cli as cli
+
+    parser = build_parser()
+    assert cli._up_options(parser.parse_args(["up"])).bind == "127.0.0.1"
+    assert cli._up_options(parser.parse_args(["up", "--bind", "0.0.0.0", "--port", "14330"])).bind == "0.0.0.0"
+
+
+def test_shell_passes_the_password_in_the_environment_not_on_the_command_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import os
+    import shutil
+
+    env_file = tmp_path / ".env.songs-db"
+    env_file.write_text("SONGSDB_ADMIN_USER=sa\nSONGSDB_ADMIN_PASSWORD=Sa$Pass=2\n")
+    ran: list[tuple[str, list[str], dict[str, str]]] = []
+
+    def execvpe(file: str, argv: list[str], env: dict[str, str]) -> None:
+        ran.append((file, argv, env))
+
+    def execvp(file: str, argv: list[str]) -> None:
+        raise AssertionError("exec'd without an environment")
+
+    monkeypatch.setattr(os, "execvpe", execvpe)
+    monkeypatch.setattr(os, "execvp", execvp)
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setenv("KEPT", "yes")
+    main(["--env-file", str(env_file), "shell"])
+    [(file, argv, env)] = ran
+    assert file == "docker" and argv[:6] == ["docker", "exec", "-it", "-e", "SQLCMDPASSWORD", "songs-db"]
+    assert not any("Sa$Pass=2" in word for word in argv)
+    assert env["SQLCMDPASSWORD"] == "Sa$Pass=2" and env["KEPT"] == "yes"
+
+
+def test_a_file_of_unknown_format_is_one_line_naming_the_formats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    songs = tmp_path / "songs.txt"
+    songs.write_text("file_id,filename\na,a.mp3\n")
+    assert main(["--env-file", str(tmp_path / "none"), "import", str(songs)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"songsdb import: {songs}: unknown format 'txt'; ") and err.count("\n") == 1
+    assert "csv" in err and "jsonl" in err and "--format" in err
+
+
+@pytest.mark.parametrize("options", [[], ["--markdown"]])
+def test_a_reader_that_has_gone_ends_the_output_quietly(options: list[str]) -> None:
+    import os
+
+    read, write = os.pipe()
+    os.close(read)  # as `songsdb errors | head -1` once head has its line
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "songsdb", "errors", *options], stdout=write, stderr=subprocess.PIPE, text=True, timeout=60, cwd=REPO,
+        )
+    finally:
+        os.close(write)
+    assert (result.returncode, result.stderr) == (141, "")
+    full = subprocess.run([sys.executable, "-m", "songsdb", "errors", *options], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert full.returncode == 0 and full.stdout.count("\n") > 10  # with a reader, the whole catalogue
+
+
+def test_a_driver_error_is_one_line_even_from_a_subclass_defined_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import songsdb.cli as cli
+
+    pyodbc = pytest.importorskip("pyodbc")
+
+    class WrappedDriverError(pyodbc.OperationalError):  # type: ignore[misc, name-defined]
+        """A driver error subclassed outside pyodbc (its __module__ is this test's)."""
+
+    def raising(error: BaseException) -> object:
+        def handler(args: object) -> int:
+            raise error
+
+        return handler
+
+    summary, example = COMMANDS["errors"][1:]
+    monkeypatch.setitem(cli.COMMANDS, "errors", (raising(WrappedDriverError("08S01", "[08S01] [FreeTDS][SQL Server]Link failure (0) (SQLExecDirectW)")), summary, example))
+    assert main(["errors"]) == 1
+    assert capsys.readouterr().err == "songsdb errors: database error: Link failure\n"
+    monkeypatch.setitem(cli.COMMANDS, "errors", (raising(RuntimeError("a bug")), summary, example))
+    with pytest.raises(RuntimeError, match="a bug"):  # anything else is not dressed up as a database error
+        main(["errors"])

@@ -26,18 +26,21 @@ def test_the_container_spec_is_what_sql_server_needs() -> None:
     kwargs = spec.run_kwargs()
     assert kwargs["image"] == DEFAULT_IMAGE == "mcr.microsoft.com/mssql/server:2022-latest"
     assert kwargs["environment"] == {"ACCEPT_EULA": "Y", "MSSQL_PID": "Developer", "MSSQL_SA_PASSWORD": "Aa1!aaaaaaaa"}
-    assert kwargs["ports"] == {"1433/tcp": 1433}
+    assert kwargs["ports"] == {"1433/tcp": ("127.0.0.1", 1433)}  # this machine only: sa is not offered to the network
     assert kwargs["volumes"] == {"/v/data": {"bind": "/var/opt/mssql/data", "mode": "rw"}}
     assert kwargs["restart_policy"] == {"Name": "unless-stopped"}
-    assert kwargs["healthcheck"]["test"][1].startswith("/opt/mssql-tools18/bin/sqlcmd -C ")
-    assert "Aa1!aaaaaaaa" not in kwargs["healthcheck"]["test"][1]  # read from the environment, not baked in
+    check = kwargs["healthcheck"]["test"][1]
+    assert check.startswith('SQLCMDPASSWORD="$MSSQL_SA_PASSWORD" /opt/mssql-tools18/bin/sqlcmd -C ')
+    assert "Aa1!aaaaaaaa" not in check and " -P " not in check  # from the environment: neither baked in nor in ps
     assert kwargs["detach"] is True and kwargs["labels"] == {"songsdb.volume": "v"}
     assert "Aa1!aaaaaaaa" not in repr(spec)
 
 
 def test_a_pinned_image_and_another_port_are_honoured() -> None:
     kwargs = ContainerSpec(name="x", sa_password="p", image="mcr.microsoft.com/mssql/server:2019-latest", host_port=14330).run_kwargs()
-    assert kwargs["image"].endswith(":2019-latest") and kwargs["ports"] == {"1433/tcp": 14330}
+    assert kwargs["image"].endswith(":2019-latest") and kwargs["ports"] == {"1433/tcp": ("127.0.0.1", 14330)}
+    assert ContainerSpec(name="x", sa_password="p", host_ip="0.0.0.0").run_kwargs()["ports"] == {"1433/tcp": ("0.0.0.0", 1433)}
+    assert ContainerSpec(name="x", sa_password="p", host_port=None).run_kwargs()["ports"] == {"1433/tcp": ("127.0.0.1", None)}
 
 
 @given(st.integers(min_value=8, max_value=64))
@@ -158,11 +161,14 @@ def test_up_without_an_engine_is_one_line_and_exit_code_1(tmp_path: Path) -> Non
     assert result.stderr.count("\n") == 1 and "no Docker engine answers" in result.stderr
 
 
-def test_the_shell_command_runs_sqlcmd_in_the_container(tmp_path: Path) -> None:
+def test_the_shell_command_runs_sqlcmd_in_the_container_with_the_password_in_its_environment_not_its_argv(tmp_path: Path) -> None:
     path = tmp_path / ".env.songs-db"
     write_env_file(path, creds())
-    command = shell_command(UpOptions(env_file=path))
-    assert command[:4] == ["docker", "exec", "-it", "songs-db"] and "/opt/mssql-tools18/bin/sqlcmd" in command and "-C" in command
+    command, env = shell_command(UpOptions(env_file=path))
+    assert command[:6] == ["docker", "exec", "-it", "-e", "SQLCMDPASSWORD", "songs-db"]  # by name: docker reads the value
+    assert "/opt/mssql-tools18/bin/sqlcmd" in command and "-C" in command and command[-2:] == ["-d", "SongsDB"]
+    assert env == {"SQLCMDPASSWORD": "Sa$Pass=2"}
+    assert "-P" not in command and not any("Sa$Pass=2" in word for word in command)  # ps shows argv to every user
 
 
 def test_restore_refuses_anything_but_a_bare_backup_name() -> None:
@@ -326,3 +332,95 @@ def test_up_without_an_engine_names_no_exception_class_and_makes_no_folder(tmp_p
     assert "Exception" not in result.stderr and "SONGSDB_SERVER" in result.stderr
     assert "start it" in result.stderr  # install-and-start, or start
     assert not (tmp_path / ".sqlcontainers").exists()
+
+
+def test_up_publishes_the_port_on_127_0_0_1_unless_bind_says_otherwise(tmp_path: Path) -> None:
+    from songsdb.local import up
+
+    for bind in ("127.0.0.1", "0.0.0.0"):
+        options = _options(tmp_path)
+        if bind != "127.0.0.1":
+            options.bind = bind
+        client = FakeDocker(images={DEFAULT_IMAGE})
+        with pytest.raises(DockerUnavailable):
+            up(options, client=client, say=lambda line: None)
+        assert client.containers.runs[0]["ports"] == {"1433/tcp": (bind, options.port)}
+    assert UpOptions().bind == "127.0.0.1"
+
+
+def test_up_refuses_a_bind_that_is_not_an_address_before_anything_else(tmp_path: Path) -> None:
+    from songsdb.local import up
+
+    options = _options(tmp_path)
+    options.bind = "everywhere"
+    client = FakeDocker(registry=True)
+    with pytest.raises(ConfigurationError, match=r"--bind takes an IP address .*'everywhere'"):
+        up(options, client=client, say=lambda line: None)
+    assert client.images.pulled == [] and not (tmp_path / "volumes").exists()
+
+
+class FakeExistingContainer:
+    """A running container made earlier, its port published on ``host_ip``."""
+
+    name = "songs-db"
+    status = "running"
+
+    def __init__(self, volume: str, host_ip: str) -> None:
+        self.attrs = {
+            "State": {"Status": "running"},
+            "NetworkSettings": {"Ports": {"1433/tcp": [{"HostIp": host_ip, "HostPort": "1433"}]}},
+            "Config": {"Image": DEFAULT_IMAGE, "Env": ["MSSQL_SA_PASSWORD=Sa$Pass=2"], "Labels": {"songsdb.volume": volume}},
+            "HostConfig": {"RestartPolicy": {"Name": "unless-stopped"}},
+            "Mounts": [],
+        }
+
+    def reload(self) -> None:
+        pass
+
+    def logs(self, tail: int) -> bytes:
+        return b"(the log)"
+
+
+@pytest.mark.parametrize(
+    ("host_ip", "bind", "warned", "server"),
+    [
+        ("0.0.0.0", "127.0.0.1", True, "127.0.0.1"),  # made before up bound 127.0.0.1: said, and reached on loopback
+        ("127.0.0.1", "127.0.0.1", False, "127.0.0.1"),
+        ("0.0.0.0", "0.0.0.0", False, "127.0.0.1"),
+        ("10.1.2.3", "10.1.2.3", False, "10.1.2.3"),  # one interface: reached there
+    ],
+)
+def test_up_says_when_a_reused_container_publishes_elsewhere_and_connects_where_it_listens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, host_ip: str, bind: str, warned: bool, server: str
+) -> None:
+    import songsdb.local
+    from songsdb.config import Settings
+    from songsdb.errors import DatabaseUnavailable
+
+    volume = create_volume(tmp_path / "volumes")
+    client = FakeDocker(images={DEFAULT_IMAGE})
+    existing = FakeExistingContainer(volume.name, host_ip)
+    client.containers.get = lambda name: existing  # type: ignore[method-assign]
+    tried: list[Settings] = []
+
+    def no_login(settings: Settings, **kwargs: object) -> str:
+        tried.append(settings)
+        raise DatabaseUnavailable("no login")
+
+    monkeypatch.setattr(songsdb.local, "wait_for_login", no_login)
+    options, lines = _options(tmp_path, port=1433), []  # type: ignore[var-annotated]
+    options.bind = bind
+    with pytest.raises(DatabaseUnavailable, match="the log"):
+        songsdb.local.up(options, client=client, say=lines.append)
+    assert [line for line in lines if line.startswith("container ")] == [
+        f"container songs-db (reused) from {DEFAULT_IMAGE} on {host_ip}:1433"
+    ]
+    warnings = [line for line in lines if line.startswith("warning:")]
+    if warned:
+        assert warnings == [
+            f"warning: songs-db publishes port 1433 on {host_ip}, not {bind}; `songsdb down`, then this up again, makes "
+            f"it again on {bind} (the volume and its data stay)"
+        ]
+    else:
+        assert warnings == []
+    assert [(s.server, s.port, s.user) for s in tried] == [(server, 1433, "sa")]
