@@ -28,30 +28,52 @@ first: at the top of every :meth:`ConnectionPool.acquire` (one ``os.getpid()`` p
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from songsdb.errors import PoolTimeout
 
-__all__ = ["ConnectionPool", "PooledConnection", "ping", "quietly"]
+__all__ = ["ConnectionPool", "PooledConnection", "PoolStats", "ping", "quietly"]
 
 STATEMENTS_PER_CONNECTION = 32
+LIFETIME_JITTER = 0.05  # each connection lives 95-100 % of max_lifetime (psycopg_pool's -5 %): made together, not replaced together
+PING_TIMEOUT = 5  # seconds the liveness check may take, whatever the query time limit (0 = none) is
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """The pool now, and since it was made (psycopg_pool's get_stats() is the model)."""
+
+    max_size: int
+    idle: int
+    borrowed: int
+    waiting: int
+    connections_made: int
+    connections_closed: int
+    connections_refused: int  # connects that failed
+    discarded_broken: int  # given back broken (timed out, lost, interrupted), or still in a transaction
+    waits: int  # acquires that found every connection out
+    wait_seconds: float
+    timeouts: int  # waits that ended in PoolTimeout
 
 
 class PooledConnection:
     """One driver connection, its prepared-statement cursors, and when it was made and last used."""
 
-    __slots__ = ("raw", "created", "last_used", "generation", "_cursors")
+    __slots__ = ("raw", "created", "last_used", "generation", "lifetime", "_cursors")
 
-    def __init__(self, raw: Any, now: float, generation: int = 0) -> None:
+    def __init__(self, raw: Any, now: float, generation: int = 0, lifetime: float = float("inf")) -> None:
         self.raw = raw
         self.generation = generation
         self.created = now
         self.last_used = now
+        self.lifetime = lifetime  # seconds it is kept after it was made
         self._cursors: OrderedDict[str, Any] = OrderedDict()
 
     def cursor_for(self, sql: str) -> Any:
@@ -113,7 +135,17 @@ class ConnectionPool:
         self._inherited: list[PooledConnection] = []  # the parent's, never used, closed nor freed here
         self._pid = os.getpid()
         self.max_size = max_size
+        self._made = self._closed = self._refused = self._discarded = self._waits = self._timeouts = 0
+        self._waited = 0.0
         _POOLS.add(self)
+
+    def stats(self) -> PoolStats:
+        """Counts for metrics: connections by state, and what borrowing cost."""
+        with self._lock:
+            return PoolStats(
+                self.max_size, len(self._idle), self._borrowed, self._waiting, self._made, self._closed,
+                self._refused, self._discarded, self._waits, round(self._waited, 6), self._timeouts,
+            )
 
     @property
     def idle(self) -> int:
@@ -134,20 +166,26 @@ class ConnectionPool:
             conn = self._idle.pop() if self._idle else None
         if conn is not None:  # the common case, kept short: it runs on every call
             now = self._clock()
-            if now - conn.created <= self._max_lifetime and (self._check is None or now - conn.last_used <= self._max_idle):
+            if now - conn.created <= conn.lifetime and (self._check is None or now - conn.last_used <= self._max_idle):
                 return conn
         try:
             while conn is not None:
                 if self._usable(conn):
                     return conn
-                conn.close()
+                self._close(conn)
                 conn = self._pop_idle()
-            raw = self._connect()
+            try:
+                raw = self._connect()
+            except BaseException:
+                self._refused += 1
+                raise
         except BaseException:
             with self._lock:
                 self._give_back()
             raise
-        return PooledConnection(raw, self._clock(), self._generation)
+        self._made += 1
+        lifetime = self._max_lifetime * (1 - LIFETIME_JITTER * random.random())
+        return PooledConnection(raw, self._clock(), self._generation, lifetime)
 
     def release(self, conn: PooledConnection, broken: bool = False) -> None:
         """Give ``conn`` back; a broken one, or one returned after :meth:`close`, is closed.
@@ -156,7 +194,11 @@ class ConnectionPool:
         closed (see :meth:`_after_fork`).
         """
         conn.last_used = self._clock()
+        if not broken and getattr(conn.raw, "autocommit", True) is not True:  # a transaction left open: never hand it out again
+            broken = True
         with self._lock:
+            if broken:
+                self._discarded += 1
             keep = not broken and conn.generation == self._generation
             if keep:
                 self._idle.append(conn)
@@ -171,20 +213,24 @@ class ConnectionPool:
                 self._after_fork()
                 self._inherited.append(conn)
             else:
-                conn.close()
+                self._close(conn)
 
     def _wait_for_one(self) -> None:
         """Called holding the lock: wait until a connection comes back, or raise after ``timeout``."""
-        deadline = time.monotonic() + self._timeout
+        started = time.monotonic()
+        deadline = started + self._timeout
         self._waiting += 1
+        self._waits += 1
         try:
             while self._borrowed >= self.max_size:
                 left = deadline - time.monotonic()
                 if left <= 0:
+                    self._timeouts += 1
                     raise PoolTimeout(f"no free connection within {self._timeout:.0f} s (pool of {self.max_size}); nothing was sent")
                 self._returned.wait(left)
         finally:
             self._waiting -= 1
+            self._waited += time.monotonic() - started
 
     def _give_back(self) -> None:
         """Called holding the lock: one borrowed connection less; wake a waiting borrower."""
@@ -200,7 +246,11 @@ class ConnectionPool:
             idle, self._idle = self._idle, []
             self._generation += 1
         for conn in idle:
-            conn.close()
+            self._close(conn)
+
+    def _close(self, conn: PooledConnection) -> None:
+        self._closed += 1
+        conn.close()
 
     def _after_fork(self) -> None:
         """In a forked child: start empty, with a fresh lock, sending nothing on the parent's sessions.
@@ -227,7 +277,7 @@ class ConnectionPool:
 
     def _usable(self, conn: PooledConnection) -> bool:
         now = self._clock()
-        if now - conn.created > self._max_lifetime:
+        if now - conn.created > conn.lifetime:
             return False
         if self._check is not None and now - conn.last_used > self._max_idle:
             try:
@@ -250,8 +300,14 @@ if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork, and the pid c
 
 
 def ping(raw: Any) -> None:
-    """The cheapest round trip there is; raises when the session is gone."""
-    cursor = raw.cursor()
+    """The cheapest round trip there is; raises when the session is gone, or after PING_TIMEOUT seconds
+    (a black-holed peer must not hold a borrower for as long as the query limit, or forever when it is 0)."""
+    previous = raw.timeout
+    raw.timeout = PING_TIMEOUT
+    try:
+        cursor = raw.cursor()
+    finally:
+        raw.timeout = previous
     try:
         cursor.execute("SELECT 1;").fetchall()
     finally:

@@ -54,6 +54,7 @@ class FakeConnection:
         self.respond = respond
         self.executed: list[tuple[str, list[Any]]] = []
         self.autocommit = True
+        self.timeout = 0  # pyodbc's: the query limit a new cursor gets
         self.commits = 0
         self.rollbacks = 0
         self.closed = False

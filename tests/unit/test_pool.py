@@ -27,6 +27,8 @@ class Conn:
         self.number = Conn.made
         self.closed = False
         self.dead = False
+        self.autocommit = True  # as the client keeps a pooled pyodbc connection
+        self.timeout = 30
 
     def cursor(self) -> Any:
         return self
@@ -321,3 +323,53 @@ def test_close_after_a_fork_still_closes_the_childs_own_connections_only() -> No
     pool.release(mine)
     pool.release(inherited)
     assert mine.raw.closed and not inherited.raw.closed and pool.idle == 0
+
+
+def test_connections_made_together_are_not_all_replaced_together() -> None:
+    now = [0.0]
+    pool = ConnectionPool(Conn, max_size=50, max_lifetime=1000, clock=lambda: now[0])
+    conns = [pool.acquire() for _ in range(50)]
+    lifetimes = {round(c.lifetime, 6) for c in conns}
+    assert len(lifetimes) > 40 and all(950 <= t <= 1000 for t in lifetimes)
+
+
+def test_a_connection_given_back_inside_a_transaction_is_closed_not_pooled_and_counted() -> None:
+    pool = ConnectionPool(Conn, max_size=2)
+    conn = pool.acquire()
+    conn.raw.autocommit = False  # a transaction its borrower never ended
+    pool.release(conn)
+    assert pool.idle == 0 and conn.raw.closed
+    stats = pool.stats()
+    assert (stats.connections_made, stats.connections_closed, stats.discarded_broken, stats.borrowed) == (1, 1, 1, 0)
+
+
+def test_stats_count_waits_and_timeouts() -> None:
+    pool = ConnectionPool(Conn, max_size=1, timeout=0.05)
+    held = pool.acquire()
+    with pytest.raises(PoolTimeout):
+        pool.acquire()
+    pool.release(held)
+    stats = pool.stats()
+    assert (stats.waits, stats.timeouts, stats.idle, stats.borrowed) == (1, 1, 1, 0) and stats.wait_seconds >= 0.04
+
+
+def test_the_liveness_check_has_its_own_short_limit_and_restores_the_connections() -> None:
+    from songsdb.pool import PING_TIMEOUT, ping
+
+    seen: list[int] = []
+
+    class Timed(Conn):
+        def cursor(self) -> Any:
+            seen.append(self.timeout)
+            return super().cursor()
+
+        def execute(self, sql: str) -> Any:
+            return self
+
+        def fetchall(self) -> list[Any]:
+            return []
+
+    conn = Timed()
+    conn.timeout = 0  # no query limit
+    ping(conn)
+    assert seen == [PING_TIMEOUT] and conn.timeout == 0
