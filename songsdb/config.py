@@ -2,14 +2,15 @@
 
 Nothing here opens a connection. The password never appears in a repr, a log
 line or an exception message: use :func:`redact` on any connection string
-before showing it.
+before showing it. A password or connection string may come from a file named by
+``SONGSDB_PASSWORD_FILE`` / ``SONGSDB_CONNECTION_STRING_FILE`` (Docker and Kubernetes secrets).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from songsdb.errors import ConfigurationError, DriverNotFound
@@ -35,20 +36,26 @@ _FALSE = {"0", "false", "no", "off", "n"}
 # duty role -> the database role its login belongs to (sql/schema/0008_roles_by_duty.sql)
 ROLES = {"web": "songsdb_web", "worker": "songsdb_worker", "ops": "songsdb_ops"}
 
-# setting name -> environment variable
+# setting name -> environment variable: every variable load_settings reads (a role's own login
+# variables are these with the role after SONGSDB_, see _role_variable). A *_file entry is no
+# setting: its variable names a file that holds the setting's value.
 _ENV_NAMES = {
     "server": "SONGSDB_SERVER",
     "port": "SONGSDB_PORT",
     "database": "SONGSDB_DATABASE",
     "user": "SONGSDB_USER",
     "password": "SONGSDB_PASSWORD",
+    "password_file": "SONGSDB_PASSWORD_FILE",
     "driver": "SONGSDB_DRIVER",
     "encrypt": "SONGSDB_ENCRYPT",
     "trust_server_certificate": "SONGSDB_TRUST_SERVER_CERTIFICATE",
     "connection_string": "SONGSDB_CONNECTION_STRING",
+    "connection_string_file": "SONGSDB_CONNECTION_STRING_FILE",
     "login_timeout": "SONGSDB_LOGIN_TIMEOUT",
     "query_timeout": "SONGSDB_QUERY_TIMEOUT",
 }
+# secret setting -> the entry whose variable names a file holding it
+_FROM_FILE = {"password": "password_file", "connection_string": "connection_string_file"}
 
 
 @dataclass(frozen=True)
@@ -227,12 +234,86 @@ def _to_int(name: str, value: str | int, minimum: int = 1) -> int:
     return number
 
 
-_ROLE_SPECIFIC = ("user", "password", "connection_string")
+# A role's own login block: when any of these is set for the role, all of them come from that block.
+_ROLE_SPECIFIC = ("user", "password", "password_file", "connection_string", "connection_string_file")
+_SETTINGS = tuple(f.name for f in fields(Settings))
+
+# (where, for messages; the variables found there): the environment first, then the env file
+_Sources = list[tuple[str, Mapping[str, str | None]]]
 
 
 def _role_variable(role: str, variable: str) -> str:
     """``SONGSDB_USER`` for the worker role is ``SONGSDB_WORKER_USER``."""
     return variable.replace("SONGSDB_", f"SONGSDB_{role.upper()}_", 1)
+
+
+def _login_block(role: str, sources: _Sources) -> str:
+    """Whose login variables ``role`` reads: its own when any of them is set (non-empty), else the web's."""
+    if role == "web":
+        return "web"
+    own = [_role_variable(role, _ENV_NAMES[name]) for name in _ROLE_SPECIFIC]
+    return role if any(source.get(variable) for _, source in sources for variable in own) else "web"
+
+
+def _variable(name: str, block: str) -> str:
+    variable = _ENV_NAMES[name]
+    return _role_variable(block, variable) if block != "web" and name in _ROLE_SPECIFIC else variable
+
+
+def _read_secret(variable: str, path: str) -> str:
+    """The contents of the file ``variable`` names, less one trailing newline; errors never show the contents."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigurationError(f"{variable} names a file that cannot be read: {path} ({reason})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"{variable} names a file that is not UTF-8 text: {path}") from None
+    text = text.removesuffix("\r\n") if text.endswith("\r\n") else text.removesuffix("\n")
+    if not text:
+        raise ConfigurationError(f"{variable} names an empty file: {path}")
+    return text
+
+
+def _lookup(name: str, block: str, sources: _Sources) -> str | None:
+    """The first non-empty value of setting ``name`` in ``block``: the environment's, else the env file's.
+
+    For a secret, ``X_FILE`` in a source stands for ``X`` there (the file's contents); both in
+    the same source is a contradiction. Across sources the environment wins, as for every setting.
+    """
+    variable = _variable(name, block)
+    file_variable = _variable(_FROM_FILE[name], block) if name in _FROM_FILE else None
+    for where, source in sources:
+        if file_variable and source.get(variable) and source.get(file_variable):
+            raise ConfigurationError(f"both {variable} and {file_variable} are set ({where}); set only one of them")
+    for _, source in sources:
+        value = source.get(variable)
+        if value:
+            return value
+        path = source.get(file_variable) if file_variable else None
+        if file_variable and path:
+            return _read_secret(file_variable, path)
+    return None
+
+
+def _check_login(block: str, values: Mapping[str, object]) -> None:
+    """A role's own login block must be whole: its user needs its password and its password its user,
+    unless its connection string (which wins over both) is set. Nothing is borrowed from the web's."""
+    if block == "web" or values.get("connection_string"):
+        return
+    if values.get("user") and not values.get("password"):
+        missing, wanted = _variable("password", block), f"{_variable('password', block)} or {_variable('password_file', block)}"
+    elif values.get("password") and not values.get("user"):
+        missing, wanted = _variable("user", block), _variable("user", block)
+    else:
+        return
+    raise ConfigurationError(
+        f"{missing} is missing: once any SONGSDB_{block.upper()}_* login setting is set, the {block} login "
+        "is read from those alone, never from the web's SONGSDB_USER / SONGSDB_PASSWORD; "
+        f"set {wanted}, or {_variable('connection_string', block)}"
+    )
 
 
 def load_settings(
@@ -243,15 +324,23 @@ def load_settings(
 ) -> Settings:
     """Settings from ``overrides`` (non-None ones), else ``env``, else ``env_file``.
 
-    ``role`` picks the login: ``web`` (the default) reads ``SONGSDB_USER`` / ``SONGSDB_PASSWORD``;
-    ``worker`` and ``ops`` read ``SONGSDB_WORKER_USER`` / ``SONGSDB_OPS_USER`` (and their
-    ``_PASSWORD`` and ``_CONNECTION_STRING``) first, falling back to the web ones.
+    ``role`` picks the login: ``web`` (the default) reads ``SONGSDB_USER`` / ``SONGSDB_PASSWORD`` /
+    ``SONGSDB_CONNECTION_STRING``. ``worker`` and ``ops`` fall back as a block: when any of the role's
+    own login variables (``SONGSDB_WORKER_USER``, ``_PASSWORD``, ``_PASSWORD_FILE``,
+    ``_CONNECTION_STRING``, ``_CONNECTION_STRING_FILE``) is set in ``env`` or ``env_file``, the
+    user, password and connection string all come from the role's variables, and a user without a
+    password (or the reverse) is a :class:`ConfigurationError` unless a connection string is set;
+    only when none is set are the web ones used, all together. The other settings are shared.
+    ``SONGSDB_PASSWORD_FILE`` and ``SONGSDB_CONNECTION_STRING_FILE`` (and the roles' ones) name a
+    file holding the value, less one trailing newline; naming both a value and its file in one
+    source, or a file that cannot be read, is a :class:`ConfigurationError`.
+    Overrides replace single settings whichever block the others come from.
     ``env`` defaults to ``os.environ``; a missing ``env_file`` is simply skipped.
     Unknown override names are a :class:`ConfigurationError`.
     """
-    unknown = set(overrides) - set(_ENV_NAMES)
+    unknown = set(overrides) - set(_SETTINGS)
     if unknown:
-        raise ConfigurationError(f"unknown setting(s): {', '.join(sorted(unknown))}; known: {', '.join(_ENV_NAMES)}")
+        raise ConfigurationError(f"unknown setting(s): {', '.join(sorted(unknown))}; known: {', '.join(_SETTINGS)}")
     if role not in ROLES:
         raise ConfigurationError(f"role must be one of {', '.join(ROLES)} (got {role!r})")
     environ = os.environ if env is None else env
@@ -260,19 +349,17 @@ def load_settings(
         from dotenv import dotenv_values
 
         from_file = dotenv_values(env_file)
+    sources: _Sources = [("in the environment", environ), (f"in {os.fspath(env_file or ENV_FILE)}", from_file)]
+    block = _login_block(role, sources)
     values: dict[str, object] = {}
-    for name, variable in _ENV_NAMES.items():
-        candidates = [variable]
-        if role != "web" and name in _ROLE_SPECIFIC:
-            candidates.insert(0, _role_variable(role, variable))
+    for name in _SETTINGS:
         if overrides.get(name) is not None:
             values[name] = overrides[name]
             continue
-        for source in (environ, from_file):
-            found = next((source[c] for c in candidates if source.get(c)), None)
-            if found:
-                values[name] = found
-                break
+        found = _lookup(name, block, sources)
+        if found:
+            values[name] = found
+    _check_login(block, values)
     for name in ("encrypt", "trust_server_certificate"):
         if name in values:
             values[name] = _to_bool(_ENV_NAMES[name], values[name])  # type: ignore[arg-type]

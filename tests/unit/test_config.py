@@ -114,3 +114,191 @@ def test_with_database_rewrites_a_whole_connection_string() -> None:
 def test_connection_strings_round_trip(pairs: dict[str, str]) -> None:
     cleaned = {k: v for k, v in pairs.items() if v == v.strip() and "\x00" not in v}
     assert parse_connection_string(format_connection_string(cleaned)) == {k: v.strip() for k, v in cleaned.items()}
+
+
+# --- a role's login falls back as a block (issue #19 §4) ---
+
+WEB = {"SONGSDB_SERVER": "db", "SONGSDB_USER": "web_login", "SONGSDB_PASSWORD": "WebPass#1"}
+
+
+@pytest.mark.parametrize("role", ["worker", "ops"])
+def test_a_role_without_login_settings_of_its_own_uses_the_whole_web_login(role: str) -> None:
+    env = {**WEB, "SONGSDB_CONNECTION_STRING": "DRIVER={FreeTDS};SERVER=db;UID=web_login;PWD=WebPass#1;"}
+    settings = load_settings(env=env, env_file=None, role=role)
+    assert (settings.user, settings.password) == ("web_login", "WebPass#1")
+    assert settings.connection_string == env["SONGSDB_CONNECTION_STRING"]
+
+
+def test_a_roles_own_user_and_password_are_never_overruled_by_the_web_connection_string() -> None:
+    env = {
+        "SONGSDB_CONNECTION_STRING": "DRIVER={FreeTDS};SERVER=db;UID=web_login;PWD=WebPass#1;",
+        "SONGSDB_WORKER_USER": "worker_login",
+        "SONGSDB_WORKER_PASSWORD": "Work#Pass=3",
+    }
+    settings = load_settings(env=env, env_file=None, role="worker", driver="FreeTDS")
+    assert settings.connection_string is None
+    pairs = parse_connection_string(settings.odbc())
+    assert (pairs["UID"], pairs["PWD"]) == ("worker_login", "Work#Pass=3")
+    assert load_settings(env=env, env_file=None).connection_string == env["SONGSDB_CONNECTION_STRING"]  # web's own
+
+
+def test_a_roles_own_connection_string_brings_no_web_user_with_it() -> None:
+    env = {**WEB, "SONGSDB_OPS_CONNECTION_STRING": "DRIVER={FreeTDS};SERVER=db;UID=ops_login;PWD=Ops;"}
+    settings = load_settings(env=env, env_file=None, role="ops")
+    assert (settings.user, settings.password) == (None, None)
+    assert settings.connection_string == env["SONGSDB_OPS_CONNECTION_STRING"]
+    assert settings.server == "db"  # the shared settings stay shared
+
+
+def test_a_roles_user_without_its_password_is_an_error_naming_the_password() -> None:
+    env = {**WEB, "SONGSDB_WORKER_USER": "worker_login"}
+    with pytest.raises(ConfigurationError, match="SONGSDB_WORKER_PASSWORD is missing") as info:
+        load_settings(env=env, env_file=None, role="worker")
+    assert "SONGSDB_WORKER_PASSWORD_FILE" in str(info.value) and "WebPass#1" not in str(info.value)
+
+
+def test_a_roles_password_without_its_user_is_an_error_naming_the_user(tmp_path: Path) -> None:
+    secret = tmp_path / "ops_password"
+    secret.write_text("Ops Pass 4\n")
+    with pytest.raises(ConfigurationError, match="SONGSDB_OPS_USER is missing") as info:
+        load_settings(env={**WEB, "SONGSDB_OPS_PASSWORD_FILE": str(secret)}, env_file=None, role="ops")
+    assert "Ops Pass 4" not in str(info.value)
+
+
+def test_an_incomplete_role_login_is_completed_by_explicit_arguments_or_its_connection_string() -> None:
+    env = {**WEB, "SONGSDB_WORKER_USER": "worker_login"}
+    assert load_settings(env=env, env_file=None, role="worker", password="Given").password == "Given"
+    given = load_settings(env=env, env_file=None, role="worker", connection_string="DRIVER=x;UID=w;PWD=p;")
+    assert given.connection_string == "DRIVER=x;UID=w;PWD=p;" and given.password is None
+
+
+def test_a_roles_login_in_the_env_file_beats_the_web_login_in_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / ".env.songs-db"
+    path.write_text("SONGSDB_WORKER_USER=worker_login\nSONGSDB_WORKER_PASSWORD=Work#Pass=3\n")
+    settings = load_settings(env=WEB, env_file=path, role="worker")
+    assert (settings.user, settings.password, settings.server) == ("worker_login", "Work#Pass=3", "db")
+    web = load_settings(env=WEB, env_file=path)
+    assert (web.user, web.password) == ("web_login", "WebPass#1")
+
+
+def test_an_empty_role_setting_counts_as_unset() -> None:
+    settings = load_settings(env={**WEB, "SONGSDB_WORKER_USER": ""}, env_file=None, role="worker")
+    assert (settings.user, settings.password) == ("web_login", "WebPass#1")
+
+
+def test_the_web_login_still_takes_each_setting_from_the_first_source_that_has_it(env_file: Path) -> None:
+    settings = load_settings(env={"SONGSDB_PASSWORD": "EnvPass"}, env_file=env_file)
+    assert (settings.user, settings.password) == ("file-user", "EnvPass")
+
+
+# --- secrets from files (Docker and Kubernetes secrets) ---
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [("S3cret\n", "S3cret"), ("S3cret\r\n", "S3cret"), ("S3cret", "S3cret"), (" S3 cret \t\n\n", " S3 cret \t\n"), ("S3cret\r", "S3cret\r")],
+)
+def test_a_password_file_is_read_less_one_trailing_newline(tmp_path: Path, written: str, read: str) -> None:
+    secret = tmp_path / "password"
+    secret.write_bytes(written.encode())
+    settings = load_settings(env={"SONGSDB_USER": "sa", "SONGSDB_PASSWORD_FILE": str(secret)}, env_file=None)
+    assert settings.password == read
+
+
+@given(st.text(min_size=1).filter(lambda t: not t.endswith("\r")))
+def test_any_password_written_with_a_newline_reads_back_as_written(password: str) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        secret = Path(folder) / "password"
+        secret.write_bytes((password + "\n").encode())
+        assert load_settings(env={"SONGSDB_PASSWORD_FILE": str(secret)}, env_file=None).password == password
+
+
+def test_each_roles_secrets_and_connection_strings_come_from_files(tmp_path: Path) -> None:
+    (tmp_path / "worker").write_text("Work#Pass=3\n")
+    (tmp_path / "ops_dsn").write_text("DRIVER={FreeTDS};SERVER=db;UID=ops_login;PWD={Ops;Pass};\n")
+    (tmp_path / "web_dsn").write_text("DRIVER={FreeTDS};SERVER=db;UID=web_login;PWD=WebPass#1;\n")
+    env = {
+        "SONGSDB_CONNECTION_STRING_FILE": str(tmp_path / "web_dsn"),
+        "SONGSDB_WORKER_USER": "worker_login",
+        "SONGSDB_WORKER_PASSWORD_FILE": str(tmp_path / "worker"),
+        "SONGSDB_OPS_CONNECTION_STRING_FILE": str(tmp_path / "ops_dsn"),
+    }
+    web = load_settings(env=env, env_file=None)
+    assert parse_connection_string(web.odbc())["UID"] == "web_login"
+    worker = load_settings(env=env, env_file=None, role="worker")
+    assert (worker.user, worker.password, worker.connection_string) == ("worker_login", "Work#Pass=3", None)
+    ops = load_settings(env=env, env_file=None, role="ops")
+    assert parse_connection_string(ops.odbc())["PWD"] == "Ops;Pass"
+    for settings in (web, worker, ops):
+        assert "Pass" not in repr(settings)
+
+
+def test_a_password_file_named_in_the_env_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / "password").write_text("FromFile\n")
+    path = tmp_path / ".env.songs-db"
+    path.write_text(f"SONGSDB_USER=sa\nSONGSDB_PASSWORD_FILE={tmp_path / 'password'}\n")
+    assert load_settings(env={}, env_file=path).password == "FromFile"
+
+
+@pytest.mark.parametrize(
+    ("variable", "role"),
+    [("SONGSDB_PASSWORD", "web"), ("SONGSDB_CONNECTION_STRING", "web"), ("SONGSDB_WORKER_PASSWORD", "worker"), ("SONGSDB_OPS_CONNECTION_STRING", "ops")],
+)
+def test_a_value_and_its_file_together_are_an_error_naming_both(tmp_path: Path, variable: str, role: str) -> None:
+    (tmp_path / "secret").write_text("FromFile\n")
+    env = {"SONGSDB_USER": "u", variable: "Given", f"{variable}_FILE": str(tmp_path / "secret")}
+    if role != "web":
+        env[f"SONGSDB_{role.upper()}_USER"] = "role_user"
+    with pytest.raises(ConfigurationError, match=f"both {variable} and {variable}_FILE are set") as info:
+        load_settings(env=env, env_file=None, role=role)
+    assert "Given" not in str(info.value) and "FromFile" not in str(info.value)
+
+
+def test_a_value_and_its_file_together_in_the_env_file_are_an_error_too(tmp_path: Path) -> None:
+    path = tmp_path / ".env.songs-db"
+    path.write_text(f"SONGSDB_PASSWORD=x\nSONGSDB_PASSWORD_FILE={path}\n")
+    with pytest.raises(ConfigurationError, match=r"SONGSDB_PASSWORD and SONGSDB_PASSWORD_FILE are set \(in .*\.env\.songs-db\)"):
+        load_settings(env={}, env_file=path)
+
+
+def test_the_environment_beats_the_env_file_whichever_form_each_uses(tmp_path: Path) -> None:
+    (tmp_path / "password").write_text("FromSecret\n")
+    path = tmp_path / ".env.songs-db"
+    path.write_text("SONGSDB_PASSWORD=FromEnvFile\n")
+    assert load_settings(env={"SONGSDB_PASSWORD_FILE": str(tmp_path / "password")}, env_file=path).password == "FromSecret"
+    path.write_text(f"SONGSDB_PASSWORD_FILE={tmp_path / 'password'}\n")
+    assert load_settings(env={"SONGSDB_PASSWORD": "FromEnv"}, env_file=path).password == "FromEnv"
+
+
+def test_an_explicit_password_wins_and_the_file_is_not_read(tmp_path: Path) -> None:
+    settings = load_settings(env={"SONGSDB_PASSWORD_FILE": str(tmp_path / "absent")}, env_file=None, password="Given")
+    assert settings.password == "Given"
+
+
+def test_a_missing_secret_file_is_an_error_naming_the_variable_and_path(tmp_path: Path) -> None:
+    absent = tmp_path / "absent"
+    with pytest.raises(ConfigurationError, match="SONGSDB_WORKER_PASSWORD_FILE") as info:
+        load_settings(env={"SONGSDB_WORKER_USER": "w", "SONGSDB_WORKER_PASSWORD_FILE": str(absent)}, env_file=None, role="worker")
+    assert str(absent) in str(info.value) and "No such file" in str(info.value)
+    with pytest.raises(ConfigurationError, match=f"SONGSDB_CONNECTION_STRING_FILE .*{tmp_path}"):
+        load_settings(env={"SONGSDB_CONNECTION_STRING_FILE": str(tmp_path)}, env_file=None)  # a folder
+
+
+def test_an_unreadable_or_empty_secret_file_is_named_and_its_contents_never_shown(tmp_path: Path) -> None:
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"Sup3r$ecret\xff\n")
+    with pytest.raises(ConfigurationError, match="SONGSDB_PASSWORD_FILE names a file that is not UTF-8") as info:
+        load_settings(env={"SONGSDB_PASSWORD_FILE": str(binary)}, env_file=None)
+    assert str(binary) in str(info.value) and "Sup3r" not in str(info.value) and "xff" not in str(info.value)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    with pytest.raises(ConfigurationError, match=f"SONGSDB_PASSWORD_FILE names an empty file: {empty}"):
+        load_settings(env={"SONGSDB_PASSWORD_FILE": str(empty)}, env_file=None)
+
+
+def test_file_variables_are_no_arguments() -> None:
+    with pytest.raises(ConfigurationError, match="password_file"):
+        load_settings(env={}, env_file=None, password_file="/run/secrets/x")
