@@ -19,13 +19,20 @@ Flask::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-__all__ = ["request_id_var", "request_context", "current_request_id"]
+__all__ = ["request_id_var", "request_context", "current_request_id", "usable_request_id"]
 
 request_id_var: ContextVar[str | None] = ContextVar("songsdb_request_id", default=None)
+_USABLE = re.compile(r"[!-~]{1,100}")  # printable ASCII without spaces; AuditLog.RequestId holds 100
+
+
+def usable_request_id(value: str | None) -> str | None:
+    """``value`` when it can be a request id as it is (what a web hook takes from X-Request-ID), else None."""
+    return value if value is not None and _USABLE.fullmatch(value) else None
 
 
 def current_request_id(explicit: str | None = None) -> str | None:

@@ -45,6 +45,7 @@ __all__ = [
     "native_error_number",
     "native_error_numbers",
     "map_database_error",
+    "http_answer",
 ]
 
 
@@ -210,6 +211,25 @@ class ConcurrencyConflict(Conflict):
 
 class MigrationError(SongsDbError):
     """A migration script could not be applied, or the history disagrees with the files."""
+
+
+def http_answer(error: BaseException) -> tuple[int, dict[str, object], dict[str, str]]:
+    """The HTTP status, JSON body and headers a web service answers ``error`` with (songsdb.flask, songsdb.fastapi).
+
+    400 for a rejected parameter (its message says what to send instead, ``field`` names it), 404,
+    409 for a conflict, 503 with ``Retry-After`` when the database cannot be reached
+    (``outcome_unknown`` when a write may have committed), else 500. Only a rejected parameter's
+    message reaches the client: nothing else the server said leaves the service.
+    """
+    if isinstance(error, ValidationError):
+        return 400, {"error": str(error), "field": error.parameter, "number": error.number}, {}
+    if isinstance(error, NotFound):
+        return 404, {"error": type(error).__name__, "number": error.number}, {}
+    if isinstance(error, Conflict):
+        return 409, {"error": type(error).__name__, "number": error.number}, {}
+    if isinstance(error, DatabaseUnavailable):
+        return 503, {"error": "database unavailable", "outcome_unknown": isinstance(error, OutcomeUnknown)}, {"Retry-After": "1"}
+    return 500, {"error": "internal error"}, {}
 
 
 @dataclass(frozen=True)

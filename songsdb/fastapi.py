@@ -27,7 +27,6 @@ Needs the ``fastapi`` extra: ``pip install 'songsdb[fastapi]'``.
 
 from __future__ import annotations
 
-import re
 import uuid
 
 from fastapi import FastAPI, Request
@@ -35,18 +34,12 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from songsdb.context import request_id_var
-from songsdb.errors import Conflict, DatabaseUnavailable, NotFound, OutcomeUnknown, SongsDbError, ValidationError
+from songsdb.context import request_id_var, usable_request_id
+from songsdb.errors import SongsDbError, http_answer
 
 __all__ = ["HEADER", "RequestIdMiddleware", "init_app", "request_id", "usable_request_id", "error_response"]
 
 HEADER = "X-Request-ID"
-_USABLE = re.compile(r"[!-~]{1,100}")  # printable ASCII without spaces; AuditLog.RequestId holds 100 (as songsdb.flask)
-
-
-def usable_request_id(value: str | None) -> str | None:
-    """``value`` when it can be a request id as it is, else None."""
-    return value if value is not None and _USABLE.fullmatch(value) else None
 
 
 class RequestIdMiddleware:
@@ -89,25 +82,8 @@ def error_response(request: Request, error: Exception) -> JSONResponse:
     other body says what kind of error it was and carries the request id, so nothing from the
     server beyond that leaves the service.
     """
-    body: dict[str, object] = {"request_id": getattr(request.state, "request_id", None)}
-    headers: dict[str, str] = {}
-    status = 500
-    if isinstance(error, ValidationError):
-        body.update(error=str(error), field=error.parameter, number=error.number)
-        status = 400
-    elif isinstance(error, NotFound):
-        body.update(error=type(error).__name__, number=error.number)
-        status = 404
-    elif isinstance(error, Conflict):
-        body.update(error=type(error).__name__, number=error.number)
-        status = 409
-    elif isinstance(error, DatabaseUnavailable):
-        body.update(error="database unavailable", outcome_unknown=isinstance(error, OutcomeUnknown))
-        headers["Retry-After"] = "1"
-        status = 503
-    else:
-        body.update(error="internal error")
-    return JSONResponse(body, status_code=status, headers=headers)
+    status, body, headers = http_answer(error)
+    return JSONResponse({**body, "request_id": getattr(request.state, "request_id", None)}, status_code=status, headers=headers)
 
 
 def init_app(app: FastAPI, *, errors: bool = False) -> None:

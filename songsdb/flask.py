@@ -27,26 +27,19 @@ Needs the ``flask`` extra: ``pip install 'songsdb[flask]'``.
 
 from __future__ import annotations
 
-import re
 import uuid
 from contextvars import Token
 
 from flask import Flask, Response, g, request
 
-from songsdb.context import request_id_var
+from songsdb.context import request_id_var, usable_request_id
 from songsdb.database import SongsDatabase
-from songsdb.errors import Conflict, DatabaseUnavailable, NotFound, OutcomeUnknown, SongsDbError, ValidationError
+from songsdb.errors import SongsDbError, http_answer
 
 __all__ = ["HEADER", "init_app", "setup_flask_app_hooks", "request_id", "database", "usable_request_id", "error_response"]
 
 HEADER = "X-Request-ID"
 EXTENSION = "songsdb"
-_USABLE = re.compile(r"[!-~]{1,100}")  # printable ASCII without spaces; AuditLog.RequestId holds 100
-
-
-def usable_request_id(value: str | None) -> str | None:
-    """``value`` when it can be a request id as it is, else None."""
-    return value if value is not None and _USABLE.fullmatch(value) else None
 
 
 def request_id() -> str:
@@ -99,23 +92,8 @@ def error_response(error: SongsDbError) -> tuple[dict[str, object], int, dict[st
     other body says what kind of error it was and carries the request id, so nothing from the
     server beyond that leaves the service.
     """
-    body: dict[str, object] = {"request_id": g.get("request_id")}
-    headers: dict[str, str] = {}
-    if isinstance(error, ValidationError):
-        body.update(error=str(error), field=error.parameter, number=error.number)
-        return body, 400, headers
-    if isinstance(error, NotFound):
-        body.update(error=type(error).__name__, number=error.number)
-        return body, 404, headers
-    if isinstance(error, Conflict):
-        body.update(error=type(error).__name__, number=error.number)
-        return body, 409, headers
-    if isinstance(error, DatabaseUnavailable):
-        body.update(error="database unavailable", outcome_unknown=isinstance(error, OutcomeUnknown))
-        headers["Retry-After"] = "1"
-        return body, 503, headers
-    body.update(error="internal error")
-    return body, 500, headers
+    status, body, headers = http_answer(error)
+    return {**body, "request_id": g.get("request_id")}, status, headers
 
 
 def init_app(app: Flask, db: SongsDatabase | None = None, *, errors: bool = False) -> None:
