@@ -46,7 +46,9 @@ import asyncio
 import contextvars
 import copy
 import functools
+import os
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, asynccontextmanager
@@ -134,12 +136,15 @@ class _Shared:
         self.timeout = timeout
         self.owns = owns
         self.lock = threading.Lock()
-        self.executor: ThreadPoolExecutor | None = None  # made on the first call, again after aclose()
+        self.pid = os.getpid()
+        self.executor: ThreadPoolExecutor | None = None  # made on the first call, again after aclose() or a fork
         self.slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         # only to refuse a call on the client inside its own transaction block (as SongsDatabase does)
         self.block: ContextVar[AsyncTransaction | None] = ContextVar(f"songsdb_async_tx_{id(self)}", default=None)
 
     def calls(self) -> ThreadPoolExecutor:
+        if os.getpid() != self.pid:  # a forked child (gunicorn --preload): the parent's threads are not here
+            self.after_fork()
         executor = self.executor
         if executor is None:
             with self.lock:
@@ -147,6 +152,13 @@ class _Shared:
                     self.executor = ThreadPoolExecutor(self.size, thread_name_prefix="songsdb-aio")
                 executor = self.executor
         return executor
+
+    def after_fork(self) -> None:
+        """Forget the parent's threads, lock and slots (the pool forgets its connections itself)."""
+        self.lock = threading.Lock()
+        self.executor = None
+        self.slots = None
+        self.pid = os.getpid()
 
     def transaction_slots(self) -> asyncio.Semaphore:
         """The running loop's semaphore of ``size`` transaction slots (asyncio primitives belong to one loop)."""
@@ -264,7 +276,18 @@ class AsyncSongsDatabase(_Methods):
                 f"{name} was called on the client inside `async with adb.transaction() as tx:`, where it would run "
                 f"outside the transaction: call it on tx (await tx.{name}(...)) to join it, or after the block"
             )
-        return await asyncio.get_running_loop().run_in_executor(shared.executor or shared.calls(), call)
+        # a call that waits for a thread longer than pool_timeout gives up as a borrower would, before it
+        # sends anything: under overload the service sheds load (PoolTimeout -> 503) instead of queueing
+        deadline = time.monotonic() + shared.timeout
+
+        def bounded() -> R:
+            if time.monotonic() > deadline:
+                raise PoolTimeout(
+                    f"{name}: no free connection within {shared.timeout:.0f} s (pool of {shared.size}); nothing was sent"
+                )
+            return call()
+
+        return await asyncio.get_running_loop().run_in_executor(shared.calls(), bounded)
 
     # ----- transactions ------------------------------------------------------------------------
     @asynccontextmanager

@@ -581,3 +581,44 @@ def test_songsdb_errors_are_answered_as_json_with_their_status_and_the_request_i
     assert response.json() == {**body, "request_id": f"req-{kind}"}
     assert response.headers["X-Request-ID"] == f"req-{kind}"
     assert ("Retry-After" in response.headers) == (status == 503)
+
+
+def test_calls_queued_past_pool_timeout_give_up_with_pool_timeout_instead_of_queueing_forever() -> None:
+    db, made = fake_client(slow(0.3), pool_size=1, pool_timeout=0.2)
+    adb = AsyncSongsDatabase.wrapping(db)
+
+    async def scenario() -> list[object]:
+        return await asyncio.gather(*(adb.get_song(f"f{i}") for i in range(4)), return_exceptions=True)
+
+    outcomes = asyncio.run(scenario())
+    assert not isinstance(outcomes[0], BaseException)  # the first one had a thread at once
+    assert all(isinstance(o, errors.PoolTimeout) and "nothing was sent" in str(o) for o in outcomes[1:])
+    assert sum(len(c.executed) for c in made) == 1  # the ones that gave up sent nothing
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork (POSIX)")
+def test_after_fork_a_child_gets_threads_of_its_own_and_its_calls_run() -> None:
+    import os
+
+    db, _ = fake_client()
+    adb = AsyncSongsDatabase.wrapping(db)
+    asyncio.run(adb.get_song("parent"))  # the parent's call threads exist now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, and always leave with os._exit
+        code = 1
+        try:
+            os.close(read)
+            import signal
+
+            signal.alarm(10)  # a hang fails the test instead of blocking it
+            song = asyncio.run(adb.get_song("child"))
+            os.write(write, b"ok" if song is not None else b"none")
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        said = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    assert said == b"ok" and os.waitstatus_to_exitcode(status) == 0
