@@ -185,26 +185,29 @@ class Executor:
         current = self._bound or self._pinned.get()
         if current is not None and current.open:
             raise SongsDbError("transactions do not nest; finish the current one first")
-        conn = self._acquire(write=True)
+        conn = self._begin()
         tx = _Transaction(conn)
         token = self._pinned.set(tx)
         failed = False
         try:
-            conn.raw.autocommit = False
             try:
                 yield self._bind(tx)
             except BaseException:
-                failed = not quietly(conn.raw.rollback)
+                with tx.lock:  # a call still running on another thread finishes first, and no new one starts
+                    tx.open = False
+                    failed = not quietly(conn.raw.rollback)
                 raise
-            if tx.failure is not None:
-                failed = not quietly(conn.raw.rollback)
-                raise TransactionRolledBack(f"not committed: {tx.failure} rolled the whole transaction back")
-            try:
-                conn.raw.commit()
-            except Exception as exc:
-                failed = True
-                quietly(conn.raw.rollback)
-                raise _songsdb_error(exc, "COMMIT", write=True) from exc
+            with tx.lock:
+                tx.open = False
+                if tx.failure is not None:
+                    failed = not quietly(conn.raw.rollback)
+                    raise TransactionRolledBack(f"not committed: {tx.failure} rolled the whole transaction back")
+                try:
+                    conn.raw.commit()
+                except Exception as exc:
+                    failed = True
+                    quietly(conn.raw.rollback)
+                    raise _commit_error(exc) from exc
         finally:
             tx.open = False
             try:
@@ -215,6 +218,26 @@ class Executor:
             if not broken:
                 broken = not quietly(lambda: setattr(conn.raw, "autocommit", True))
             self._pool.release(conn, broken=broken)
+
+    def _begin(self) -> PooledConnection:
+        """A pooled connection with autocommit off. With FreeTDS that sends a request, so a pooled
+        connection that died unnoticed fails here: nothing of the caller's was sent, so it is
+        discarded and another is tried, as a failed connect is (never a raw driver error)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            conn = self._acquire(write=True)
+            try:
+                conn.raw.autocommit = False
+                return conn
+            except Exception as exc:
+                self._pool.release(conn, broken=True)
+                if _is_driver_error(exc) and self.retry.should_retry(exc, attempt, write=True, connecting=True):
+                    self._wait(attempt, exc, "BEGIN")
+                    continue
+                if _is_driver_error(exc):
+                    raise self._unreachable(exc) from exc
+                raise
 
     def _bind(self: E, state: _Transaction) -> E:
         """This client inside one transaction block: a copy whose calls all run on ``state``'s connection."""
@@ -319,6 +342,9 @@ class Executor:
         Only called on the failure path; ``conn`` is the connection the attempt ran on.
         """
         if type(exc).__module__ != "pyodbc":
+            if isinstance(exc, (OverflowError, TypeError, ValueError)) and not isinstance(exc, SongsDbError):
+                # the driver could not bind an argument (an int past bigint, say): nothing was sent
+                return _Verdict(ValidationError(f"{procedure}: an argument could not be sent ({exc})", procedure=procedure), broken=False)
             return _Verdict(exc, broken=True)  # interrupted mid-call: the session may hold unread results
         broken = is_connection_lost(exc) or is_timeout(exc)
         if self.retry.should_retry(exc, attempt, write=write, in_transaction=in_transaction):
@@ -432,6 +458,23 @@ class _Transaction:
         if self.failure is None:
             self.failure = f"the error in {procedure} ({type(error).__name__})"
         self.broken = self.broken or broken
+
+
+def _is_driver_error(error: BaseException) -> bool:
+    return type(error).__module__ == "pyodbc"
+
+
+def _commit_error(error: BaseException) -> BaseException:
+    """A failed COMMIT. The server's answer (3902: nothing to commit, say) means nothing was committed;
+    a lost connection or a timeout leaves the outcome unknown: the server may have committed."""
+    mapped = _songsdb_error(error, "COMMIT", write=True)
+    if isinstance(mapped, OutcomeUnknown) or not (is_connection_lost(error) or isinstance(mapped, DatabaseUnavailable)):
+        return mapped
+    return OutcomeUnknown(
+        f"COMMIT: the connection failed while committing ({server_message(error)}): the transaction may or may "
+        "not have been committed (read it back)",
+        procedure="COMMIT", sqlstate=sqlstate(error),
+    )
 
 
 def _songsdb_error(error: BaseException, where: str, *, write: bool, timeout: int | None = None) -> BaseException:
