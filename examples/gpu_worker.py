@@ -21,22 +21,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
-from songsdb import SongsDatabase
+from songsdb import WorkerClient
+from songsdb.api_worker import WorkerApi
 from songsdb.errors import LeaseLost
-from songsdb.models import Job, JobType
+from songsdb.models import ClaimedJob, Job, JobType
 
 log = logging.getLogger("gpu_worker")
 
 # A handler gets the job and a progress callback, and returns the keyword arguments of
 # complete_job: tracks=..., transcription=..., chroma_analysis=..., result_metadata=...
-Handler = Callable[[Job, Callable[[int, str | None], None]], dict[str, Any]]
+Handler = Callable[[ClaimedJob, Callable[[int, str | None], None]], dict[str, Any]]
 
 
 @dataclass
 class Worker:
     """Claims and runs jobs until ``stop()`` (or a signal) or, with ``stop_when_idle``, an empty queue."""
 
-    db: SongsDatabase
+    db: WorkerApi  # a WorkerClient, or a SongsDatabase(role="worker")
     handler: Handler
     worker_id: str
     job_types: Sequence[JobType] | None = None
@@ -66,10 +67,8 @@ class Worker:
             self._run_one(job)
         return self.done
 
-    def _run_one(self, job: Job) -> None:
-        token = job.claim_token
-        if token is None:  # claim_next_job always sets it; a Job read any other way has none
-            raise ValueError(f"job {job.id} has no claim_token: run only a job that claim_next_job returned")
+    def _run_one(self, job: ClaimedJob) -> None:
+        token = job.claim_token  # a ClaimedJob's token is a UUID, never None
         progress: dict[str, Any] = {"value": None, "message": None}
         beating = threading.Event()
         lost = threading.Event()
@@ -113,7 +112,7 @@ class Worker:
             log.warning("lease lost, result dropped: %s", exc)
 
 
-def demo_handler(job: Job, report: Callable[[int, str | None], None]) -> dict[str, Any]:
+def demo_handler(job: ClaimedJob, report: Callable[[int, str | None], None]) -> dict[str, Any]:
     """Stands in for demucs / whisper / chroma: replace with the real model."""
     report(50, f"running {job.model_name}")
     if job.job_type == "separation":
@@ -130,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lease-seconds", type=int, default=300)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    with SongsDatabase(role="worker") as db:  # the worker login: EXECUTE on schema worker only
+    with WorkerClient() as db:  # the worker login (SONGSDB_WORKER_*): EXECUTE on schema worker only
         worker = Worker(db, demo_handler, args.worker_id, args.job_types, lease_seconds=args.lease_seconds,
                         heartbeat_seconds=args.lease_seconds / 3)
         signal.signal(signal.SIGTERM, worker.stop)

@@ -1,12 +1,15 @@
 """songsdb: SQL Server persistence for the AI audio-processing backend.
 
-    from songsdb import SongsDatabase
+    from songsdb import SongsDatabase, WorkerClient
 
     with SongsDatabase() as db:            # settings from SONGSDB_* or .env.songs-db
         song_id = db.create_song("file-123", "song.mp3", title="Intro")
 
-Importing the package is cheap: the client, its models and errors load on
-first use, and neither docker nor jinja2 is imported by the client.
+    with WorkerClient() as worker:         # one role's login and only its methods (also WebClient, OpsClient)
+        job = worker.claim_next_job("gpu-1")
+
+Importing the package is cheap: the clients, their models and errors load on
+first use, and neither pyodbc, docker nor jinja2 is imported by ``import songsdb``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "SongsDatabase": "songsdb.database",
+    "Transaction": "songsdb.database",
+    "WebClient": "songsdb.clients",
+    "WorkerClient": "songsdb.clients",
+    "OpsClient": "songsdb.clients",
     "Settings": "songsdb.config",
     "load_settings": "songsdb.config",
     "request_id_var": "songsdb.context",
@@ -24,15 +31,80 @@ _LAZY = {
     "ImportSummary": "songsdb.bulk",
     "ImportFailure": "songsdb.bulk",
     "BadRecord": "songsdb.bulk",
+    "TrackIn": "songsdb.payloads",
+    "TranscriptionIn": "songsdb.payloads",
+    "ChromaAnalysisIn": "songsdb.payloads",
+    "JobIn": "songsdb.payloads",
 }
+_MODULES = ("songsdb.errors", "songsdb.models")  # every name in their __all__ is served from here too
 
 if TYPE_CHECKING:  # pragma: no cover
     from songsdb.bulk import BadRecord, ImportFailure, ImportSummary
+    from songsdb.clients import OpsClient, WebClient, WorkerClient
     from songsdb.config import Settings, load_settings
     from songsdb.context import request_context, request_id_var
-    from songsdb.database import SongsDatabase
-    from songsdb.errors import *  # noqa: F403
-    from songsdb.models import *  # noqa: F403
+    from songsdb.database import SongsDatabase, Transaction
+    from songsdb.errors import (
+        CATALOGUE,
+        CatalogueEntry,
+        ConcurrencyConflict,
+        ConfigurationError,
+        Conflict,
+        DatabaseError,
+        DatabaseMissing,
+        DatabaseUnavailable,
+        DriverNotFound,
+        DuplicateSong,
+        ImportInterrupted,
+        InvalidStatusTransition,
+        JobHeld,
+        JobNotFound,
+        LeaseLost,
+        LoginFailed,
+        MigrationError,
+        NotConnected,
+        NotFound,
+        OutcomeUnknown,
+        PermissionDenied,
+        PoolTimeout,
+        QueryTimeout,
+        SongNotFound,
+        SongsDbError,
+        TransactionNotAllowed,
+        TransactionRolledBack,
+        ValidationError,
+        WriteTimeout,
+        map_database_error,
+        native_error_number,
+        native_error_numbers,
+    )
+    from songsdb.models import (
+        AuditEntry,
+        ChromaAnalysis,
+        ClaimedJob,
+        CleanupCount,
+        CleanupReport,
+        DeletedSong,
+        Holder,
+        ImportOutcome,
+        Job,
+        JobStatus,
+        JobSummary,
+        JobType,
+        QueueStatus,
+        Row,
+        SeparatedTrack,
+        ServerInfo,
+        Song,
+        SongResults,
+        SongStatus,
+        Transcription,
+        columns,
+        from_row,
+        from_rows,
+        row,
+    )
+    from songsdb.payloads import ChromaAnalysisIn, JobIn, TrackIn, TranscriptionIn
 
 
 def __getattr__(name: str) -> Any:
@@ -40,11 +112,98 @@ def __getattr__(name: str) -> Any:
 
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
-    for module in ("songsdb.errors", "songsdb.models"):
+    for module in _MODULES:
         mod = importlib.import_module(module)
         if name in getattr(mod, "__all__", ()):
             return getattr(mod, name)
     raise AttributeError(f"module 'songsdb' has no attribute {name!r}")
 
 
-__all__ = ["SongsDatabase", "Settings", "load_settings", "request_id_var", "request_context", "ImportSummary", "ImportFailure", "BadRecord", "__version__"]
+def __dir__() -> list[str]:
+    """Every public name, the lazy ones included, so completion and ``dir(songsdb)`` see them."""
+    return sorted(set(globals()) | set(__all__))
+
+
+# Literal, so type checkers see what the package exports; tests/unit/test_package_exports.py keeps it
+# equal to _LAZY plus the __all__ of songsdb.errors and songsdb.models.
+__all__ = [
+    "__version__",
+    # clients
+    "SongsDatabase",
+    "Transaction",
+    "WebClient",
+    "WorkerClient",
+    "OpsClient",
+    # settings and request ids
+    "Settings",
+    "load_settings",
+    "request_id_var",
+    "request_context",
+    # bulk import
+    "ImportSummary",
+    "ImportFailure",
+    "BadRecord",
+    # payloads
+    "TrackIn",
+    "TranscriptionIn",
+    "ChromaAnalysisIn",
+    "JobIn",
+    # songsdb.errors
+    "SongsDbError",
+    "DatabaseError",
+    "QueryTimeout",
+    "ConfigurationError",
+    "DriverNotFound",
+    "DatabaseUnavailable",
+    "NotConnected",
+    "PoolTimeout",
+    "OutcomeUnknown",
+    "WriteTimeout",
+    "LoginFailed",
+    "DatabaseMissing",
+    "Conflict",
+    "ValidationError",
+    "NotFound",
+    "SongNotFound",
+    "JobNotFound",
+    "DuplicateSong",
+    "InvalidStatusTransition",
+    "ConcurrencyConflict",
+    "LeaseLost",
+    "JobHeld",
+    "TransactionNotAllowed",
+    "TransactionRolledBack",
+    "PermissionDenied",
+    "ImportInterrupted",
+    "MigrationError",
+    "CatalogueEntry",
+    "CATALOGUE",
+    "native_error_number",
+    "native_error_numbers",
+    "map_database_error",
+    # songsdb.models
+    "Song",
+    "Job",
+    "ClaimedJob",
+    "SeparatedTrack",
+    "Transcription",
+    "ChromaAnalysis",
+    "AuditEntry",
+    "JobSummary",
+    "SongResults",
+    "DeletedSong",
+    "CleanupCount",
+    "CleanupReport",
+    "ImportOutcome",
+    "ServerInfo",
+    "QueueStatus",
+    "columns",
+    "JobStatus",
+    "JobType",
+    "SongStatus",
+    "Holder",
+    "Row",
+    "row",
+    "from_row",
+    "from_rows",
+]

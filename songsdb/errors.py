@@ -340,7 +340,8 @@ def map_database_error(error: BaseException, procedure: str | None = None) -> Ba
     if number in _PERMISSION_DENIED or "permission denied" in message.lower():
         return PermissionDenied(
             f"{where}{message} (this login's role may not run it: songsdb_web runs api.*, songsdb_worker "
-            "runs worker.*, songsdb_ops runs ops.*; connect with SongsDatabase(role=...))",
+            "runs worker.*, songsdb_ops runs ops.*; use that role's client: WebClient, WorkerClient, OpsClient, "
+            "or SongsDatabase(role=...))",
             **data,
         )
     if number in _LOGIN_FAILED:

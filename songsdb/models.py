@@ -24,6 +24,7 @@ from songsdb.errors import SongsDbError
 __all__ = [
     "Song",
     "Job",
+    "ClaimedJob",
     "SeparatedTrack",
     "Transcription",
     "ChromaAnalysis",
@@ -301,6 +302,17 @@ class Job(Row):
     claim_token: uuid.UUID | None = col("ClaimToken", "uuid")
     lease_expires_at: datetime | None = col("LeaseExpiresAt", "utc")
     held_by: Holder | None = col("HeldBy", "code")
+
+
+@row
+class ClaimedJob(Job):
+    """A job a claim returned (``claim_next_job``): its holder's ``claim_token`` is always set.
+
+    Pass ``job.claim_token`` to ``heartbeat``, ``complete_job``, ``fail_job`` and the result methods;
+    the client raises SongsDbError if the server ever returned a claim without one.
+    """
+
+    claim_token: uuid.UUID = col("ClaimToken", "uuid")
 
 
 @row

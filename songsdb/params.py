@@ -56,13 +56,24 @@ def _json_names(name: str, values: Iterable[str] | None) -> str | None:
 _PASSED_AS_IS = frozenset((int, bool, type(None)))
 
 
+BIGINT = 2**63  # the widest integer a procedure parameter takes is bigint: -2**63 to 2**63 - 1
+
+
 def _param(name: str, value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and not -BIGINT <= value < BIGINT:
+        raise _refused(name, f"@{name} must be a whole number from -2**63 to 2**63 - 1 (got {value})")
     if type(value) in _PASSED_AS_IS:
         return value
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValidationError(f"@{name} must be a finite number (got {value!r})")
+        raise _refused(name, f"@{name} must be a finite number (got {value!r})")
     if isinstance(value, str) and "\x00" in value:  # Babelfish (PostgreSQL) cannot store NUL in text
-        raise ValidationError(f"@{name} must not contain NUL characters")
+        raise _refused(name, f"@{name} must not contain NUL characters")
     return value
+
+
+def _refused(name: str, message: str) -> ValidationError:
+    from songsdb.errors import argument_name
+
+    return ValidationError(message, parameter=argument_name(f"@{name}"), server_parameter=f"@{name}")

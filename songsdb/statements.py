@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from songsdb.params import _param
+from songsdb.params import BIGINT, _param
 
 __all__ = ["statement", "SESSION_SETUP"]
 
@@ -62,7 +62,10 @@ def statement(procedure: str, params: Mapping[str, Any], style: str) -> tuple[st
                     long_text = True
                 if "\x00" in value:
                     _param(name, value)  # raises, naming the parameter
-            elif kind is not int and kind is not bool:
+            elif kind is int:
+                if not -BIGINT <= value < BIGINT:
+                    _param(name, value)  # raises, naming the parameter
+            elif kind is not bool:
                 value = _param(name, value)  # a UUID as text; NaN, infinity or NUL refused
                 long_text = long_text or (isinstance(value, str) and len(value) > 1000)  # a str subclass
         elif not call:

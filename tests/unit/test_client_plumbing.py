@@ -450,3 +450,84 @@ def test_a_mistyped_override_is_a_type_error_and_a_bad_time_limit_a_validation_e
             db.with_timeout(bad)  # type: ignore[arg-type]
     view = db.with_timeout(600)
     assert view._pool is db._pool and view._timeout == 600 and db._timeout is None
+
+
+def test_the_end_of_a_transaction_waits_for_a_call_still_running_on_another_thread() -> None:
+    import time as _time
+
+    log: list[str] = []
+
+    def slow_song(sql: str, params: list[Any]):
+        _time.sleep(0.3)
+        log.append("call done")
+        return song_result(sql, params)
+
+    db, made = make_db(slow_song)
+    original_commit = FakeConnection.commit
+
+    def commit(self: FakeConnection) -> None:
+        log.append("commit")
+        original_commit(self)
+
+    FakeConnection.commit = commit  # type: ignore[method-assign]
+    try:
+        with db.transaction() as tx:
+            worker = threading.Thread(target=tx.get_song, args=("f",))
+            worker.start()
+            _time.sleep(0.05)  # the call is under way when the block ends
+        worker.join()
+    finally:
+        FakeConnection.commit = original_commit  # type: ignore[method-assign]
+    assert log == ["call done", "commit"]
+    assert db._pool._borrowed == 0
+
+
+def test_a_commit_that_loses_its_connection_is_outcome_unknown_and_a_refused_one_is_not() -> None:
+    for error, expected in (
+        (server_error(10054, "08S01", "Communication link failure"), errors.OutcomeUnknown),
+        (server_error(3902, "25000", "The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION."), errors.DatabaseError),
+    ):
+        db, made = make_db(song_result)
+
+        def failing_commit(error: Exception = error) -> None:
+            raise error
+
+        with pytest.raises(expected) as info:
+            with db.transaction() as tx:
+                tx.get_song("f")
+                made[0].commit = failing_commit  # type: ignore[method-assign]
+        assert (type(info.value) is errors.OutcomeUnknown) == (expected is errors.OutcomeUnknown)
+
+
+def test_a_dead_pooled_connection_found_when_a_transaction_begins_is_replaced_never_a_raw_error() -> None:
+    from .fake_odbc import FakeError
+
+    class DiesOnBegin(FakeConnection):
+        def __setattr__(self, name: str, value: Any) -> None:
+            if name == "autocommit" and value is False and getattr(self, "dead", False):
+                raise FakeError("08S01", "[08S01] [FreeTDS][SQL Server]Write to the server failed (20006) (SQLSetConnectAttr)")
+            super().__setattr__(name, value)
+
+    made: list[FakeConnection] = []
+    db = SongsDatabase(Settings(connection_string="DRIVER={FreeTDS};SERVER=x;UID=u;PWD=p;"), retry=RetryPolicy(attempts=3, base_delay=0, max_delay=0))
+
+    def connect() -> FakeConnection:
+        made.append(DiesOnBegin(song_result))
+        return made[-1]
+
+    db._pool = ConnectionPool(connect, max_size=2, timeout=1)
+    db.get_song("f")  # one pooled connection
+    made[0].dead = True  # it died while idle
+    with db.transaction() as tx:
+        tx.get_song("f")
+    assert len(made) == 2 and made[1].commits == 1 and db._pool._borrowed == 0
+
+
+def test_an_argument_the_driver_cannot_bind_is_a_validation_error_and_keeps_the_connection() -> None:
+    def overflow(sql: str, params: list[Any]):
+        raise OverflowError("int too big to convert")
+
+    db, made = make_db(overflow)
+    with pytest.raises(errors.ValidationError, match="could not be sent"):
+        db.get_song("f")
+    assert db._pool.idle == 1 and not made[0].closed

@@ -13,8 +13,12 @@ from dataclasses import dataclass
 
 import pytest
 
+import songsdb.api_ops
+import songsdb.api_web
+import songsdb.api_worker
+import songsdb.clients
 import songsdb.database
-import songsdb.queue
+import songsdb.executor
 from songsdb import models
 from songsdb.models import columns
 
@@ -31,7 +35,10 @@ class ClientCall:
     keywords: tuple[str, ...]
 
 
-CLIENT_CLASSES = {songsdb.database: "SongsDatabase", songsdb.queue: "QueueMethods"}
+# every method of every client is defined in one of the three role mixins; SongsDatabase and the role
+# clients only combine them over the executor (test_every_client_has_exactly_its_roles_methods)
+CLIENT_CLASSES = {songsdb.api_web: "WebApi", songsdb.api_worker: "WorkerApi", songsdb.api_ops: "OpsApi"}
+CLIENT_MODULES = [*CLIENT_CLASSES, songsdb.executor, songsdb.database, songsdb.clients]
 
 
 def client_calls() -> list[ClientCall]:
@@ -65,6 +72,56 @@ def test_the_scan_finds_the_client_calls() -> None:
     assert len(CALLS) >= 27
     assert {c.method for c in CALLS} >= {"create_song", "get_song", "create_job", "update_job_status", "log_audit"}
     assert {c.method for c in CALLS} >= {"claim_next_job", "heartbeat", "complete_job", "fail_job", "enqueue_jobs"}
+
+
+def _api_methods(cls: type) -> set[str]:
+    """The public methods a client adds to the executor's (close, transaction, with_timeout)."""
+    from songsdb.executor import Executor
+
+    plumbing = {n for n in dir(Executor) if not n.startswith("_")}
+    return {n for n in dir(cls) if not n.startswith("_") and n not in plumbing and callable(getattr(cls, n))}
+
+
+CALLS_THROUGH = {"server_version": "server_info"}  # a method that is another method's call, not its own
+
+
+def _schemas_of(method: str) -> set[str]:
+    method = CALLS_THROUGH.get(method, method)
+    return {c.procedure.split(".", 1)[0] for c in CALLS if c.method == method}
+
+
+def test_every_client_has_exactly_its_roles_methods() -> None:
+    from songsdb import OpsClient, SongsDatabase, WebClient, WorkerClient
+
+    by_schema: dict[str, set[str]] = {}
+    for client, schema in ((WebClient, "api"), (WorkerClient, "worker"), (OpsClient, "ops")):
+        methods = _api_methods(client)
+        assert len(methods) >= 4, client  # the scan sees the methods (nothing passes vacuously)
+        assert {m: _schemas_of(m) for m in methods} == {m: {schema} for m in methods}, client.__name__
+        by_schema[schema] = methods
+    # every procedure call the scan found is some role client's, and SongsDatabase has them all
+    assert {CALLS_THROUGH.get(m, m) for ms in by_schema.values() for m in ms} >= {c.method for c in CALLS}
+    assert _api_methods(SongsDatabase) == set().union(*by_schema.values())
+    assert not (by_schema["api"] & by_schema["worker"] or by_schema["api"] & by_schema["ops"] or by_schema["worker"] & by_schema["ops"])
+
+
+def test_each_role_client_connects_as_its_roles_login(monkeypatch: pytest.MonkeyPatch) -> None:
+    import songsdb.executor
+    from songsdb import OpsClient, SongsDatabase, WebClient, WorkerClient
+    from songsdb.config import Settings
+
+    asked: list[str] = []
+
+    def load_settings(role: str = "web", **overrides: object) -> Settings:
+        asked.append(role)
+        return Settings(connection_string="DRIVER={FreeTDS};SERVER=x;UID=u;PWD=p;")
+
+    monkeypatch.setattr(songsdb.executor, "load_settings", load_settings)
+    clients = [WebClient(), WorkerClient(), OpsClient(), SongsDatabase(role="worker"), SongsDatabase()]
+    assert asked == ["web", "worker", "ops", "worker", "web"]
+    assert [c.role for c in clients] == asked
+    with pytest.raises(TypeError):
+        WorkerClient(role="ops")  # type: ignore[call-arg]
 
 
 INTERFACE_SCHEMAS = {"api": "songsdb_web", "worker": "songsdb_worker", "ops": "songsdb_ops"}
@@ -153,7 +210,7 @@ def test_the_header_reader_follows_continued_lines() -> None:
     assert declared_columns(header) == {1: ["A", "B", "C"], 2: ["D"]}
 
 
-@pytest.mark.parametrize("module", list(CLIENT_CLASSES), ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", CLIENT_MODULES, ids=lambda m: m.__name__)
 def test_no_sql_text_is_built_in_the_client_beyond_exec(module) -> None:
     source = inspect.getsource(module)
     for keyword in ("SELECT ", "INSERT ", "UPDATE ", "DELETE ", "BEGIN TRAN"):

@@ -106,3 +106,13 @@ def test_name_lists_of_other_things_are_not_cached_and_still_checked() -> None:
 def test_one_string_where_a_list_of_names_belongs_is_refused_with_the_fix() -> None:
     with pytest.raises(errors.ValidationError, match=r"job_types must be a list of names, not one string: write \['separation'\]"):
         _json_names("job_types", "separation")
+
+
+def test_an_int_past_bigint_is_refused_naming_the_parameter_before_anything_is_sent() -> None:
+    from songsdb import errors
+
+    for style in ("exec", "call"):
+        with pytest.raises(errors.ValidationError, match="@Offset must be a whole number") as info:
+            statement("api.ListSongs", {"Offset": 10**20, "Limit": 5}, style)
+        assert (info.value.parameter, info.value.server_parameter) == ("offset", "@Offset")
+    assert statement("api.ListSongs", {"Offset": 2**63 - 1, "Limit": -(2**63)}, "exec")[1] == [2**63 - 1, -(2**63)]
