@@ -35,11 +35,13 @@ _LAZY = {
     "TranscriptionIn": "songsdb.payloads",
     "ChromaAnalysisIn": "songsdb.payloads",
     "JobIn": "songsdb.payloads",
+    "AsyncSongsDatabase": "songsdb.aio",
 }
 _MODULES = ("songsdb.errors", "songsdb.models")  # every name in their __all__ is served from here too
 
 if TYPE_CHECKING:  # pragma: no cover
     from songsdb.bulk import BadRecord, ImportFailure, ImportSummary
+    from songsdb.aio import AsyncSongsDatabase
     from songsdb.clients import OpsClient, WebClient, WorkerClient
     from songsdb.config import Settings, load_settings
     from songsdb.context import request_context, request_id_var
@@ -74,6 +76,7 @@ if TYPE_CHECKING:  # pragma: no cover
         TransactionRolledBack,
         ValidationError,
         WriteTimeout,
+        http_answer,
         map_database_error,
         native_error_number,
         native_error_numbers,
@@ -131,6 +134,7 @@ __all__ = [
     # clients
     "SongsDatabase",
     "Transaction",
+    "AsyncSongsDatabase",
     "WebClient",
     "WorkerClient",
     "OpsClient",
@@ -181,6 +185,7 @@ __all__ = [
     "native_error_number",
     "native_error_numbers",
     "map_database_error",
+    "http_answer",
     # songsdb.models
     "Song",
     "Job",

@@ -16,7 +16,8 @@ PermissionDenied.
 
 from __future__ import annotations
 
-from typing import TypeVar, cast
+from contextlib import _GeneratorContextManager
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from songsdb.api_ops import OpsApi
 from songsdb.api_web import WebApi
@@ -39,6 +40,10 @@ class SongsDatabase(WebApi, WorkerApi, OpsApi):
     ...     song_id = db.create_song("file-1", "a.mp3", title="Intro")
     ...     job_id = db.create_job(song_id, "demucs", "separation")
     """
+
+    if TYPE_CHECKING:  # the block's handle is a Transaction (Executor.transaction gives _bind's result)
+
+        def transaction(self) -> _GeneratorContextManager[Transaction]: ...
 
     def _bind(self: D, state: _Transaction) -> D:
         return cast(D, Transaction(self, state))

@@ -91,7 +91,8 @@ def public_methods() -> list[str]:
 
 
 def parameters(function: Any) -> list[inspect.Parameter]:
-    return list(inspect.signature(function).parameters.values())
+    """The parameters after ``self`` (whose annotation, a self-type or none, says nothing to a caller)."""
+    return [p for p in inspect.signature(function).parameters.values() if p.name != "self"]
 
 
 # ----- the contract ------------------------------------------------------------------------------
