@@ -87,7 +87,7 @@ def latency(server: Settings, calls: int) -> dict[str, Any]:
     """Median and p99 of songsdb calls and of raw pyodbc running the same text on the same connection, interleaved."""
     out: dict[str, Any] = {}
     with throwaway_database(server, "lat") as settings, SongsDatabase(settings, pool_size=1) as db:
-        style = db._style
+        style = db._driver.style
         song = db.create_song(f"lat-{uuid.uuid4()}", "a.mp3", title="t")
         created = db.get_song_by_id(song)
         if created is None:

@@ -110,7 +110,9 @@ class Executor:
         )
         # only to refuse a call on the client inside its own transaction block (see transaction())
         self._pinned: ContextVar[_Transaction | None] = ContextVar(f"songsdb_tx_{id(self)}", default=None)
-        self._style = "exec"  # how calls are written for this driver; see songsdb.statements
+        # how calls are written for this driver (songsdb.statements), learnt at the first connect; one
+        # holder shared with every view (with_timeout, transactions), so a view made earlier learns it too
+        self._driver = _Driver()
 
     def __repr__(self) -> str:
         if self._bound is not None:
@@ -148,21 +150,21 @@ class Executor:
 
         if self._make is not None:
             conn = self._make(self.settings)
-            conn.autocommit = True
         else:
             conn = pyodbc.connect(self._odbc, autocommit=True, timeout=self.settings.login_timeout)
         try:
+            conn.autocommit = True  # what the hook made, too: the client's calls autocommit
             # part of connecting: bounded by the login's limit, not by a (possibly short) query limit
             conn.timeout = self.settings.login_timeout
             conn.cursor().execute(statements.SESSION_SETUP).close()
             if self._configure is not None:
                 self._configure(conn)
             conn.timeout = self.settings.query_timeout  # every later cursor of it: 0 = no limit
+            driver = str(conn.getinfo(pyodbc.SQL_DRIVER_NAME)).lower()
         except BaseException:
             conn.close()
             raise
-        driver = str(conn.getinfo(pyodbc.SQL_DRIVER_NAME)).lower()
-        self._style = "call" if "tdsodbc" in driver else "exec"
+        self._driver.style = "call" if "tdsodbc" in driver else "exec"
         return conn
 
     @contextmanager
@@ -255,6 +257,8 @@ class Executor:
             except SongsDbError:
                 raise
             except Exception as exc:
+                if not _is_driver_error(exc):
+                    raise  # a bug in a connect= or configure= hook is not an outage: shown as it is
                 if not self.retry.should_retry(exc, attempt, write=write, connecting=True):
                     raise self._unreachable(exc) from exc
                 self._wait(attempt, exc, "connect")
@@ -294,7 +298,7 @@ class Executor:
         ``params`` come in the procedure's parameter order (the contract test checks it). Each
         pooled connection keeps one prepared cursor per call text, so a call is one request.
         """
-        sql, values = statement(procedure, params, self._style)
+        sql, values = statement(procedure, params, self._driver.style)
         tx = self._bound
         if tx is not None:
             with tx.lock:
@@ -430,6 +434,13 @@ def execute_once(conn: PooledConnection, sql: str, values: Any, timeout: int | N
     finally:
         if own is not None:
             quietly(own.close)
+
+
+class _Driver:
+    __slots__ = ("style",)
+
+    def __init__(self) -> None:
+        self.style = "exec"
 
 
 class _Transaction:

@@ -365,7 +365,7 @@ def test_a_failed_commit_is_a_songsdb_error() -> None:
 
 def test_with_freetds_a_call_is_the_odbc_call_escape_with_trailing_nones_left_to_their_defaults() -> None:
     db, made = make_db(song_result)
-    db._style = "call"  # what _connect picks when the driver is FreeTDS (libtdsodbc)
+    db._driver.style = "call"  # what _connect picks when the driver is FreeTDS (libtdsodbc)
     db.create_song("f", "a.mp3", title="T")
     db.create_song("f", "a.mp3", artist="A", request_id="r")
     db.get_song("f")
@@ -400,7 +400,7 @@ def test_nothing_listening_is_one_clear_line_tried_once_without_the_password() -
 
 def test_with_freetds_a_call_with_a_long_string_falls_back_to_the_exec_text() -> None:
     db, made = make_db(song_result)
-    db._style = "call"
+    db._driver.style = "call"
     db.create_song("f", "a.mp3", metadata={"notes": "x" * 3000})
     [(sql, params)] = made[0].executed
     assert sql.startswith("EXEC api.CreateSong @FileId = ?, @FileName = ?, @Metadata = ?") and len(params[2]) > 2000
@@ -531,3 +531,20 @@ def test_an_argument_the_driver_cannot_bind_is_a_validation_error_and_keeps_the_
     with pytest.raises(errors.ValidationError, match="could not be sent"):
         db.get_song("f")
     assert db._pool.idle == 1 and not made[0].closed
+
+
+def test_a_view_made_before_the_first_connection_writes_calls_as_the_driver_learnt_later_says() -> None:
+    db, made = make_db(song_result)
+    view = db.with_timeout(60)  # made before any connection: the style is not known yet
+    db._driver.style = "call"  # what the first connect learns under FreeTDS
+    view.get_song("f")
+    assert made[0].executed[0][0] == "{CALL api.GetSongByFileId (?)}"
+
+
+def test_a_bug_in_a_connect_hook_is_shown_as_it_is_not_as_an_outage() -> None:
+    def broken_hook(settings: Settings) -> Any:
+        raise TypeError("attrs_before wants a dict")
+
+    db = SongsDatabase(Settings(connection_string="DRIVER={FreeTDS};SERVER=x;UID=u;PWD=p;"), connect=broken_hook)
+    with pytest.raises(TypeError, match="attrs_before"):
+        db.get_song("f")
