@@ -177,13 +177,15 @@ class ConnectionPool:
             try:
                 raw = self._connect()
             except BaseException:
-                self._refused += 1
+                with self._lock:
+                    self._refused += 1
                 raise
         except BaseException:
             with self._lock:
                 self._give_back()
             raise
-        self._made += 1
+        with self._lock:  # a connect is slow anyway; the counts stay exact under threads
+            self._made += 1
         lifetime = self._max_lifetime * (1 - LIFETIME_JITTER * random.random())
         return PooledConnection(raw, self._clock(), self._generation, lifetime)
 
@@ -249,7 +251,8 @@ class ConnectionPool:
             self._close(conn)
 
     def _close(self, conn: PooledConnection) -> None:
-        self._closed += 1
+        with self._lock:
+            self._closed += 1
         conn.close()
 
     def _after_fork(self) -> None:
