@@ -58,7 +58,7 @@ BEGIN
 
         EXEC core.WriteAudit
             @RequestId = @RequestId, @EntityType = 'job', @EntityId = @JobIdText,
-            @Action = 'created', @Details = @Details;
+            @Action = 'created', @Details = @Details, @ProcId = @@PROCID;
 
         IF @OwnTransaction = 1 COMMIT TRANSACTION;
     END TRY

@@ -74,7 +74,7 @@ BEGIN
 
         EXEC core.WriteAudit
             @RequestId = @RequestId, @EntityType = 'song', @EntityId = @SongIdText,
-            @Action = 'created', @Details = @Details;
+            @Action = 'created', @Details = @Details, @ProcId = @@PROCID;
 
         IF @OwnTransaction = 1 COMMIT TRANSACTION;
     END TRY

@@ -6,6 +6,10 @@
             Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
             ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt, HeldBy
    (the new jobs, in the order given)
+   An element that is not an object (a number, a string, an array: `[1]`, `["x"]`) is refused with
+   50004 naming @Jobs; its fields are read only from objects, so JSON_VALUE never meets a scalar
+   (SQL Server raises 13609 for JSON_VALUE over the text of a scalar element, Babelfish an error of
+   its own).
    Errors: 50001 @SongId or @Jobs missing; 50004 @Jobs malformed (the message names the field);
            50101 no song has @SongId.
    Example: EXEC api.EnqueueJobs @SongId = @Id,
@@ -26,23 +30,29 @@ BEGIN
 
     DECLARE @Rows TABLE (
         Ordinal int NOT NULL,
+        IsObject bit NOT NULL,
         ModelName nvarchar(4000) NULL,
         JobType nvarchar(4000) NULL,
         Priority nvarchar(100) NULL,
         MaxAttempts nvarchar(100) NULL
     );
-    INSERT INTO @Rows (Ordinal, ModelName, JobType, Priority, MaxAttempts)
+    -- OPENJSON's type 5 is an object: only objects are read by path (header)
+    INSERT INTO @Rows (Ordinal, IsObject, ModelName, JobType, Priority, MaxAttempts)
     SELECT
         CAST(o.[key] AS int),
-        core.JsonText(JSON_VALUE(o.[value], '$.modelName')),
-        core.JsonText(JSON_VALUE(o.[value], '$.jobType')),
-        JSON_VALUE(o.[value], '$.priority'),
-        JSON_VALUE(o.[value], '$.maxAttempts')
-    FROM OPENJSON(@Jobs) AS o;
+        CASE WHEN o.[type] = 5 THEN 1 ELSE 0 END,
+        core.JsonText(JSON_VALUE(j.Object, '$.modelName')),
+        core.JsonText(JSON_VALUE(j.Object, '$.jobType')),
+        JSON_VALUE(j.Object, '$.priority'),
+        JSON_VALUE(j.Object, '$.maxAttempts')
+    FROM OPENJSON(@Jobs) AS o
+    CROSS APPLY (SELECT CASE WHEN o.[type] = 5 THEN o.[value] END AS Object) AS j;
 
     DECLARE @Count int = (SELECT COUNT(*) FROM @Rows);
     IF @Count < 1 OR @Count > 100
         THROW 50004, N'The value for the parameter @Jobs is not supported. Supported values are a JSON array of 1 to 100 jobs.', 1;
+    IF EXISTS (SELECT 1 FROM @Rows WHERE IsObject = 0)
+        THROW 50004, N'The value for the parameter @Jobs is not supported: every job must be a JSON object. Supported values are objects with modelName and jobType.', 1;
     IF EXISTS (SELECT 1 FROM @Rows WHERE ModelName IS NULL OR LEN(ModelName) = 0 OR LEN(ModelName) > 50)
         THROW 50004, N'The value for the parameter @Jobs is not supported: every job needs a modelName. Supported values are model names of 1 to 50 characters.', 1;
     IF EXISTS (SELECT 1 FROM @Rows WHERE JobType IS NULL OR JobType NOT IN ('separation', 'transcription', 'chroma'))
@@ -79,7 +89,8 @@ BEGIN
         FROM @Rows AS r
         ORDER BY r.Ordinal;
 
-        INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, Details)
+        -- who and where from, as core.WriteAudit records them (0015)
+        INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, Details, RecordedBy, Source)
         SELECT
             @RequestId,
             'job',
@@ -91,7 +102,9 @@ BEGIN
                     n.ModelName AS modelName,
                     n.JobType AS jobType
                 FOR JSON PATH, WITHOUT_ARRAY_WRAPPER
-            )
+            ),
+            ORIGINAL_LOGIN(),
+            CONCAT(OBJECT_SCHEMA_NAME(@@PROCID), N'.', OBJECT_NAME(@@PROCID))
         FROM @New AS n;
 
         IF @OwnTransaction = 1 COMMIT TRANSACTION;

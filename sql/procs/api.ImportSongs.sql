@@ -1,6 +1,6 @@
 /* api.ImportSongs - registers many uploaded files at once: one call and one transaction per chunk.
 
-   @Songs is a JSON array of 1 to 5000 objects with the keys of api.CreateSong's parameters:
+   @Songs is a JSON array of 1 to 4000 objects with the keys of api.CreateSong's parameters:
    fileId, fileName (both required), title, artist, album, fileSize, duration, fileExtension,
    originalFileName, metadata (an object). Every row is checked by the same rules as
    api.CreateSong; a row that breaks one is reported with its position, the key at fault and the
@@ -10,6 +10,13 @@
    gives written over the stored ones (@OnDuplicate = 'update'; keys it leaves out or sets to null
    keep their stored values). All the chunk's writes and their audit rows are one transaction:
    the chunk is written whole or not at all.
+
+   At most 4000 rows: SQL Server tries to escalate a statement's row locks to one table lock when it
+   holds 5,000 locks on one index or table ("Lock escalation", Microsoft's transaction locking and row
+   versioning guide), and a full chunk locks one key per row on PK_Songs, UQ_Songs_FileId (key-range
+   locks) and PK_AuditLog; an escalated table lock on dbo.AuditLog, which every audited call writes,
+   would stall the whole application until the chunk commits. 4000 stays below it with a margin, as
+   dbo.sp_CleanupOldData's @BatchSize does (songsdb/bulk.py's MAX_CHUNK is the same number).
 
    Audit: one row per song created ('created') or updated ('updated'), as api.CreateSong and
    api.UpdateSong write, so a song's audit trail reads the same however it arrived; an import is
@@ -21,7 +28,7 @@
    (one row per element of @Songs, in order; Ordinal is its 0-based position; Outcome is created,
    updated, skipped or failed; SongId is NULL for a failed row; ErrorNumber, Parameter and Error
    say why a row failed)
-   Errors: 50001 @Songs missing; 50002 more than 5000 rows or none; 50003 @OnDuplicate unknown;
+   Errors: 50001 @Songs missing; 50002 more than 4000 rows or none; 50003 @OnDuplicate unknown;
            50004 @Songs not a JSON array; 50102 a fileId stored by a concurrent call meanwhile.
    Example: EXEC api.ImportSongs @Songs = N'[{"fileId": "f1", "fileName": "a.mp3"}]'; */
 IF OBJECT_ID(N'api.ImportSongs', N'P') IS NULL
@@ -103,8 +110,8 @@ BEGIN
         ) AS f;
 
     DECLARE @Count int = @@ROWCOUNT;
-    IF @Count < 1 OR @Count > 5000
-        THROW 50002, N'The value for the parameter @Songs is not supported. Supported values are a JSON array of 1 to 5000 songs.', 1;
+    IF @Count < 1 OR @Count > 4000  -- below lock escalation (header)
+        THROW 50002, N'The value for the parameter @Songs is not supported. Supported values are a JSON array of 1 to 4000 songs.', 1;
 
     -- each row's first broken rule, in api.CreateSong's order and words
     UPDATE r
@@ -278,7 +285,8 @@ BEGIN
             ON r.SongId = s.Id
         WHERE r.Outcome = 'updated';
 
-        INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, Details)
+        -- who and where from, as core.WriteAudit records them (0015)
+        INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, Details, RecordedBy, Source)
         SELECT
             @RequestId,
             'song',
@@ -290,7 +298,9 @@ BEGIN
                     r.FileName AS fileName,
                     CAST(1 AS bit) AS [import]
                 FOR JSON PATH, WITHOUT_ARRAY_WRAPPER
-            )
+            ),
+            ORIGINAL_LOGIN(),
+            CONCAT(OBJECT_SCHEMA_NAME(@@PROCID), N'.', OBJECT_NAME(@@PROCID))
         FROM @Rows AS r
         WHERE r.Outcome IN ('created', 'updated')
         ORDER BY r.Ordinal;

@@ -1,13 +1,17 @@
 /* api.LogAudit - writes one audit row for something the web service did (an upload, a view, a download, ...).
 
-   @EntityType: song, job, track, transcription, chroma, system.
+   @EntityType: song, job, track, transcription, chroma. Not 'system': those rows are the database's
+            own record of what it did (dbo.sp_CleanupOldData's steps), and a caller writing one
+            would forge it; refused with 50003 naming @EntityType.
    @Action: one word of 2 to 20 lower-case letters and underscores (e.g. uploaded, viewed,
             downloaded, status_changed); stored lower case.
    @IpAddress: an IPv4 or IPv6 address as text (ASCII, at most 45 characters).
-   The row comes back from the INSERT itself (OUTPUT), never by reading the log again.
+   The row comes back from the INSERT itself (OUTPUT), never by reading the log again. Like every
+   audit row it records the login that wrote it (RecordedBy, ORIGINAL_LOGIN()) and this procedure
+   (Source), whatever @UserId says (0015).
    Returns: Id, RequestId, EntityType, EntityId, Action, UserId, IpAddress, UserAgent, Details, Timestamp
    Errors: 50001 @EntityType or @Action missing; 50002 text too long, or @IpAddress not ASCII;
-           50003 unknown @EntityType or an @Action that is not one snake_case word; 50004 @Details
+           50003 unknown @EntityType (also 'system') or an @Action that is not one snake_case word; 50004 @Details
            not a JSON object.
    Example: EXEC api.LogAudit @EntityType = 'song', @EntityId = N'...', @Action = 'uploaded'; */
 IF OBJECT_ID(N'api.LogAudit', N'P') IS NULL
@@ -28,7 +32,7 @@ BEGIN
 
     EXEC core.CheckOneOf
         @Name = N'@EntityType', @Value = @EntityType,
-        @Allowed = N'song,job,track,transcription,chroma,system', @Required = 1;
+        @Allowed = N'song,job,track,transcription,chroma', @Required = 1;  -- never 'system' (header)
     EXEC core.CheckText @Name = N'@EntityId', @Value = @EntityId, @MaxLength = 100;
     EXEC core.CheckText @Name = N'@Action', @Value = @Action, @MaxLength = 20, @Required = 1;
     IF LEN(@Action) < 2 OR LOWER(@Action) LIKE N'%[^abcdefghijklmnopqrstuvwxyz_]%'
@@ -39,7 +43,9 @@ BEGIN
     EXEC core.CheckText @Name = N'@UserAgent', @Value = @UserAgent, @MaxLength = 500;
     EXEC core.CheckJson @Name = N'@Details', @Value = @Details, @Shape = 'object';
 
-    INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, UserId, IpAddress, UserAgent, Details)
+    INSERT INTO dbo.AuditLog (
+        RequestId, EntityType, EntityId, Action, UserId, IpAddress, UserAgent, Details, RecordedBy, Source
+    )
     OUTPUT
         inserted.Id,
         inserted.RequestId,
@@ -52,7 +58,8 @@ BEGIN
         inserted.Details,
         inserted.[Timestamp]
     VALUES (
-        @RequestId, LOWER(@EntityType), @EntityId, LOWER(@Action), @UserId, @IpAddress, @UserAgent, @Details
+        @RequestId, LOWER(@EntityType), @EntityId, LOWER(@Action), @UserId, @IpAddress, @UserAgent, @Details,
+        ORIGINAL_LOGIN(), CONCAT(OBJECT_SCHEMA_NAME(@@PROCID), N'.', OBJECT_NAME(@@PROCID))
     );
 END;
 GO

@@ -168,7 +168,7 @@ BEGIN
         );
         EXEC core.WriteAudit
             @RequestId = @RequestId, @EntityType = 'job', @EntityId = @JobIdText,
-            @Action = 'status_changed', @Details = @Details;
+            @Action = 'status_changed', @Details = @Details, @ProcId = @@PROCID;
 
         IF @OwnTransaction = 1 COMMIT TRANSACTION;
     END TRY

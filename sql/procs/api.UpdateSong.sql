@@ -64,7 +64,7 @@ BEGIN
 
         EXEC core.WriteAudit
             @RequestId = @RequestId, @EntityType = 'song', @EntityId = @SongIdText,
-            @Action = 'updated', @Details = @Details;
+            @Action = 'updated', @Details = @Details, @ProcId = @@PROCID;
 
         IF @OwnTransaction = 1 COMMIT TRANSACTION;
     END TRY

@@ -4,7 +4,8 @@
    given a token), which then change the row with a compare-and-set on the same token (correct
    even where locking hints are ignored). The row is read and locked by JobId, the key every
    procedure that changes a job locks and updates it by.
-   @SongId, @JobType, @WorkerId, @Attempts, @MaxAttempts return the job's values.
+   @SongId, @JobType, @WorkerId, @Attempts, @MaxAttempts, @CurrentProgress and @CurrentMessage
+   return the job's values (worker.Heartbeat audits only a progress or message that changed).
    Errors: 50001 @JobId or @ClaimToken missing; 50201 no job has @JobId; 50202 the job is not
            running (completed, failed, cancelled or back in the queue); 50203 the token is stale:
            the lease expired and the job was claimed again.
@@ -19,7 +20,9 @@ ALTER PROCEDURE core.CheckLease
     @JobType varchar(20) = NULL OUTPUT,
     @WorkerId nvarchar(100) = NULL OUTPUT,
     @Attempts int = NULL OUTPUT,
-    @MaxAttempts int = NULL OUTPUT
+    @MaxAttempts int = NULL OUTPUT,
+    @CurrentProgress int = NULL OUTPUT,
+    @CurrentMessage nvarchar(1000) = NULL OUTPUT
 AS
 BEGIN
     SET NOCOUNT, XACT_ABORT ON;
@@ -40,7 +43,9 @@ BEGIN
         @SongId = j.SongId,
         @JobType = j.JobType,
         @Attempts = j.Attempts,
-        @MaxAttempts = j.MaxAttempts
+        @MaxAttempts = j.MaxAttempts,
+        @CurrentProgress = j.Progress,
+        @CurrentMessage = j.Message
     FROM dbo.ProcessingJobs AS j WITH (UPDLOCK, ROWLOCK)
     WHERE j.JobId = @JobId;
 

@@ -1,27 +1,26 @@
-/* core.RecordCleanupStep - the audit row of one step of dbo.sp_CleanupOldData, kept up to date.
+/* core.RecordCleanupStep - the audit row of one step of dbo.sp_CleanupOldData.
 
-   The first batch of a step inserts its row ('system', 'cleaned_up', entity dbo.sp_CleanupOldData)
-   and gets its Id back in @AuditId; every later batch updates that row's Details. It is called in
-   each batch's transaction, so the row always says exactly what the committed batches deleted,
-   even when a later batch fails or the time limit stops the run.
-   Example: EXEC core.RecordCleanupStep @RequestId = @RequestId, @Details = @Details,
-                @AuditId = @StepAuditId OUTPUT; */
+   Inserts one row ('system', 'cleaned_up', entity dbo.sp_CleanupOldData) with the step's final
+   counts in @Details, once per step, when the step ends: finished, cut short by the time limit,
+   or stopped by an error (the counts are then those of the batches that committed). Audit rows
+   are append-only: this procedure never updates a row (before 0015 it inserted the row in the
+   step's first batch and updated it in every later one). @ProcId is the @@PROCID of the
+   procedure that ran the step, recorded as the row's Source; @AuditId returns the new row's Id.
+   Example: EXEC core.RecordCleanupStep @RequestId = @RequestId, @Details = @Details, @ProcId = @@PROCID; */
 IF OBJECT_ID(N'core.RecordCleanupStep', N'P') IS NULL
     EXEC (N'CREATE PROCEDURE core.RecordCleanupStep AS RETURN 0;');
 GO
 ALTER PROCEDURE core.RecordCleanupStep
     @RequestId nvarchar(100),
     @Details nvarchar(max),
-    @AuditId bigint = NULL OUTPUT
+    @AuditId bigint = NULL OUTPUT,
+    @ProcId int = NULL
 AS
 BEGIN
     SET NOCOUNT, XACT_ABORT ON;
 
-    IF @AuditId IS NULL
-        EXEC core.WriteAudit
-            @RequestId = @RequestId, @EntityType = 'system', @EntityId = N'dbo.sp_CleanupOldData',
-            @Action = 'cleaned_up', @Details = @Details, @AuditId = @AuditId OUTPUT;
-    ELSE
-        UPDATE dbo.AuditLog SET Details = @Details WHERE Id = @AuditId;
+    EXEC core.WriteAudit
+        @RequestId = @RequestId, @EntityType = 'system', @EntityId = N'dbo.sp_CleanupOldData',
+        @Action = 'cleaned_up', @Details = @Details, @AuditId = @AuditId OUTPUT, @ProcId = @ProcId;
 END;
 GO

@@ -12,13 +12,18 @@
      2. songs that are finished (completed, failed), were last modified before the cutoff and have
         no job left, with their job-less results; a job cannot be created for a song of the batch
         while it runs (a key-range lock), and should one slip in where locking hints are ignored,
-        that batch is rolled back whole (its results too) and left for the next run: the run does
-        not fail and nothing of a kept song is deleted;
-     3. audit rows older than the audit cutoff (rows are walked by Id up to the newest old one).
-   Batches of @BatchSize rows (default 1000) stay under SQL Server's lock-escalation threshold of
-   5000 locks, so other sessions keep working. Each step writes its own audit row ('system',
-   'cleaned_up') in the transaction of its first batch and brings it up to date in every later
-   batch's transaction, so a failed or stopped run has recorded exactly what it deleted.
+        that batch is rolled back whole (its results too) and left for the next run;
+     3. audit rows older than the audit cutoff, in Id order (core.CleanupAuditLog).
+   Below lock escalation (5,000 locks held by one statement on one index or table: "Transaction
+   locking and row versioning guide"), no statement deletes more than @BatchSize (<= 4000) rows:
+   stems fan out (32 per worker.AddSeparatedTracks call), so a batch holds at most @BatchSize jobs
+   and @BatchSize stems as staged (at least one job), and results go in DELETE TOP (@BatchSize)
+   statements until one deletes fewer.
+   Audit, append-only: each step that ran writes one final row ('system', 'cleaned_up') with what
+   its committed batches deleted, "batches", "batchesSkipped" and "finished" (false when the time
+   limit cut it short or an error stopped it: then with "error", raised again after). A session
+   killed mid-run (a client timeout, KILL) leaves its committed batches unrecorded: give long runs
+   a @TimeLimitSeconds below the client's timeout.
    @DryRun = 1 counts what would be deleted and deletes (and audits) nothing.
    @TimeLimitSeconds stops cleanly between batches once that many seconds have passed (NULL: none);
    the result says which steps finished. Only one cleanup runs at a time (a session-owned app lock);
@@ -62,8 +67,7 @@ BEGIN
     IF @TimeLimitSeconds < 1 OR @TimeLimitSeconds > 86400
         THROW 50002, N'The value for the parameter @TimeLimitSeconds is not supported. Supported values are 1 to 86400 seconds, or NULL for no limit.', 1;
 
-    -- the database's name is part of the lock: Babelfish keeps every T-SQL database in one
-    -- PostgreSQL database, where an app lock's name is shared by all of them
+    -- per database: Babelfish shares app lock names between its T-SQL databases
     DECLARE @LockName nvarchar(255) = CONCAT(N'songsdb.cleanup.', DB_NAME());
     DECLARE @LockResult int;
     EXEC @LockResult = sp_getapplock
@@ -90,38 +94,42 @@ BEGIN
     DECLARE @JobsDone bit = 0;
     DECLARE @SongsDone bit = 0;
     DECLARE @AuditDone bit = 0;
-    DECLARE @StepAuditId bigint;
     DECLARE @Details nvarchar(max);
     DECLARE @Last bigint;
     DECLARE @Upto bigint;
-    DECLARE @BatchUpto bigint;
-    DECLARE @Count int;
+    DECLARE @More bit;
+    DECLARE @Rows int;
     DECLARE @BatchRows int;
     DECLARE @BatchTracks int;
     DECLARE @BatchTranscriptions int;
     DECLARE @BatchChroma int;
     DECLARE @SongTranscriptions int = 0;  -- job-less results deleted with their songs (step 2)
     DECLARE @SongChroma int = 0;
-    DECLARE @Skipped int = 0;
+    DECLARE @StepBatches int = 0;
+    DECLARE @StepSkipped int = 0;
+    DECLARE @StepDetails nvarchar(max);  -- the running step's audit row so far; "finished" comes last
+    DECLARE @Error int;
 
     DECLARE @Doomed TABLE (Id bigint NOT NULL PRIMARY KEY, JobId uniqueidentifier NOT NULL);
     DECLARE @DoomedSongs TABLE (Id uniqueidentifier NOT NULL PRIMARY KEY);
-    CREATE TABLE #Jobs (Id bigint NOT NULL PRIMARY KEY, JobId uniqueidentifier NOT NULL);
+    CREATE TABLE #Jobs (Id bigint NOT NULL PRIMARY KEY, JobId uniqueidentifier NOT NULL, Stems int NOT NULL);
     CREATE TABLE #Songs (Seq bigint NOT NULL PRIMARY KEY, Id uniqueidentifier NOT NULL);
 
     BEGIN TRY
-        -- 1. finished jobs, staged once (IX_ProcessingJobs_Status_CompletedAt), walked by Id
-        INSERT INTO #Jobs (Id, JobId)
+        -- 1. finished jobs with their stem counts (UQ_SeparatedTracks_JobId_StemName), staged once
+        INSERT INTO #Jobs (Id, JobId, Stems)
         SELECT
             j.Id,
-            j.JobId
+            j.JobId,
+            t.Stems
         FROM dbo.ProcessingJobs AS j
+        CROSS APPLY (SELECT COUNT(*) AS Stems FROM dbo.SeparatedTracks AS x WHERE x.JobId = j.JobId) AS t
         WHERE j.Status IN ('completed', 'failed', 'cancelled') AND j.CompletedAt < @Cutoff;
 
         IF @DryRun = 1
         BEGIN
             SET @Jobs = (SELECT COUNT(*) FROM #Jobs);
-            SET @Tracks = (SELECT COUNT(*) FROM #Jobs AS c INNER JOIN dbo.SeparatedTracks AS t ON t.JobId = c.JobId);
+            SET @Tracks = COALESCE((SELECT SUM(c.Stems) FROM #Jobs AS c), 0);
             SET @Transcriptions = (SELECT COUNT(*) FROM #Jobs AS c INNER JOIN dbo.Transcriptions AS t ON t.JobId = c.JobId);
             SET @Chroma = (SELECT COUNT(*) FROM #Jobs AS c INNER JOIN dbo.ChromaAnalysis AS t ON t.JobId = c.JobId);
             SET @Songs = (
@@ -136,10 +144,8 @@ BEGIN
                         WHERE j.SongId = s.Id AND NOT EXISTS (SELECT 1 FROM #Jobs AS c WHERE c.Id = j.Id)
                     )
             );
-            SET @Audit = (SELECT COUNT(*) FROM dbo.AuditLog AS a WHERE a.[Timestamp] < @AuditCutoff);
             SET @JobsDone = 1;
             SET @SongsDone = 1;
-            SET @AuditDone = 1;
         END;
 
         SET @Last = 0;
@@ -147,7 +153,20 @@ BEGIN
         BEGIN
             IF @Deadline IS NOT NULL AND SYSUTCDATETIME() >= @Deadline
                 BREAK;
-            SET @Upto = (SELECT MAX(b.Id) FROM (SELECT TOP (@BatchSize) c.Id FROM #Jobs AS c WHERE c.Id > @Last ORDER BY c.Id) AS b);
+            -- the next jobs: at most @BatchSize of them and of their stems, at least one job
+            SET @Upto = (
+                SELECT MAX(b.Id)
+                FROM (
+                    SELECT TOP (@BatchSize)
+                        c.Id,
+                        SUM(c.Stems) OVER (ORDER BY c.Id ROWS UNBOUNDED PRECEDING) AS Stems,
+                        ROW_NUMBER() OVER (ORDER BY c.Id) AS Seq
+                    FROM #Jobs AS c
+                    WHERE c.Id > @Last
+                    ORDER BY c.Id
+                ) AS b
+                WHERE b.Stems <= @BatchSize OR b.Seq = 1
+            );
             IF @Upto IS NULL
             BEGIN
                 SET @JobsDone = 1;
@@ -157,9 +176,7 @@ BEGIN
             BEGIN TRY
                 BEGIN TRANSACTION;
                 DELETE FROM @Doomed;
-                -- lock the batch's jobs that are still finished and old: the batch's range of #Jobs,
-                -- then one clustered-key seek per job (a join or IN could be planned as a scan of
-                -- the table, and was on Babelfish, which cannot estimate temporary tables)
+                -- lock its jobs still finished and old, a clustered-key seek each (a join was a scan on Babelfish)
                 INSERT INTO @Doomed (Id, JobId)
                 SELECT
                     j.Id,
@@ -177,41 +194,54 @@ BEGIN
                 ) AS j
                 WHERE c.Id > @Last AND c.Id <= @Upto;
 
-                DELETE FROM dbo.SeparatedTracks WHERE JobId IN (SELECT d.JobId FROM @Doomed AS d);
-                SET @BatchTracks = @@ROWCOUNT;
-                DELETE FROM dbo.Transcriptions WHERE JobId IN (SELECT d.JobId FROM @Doomed AS d);
-                SET @BatchTranscriptions = @@ROWCOUNT;
-                DELETE FROM dbo.ChromaAnalysis WHERE JobId IN (SELECT d.JobId FROM @Doomed AS d);
-                SET @BatchChroma = @@ROWCOUNT;
+                -- results in statements of at most @BatchSize rows, until none had more (header)
+                SELECT @BatchTracks = 0, @BatchTranscriptions = 0, @BatchChroma = 0, @More = 1;
+                WHILE @More = 1
+                BEGIN
+                    DELETE TOP (@BatchSize) FROM dbo.SeparatedTracks WHERE JobId IN (SELECT d.JobId FROM @Doomed AS d);
+                    SET @Rows = @@ROWCOUNT;
+                    SET @BatchTracks = @BatchTracks + @Rows;
+                    SET @More = CASE WHEN @Rows = @BatchSize THEN 1 ELSE 0 END;
+                    DELETE TOP (@BatchSize) FROM dbo.Transcriptions WHERE JobId IN (SELECT d.JobId FROM @Doomed AS d);
+                    SET @Rows = @@ROWCOUNT;
+                    SET @BatchTranscriptions = @BatchTranscriptions + @Rows;
+                    SET @More = CASE WHEN @Rows = @BatchSize THEN 1 ELSE @More END;
+                    DELETE TOP (@BatchSize) FROM dbo.ChromaAnalysis WHERE JobId IN (SELECT d.JobId FROM @Doomed AS d);
+                    SET @Rows = @@ROWCOUNT;
+                    SET @BatchChroma = @BatchChroma + @Rows;
+                    SET @More = CASE WHEN @Rows = @BatchSize THEN 1 ELSE @More END;
+                END;
                 DELETE FROM dbo.ProcessingJobs
                 WHERE Id > @Last AND Id <= @Upto AND Id IN (SELECT d.Id FROM @Doomed AS d);
                 SET @BatchRows = @@ROWCOUNT;
-                SET @JobsDone = CASE WHEN EXISTS (SELECT 1 FROM #Jobs AS c WHERE c.Id > @Upto) THEN 0 ELSE 1 END;
-
-                SET @Details = CONCAT(
-                    N'{"step":"jobs","daysToKeep":', @DaysToKeep, N',"cutoff":"', @CutoffText,
-                    N'","processingJobs":', @Jobs + @BatchRows, N',"separatedTracks":', @Tracks + @BatchTracks,
-                    N',"transcriptions":', @Transcriptions + @BatchTranscriptions,
-                    N',"chromaAnalysis":', @Chroma + @BatchChroma, N',"batchesSkipped":', @Skipped,
-                    N',"finished":', CASE WHEN @JobsDone = 1 THEN N'true' ELSE N'false' END, N'}'
-                );
-                EXEC core.RecordCleanupStep @RequestId = @RequestId, @Details = @Details, @AuditId = @StepAuditId OUTPUT;
                 COMMIT TRANSACTION;
                 SET @Jobs = @Jobs + @BatchRows;
                 SET @Tracks = @Tracks + @BatchTracks;
                 SET @Transcriptions = @Transcriptions + @BatchTranscriptions;
                 SET @Chroma = @Chroma + @BatchChroma;
+                SET @StepBatches = @StepBatches + 1;
             END TRY
             BEGIN CATCH
                 IF XACT_STATE() <> 0 ROLLBACK TRANSACTION;
-                -- a deadlock (1205) with a call that changes one of these jobs: the whole batch is rolled
-                -- back, counted as skipped, and left for the next run; anything else stops the run
+                -- a deadlock (1205) with a call changing one of these jobs: skipped, left for the next run
                 IF ERROR_NUMBER() <> 1205
                     THROW;
-                SET @Skipped = @Skipped + 1;
-                SET @JobsDone = CASE WHEN EXISTS (SELECT 1 FROM #Jobs AS c WHERE c.Id > @Upto) THEN 0 ELSE 1 END;
+                SET @StepSkipped = @StepSkipped + 1;
             END CATCH;
+            SET @JobsDone = CASE WHEN EXISTS (SELECT 1 FROM #Jobs AS c WHERE c.Id > @Upto) THEN 0 ELSE 1 END;
             SET @Last = @Upto;
+            SET @StepDetails = CONCAT(
+                N'{"step":"jobs","daysToKeep":', @DaysToKeep, N',"cutoff":"', @CutoffText,
+                N'","processingJobs":', @Jobs, N',"separatedTracks":', @Tracks,
+                N',"transcriptions":', @Transcriptions, N',"chromaAnalysis":', @Chroma,
+                N',"batches":', @StepBatches, N',"batchesSkipped":', @StepSkipped
+            );
+        END;
+        IF @StepDetails IS NOT NULL
+        BEGIN
+            SET @Details = CONCAT(@StepDetails, N',"finished":', CASE WHEN @JobsDone = 1 THEN N'true' ELSE N'false' END, N'}');
+            EXEC core.RecordCleanupStep @RequestId = @RequestId, @Details = @Details, @ProcId = @@PROCID;
+            SET @StepDetails = NULL;
         END;
 
         -- 2. finished songs left without jobs, staged once (IX_Songs_Status_LastModified), walked in order
@@ -226,8 +256,7 @@ BEGIN
                 s.Status IN ('completed', 'failed')
                 AND s.LastModified < @Cutoff
                 AND NOT EXISTS (SELECT 1 FROM dbo.ProcessingJobs AS j WHERE j.SongId = s.Id);
-            SET @StepAuditId = NULL;
-            SET @Last = 0;
+            SELECT @StepBatches = 0, @StepSkipped = 0, @Last = 0;
         END;
         WHILE @DryRun = 0 AND @JobsDone = 1 AND @SongsDone = 0
         BEGIN
@@ -243,8 +272,7 @@ BEGIN
             BEGIN TRY
                 BEGIN TRANSACTION;
                 DELETE FROM @DoomedSongs;
-                -- HOLDLOCK on the jobs check: a job for one of these songs cannot be created until this
-                -- batch commits (its foreign key check then finds the song gone: SongNotFound)
+                -- HOLDLOCK: no job for these songs until the commit (its FK check then fails: SongNotFound)
                 INSERT INTO @DoomedSongs (Id)
                 SELECT s.Id
                 FROM #Songs AS c
@@ -261,92 +289,75 @@ BEGIN
                 ) AS s
                 WHERE c.Seq > @Last AND c.Seq <= @Upto;
 
-                DELETE FROM dbo.Transcriptions
-                WHERE JobId IS NULL AND SongId IN (SELECT d.Id FROM @DoomedSongs AS d);
-                SET @BatchTranscriptions = @@ROWCOUNT;
-                DELETE FROM dbo.ChromaAnalysis
-                WHERE JobId IS NULL AND SongId IN (SELECT d.Id FROM @DoomedSongs AS d);
-                SET @BatchChroma = @@ROWCOUNT;
-                -- every doomed song goes; should a job for one have slipped in anyway (an engine that
-                -- ignores the hints), its foreign key fails this batch, which is rolled back whole below
+                SELECT @BatchTranscriptions = 0, @BatchChroma = 0, @More = 1;
+                WHILE @More = 1
+                BEGIN
+                    DELETE TOP (@BatchSize) FROM dbo.Transcriptions
+                    WHERE JobId IS NULL AND SongId IN (SELECT d.Id FROM @DoomedSongs AS d);
+                    SET @Rows = @@ROWCOUNT;
+                    SET @BatchTranscriptions = @BatchTranscriptions + @Rows;
+                    SET @More = CASE WHEN @Rows = @BatchSize THEN 1 ELSE 0 END;
+                    DELETE TOP (@BatchSize) FROM dbo.ChromaAnalysis
+                    WHERE JobId IS NULL AND SongId IN (SELECT d.Id FROM @DoomedSongs AS d);
+                    SET @Rows = @@ROWCOUNT;
+                    SET @BatchChroma = @BatchChroma + @Rows;
+                    SET @More = CASE WHEN @Rows = @BatchSize THEN 1 ELSE @More END;
+                END;
+                -- should a job for one have slipped in (hints ignored), its foreign key fails the batch (547)
                 DELETE FROM dbo.Songs WHERE Id IN (SELECT d.Id FROM @DoomedSongs AS d);
                 SET @BatchRows = @@ROWCOUNT;
-                SET @SongsDone = CASE WHEN EXISTS (SELECT 1 FROM #Songs AS c WHERE c.Seq > @Upto) THEN 0 ELSE 1 END;
-
-                SET @Details = CONCAT(
-                    N'{"step":"songs","daysToKeep":', @DaysToKeep, N',"cutoff":"', @CutoffText,
-                    N'","songs":', @Songs + @BatchRows,
-                    N',"transcriptions":', @SongTranscriptions + @BatchTranscriptions,
-                    N',"chromaAnalysis":', @SongChroma + @BatchChroma, N',"batchesSkipped":', @Skipped,
-                    N',"finished":', CASE WHEN @SongsDone = 1 THEN N'true' ELSE N'false' END, N'}'
-                );
-                EXEC core.RecordCleanupStep @RequestId = @RequestId, @Details = @Details, @AuditId = @StepAuditId OUTPUT;
                 COMMIT TRANSACTION;
                 SET @Songs = @Songs + @BatchRows;
                 SET @SongTranscriptions = @SongTranscriptions + @BatchTranscriptions;
                 SET @SongChroma = @SongChroma + @BatchChroma;
+                SET @StepBatches = @StepBatches + 1;
             END TRY
             BEGIN CATCH
                 IF XACT_STATE() <> 0 ROLLBACK TRANSACTION;
-                -- a job created for one of these songs meanwhile (547) or a deadlock (1205): the batch
-                -- is rolled back whole (no result of a kept song is lost), skipped, left for the next run
+                -- a job created for one of these songs meanwhile (547) or a deadlock (1205): skipped whole
                 IF ERROR_NUMBER() NOT IN (547, 1205)
                     THROW;
-                SET @Skipped = @Skipped + 1;
-                SET @SongsDone = CASE WHEN EXISTS (SELECT 1 FROM #Songs AS c WHERE c.Seq > @Upto) THEN 0 ELSE 1 END;
+                SET @StepSkipped = @StepSkipped + 1;
             END CATCH;
+            SET @SongsDone = CASE WHEN EXISTS (SELECT 1 FROM #Songs AS c WHERE c.Seq > @Upto) THEN 0 ELSE 1 END;
             SET @Last = @Upto;
+            SET @StepDetails = CONCAT(
+                N'{"step":"songs","daysToKeep":', @DaysToKeep, N',"cutoff":"', @CutoffText,
+                N'","songs":', @Songs, N',"transcriptions":', @SongTranscriptions,
+                N',"chromaAnalysis":', @SongChroma,
+                N',"batches":', @StepBatches, N',"batchesSkipped":', @StepSkipped
+            );
+        END;
+        IF @StepDetails IS NOT NULL
+        BEGIN
+            SET @Details = CONCAT(@StepDetails, N',"finished":', CASE WHEN @SongsDone = 1 THEN N'true' ELSE N'false' END, N'}');
+            EXEC core.RecordCleanupStep @RequestId = @RequestId, @Details = @Details, @ProcId = @@PROCID;
+            SET @StepDetails = NULL;
         END;
 
-        -- 3. old audit rows, by Id up to the newest old one (IX_AuditLog_Timestamp finds it once)
-        IF @DryRun = 0 AND @SongsDone = 1
-        BEGIN
-            SET @Upto = (SELECT MAX(a.Id) FROM dbo.AuditLog AS a WHERE a.[Timestamp] < @AuditCutoff);
-            SET @StepAuditId = NULL;
-            SET @Last = 0;
-            IF @Upto IS NULL
-                SET @AuditDone = 1;
-        END;
-        WHILE @DryRun = 0 AND @SongsDone = 1 AND @AuditDone = 0
-        BEGIN
-            IF @Deadline IS NOT NULL AND SYSUTCDATETIME() >= @Deadline
-                BREAK;
-            -- the batch is a range of the clustered key: from @Last to the @BatchSize-th old row after it
-            SET @BatchUpto = (
-                SELECT MAX(b.Id)
-                FROM (
-                    SELECT TOP (@BatchSize) a.Id
-                    FROM dbo.AuditLog AS a
-                    WHERE a.Id > @Last AND a.Id <= @Upto AND a.[Timestamp] < @AuditCutoff
-                    ORDER BY a.Id
-                ) AS b
-            );
-            IF @BatchUpto IS NULL
-            BEGIN
-                SET @AuditDone = 1;
-                BREAK;
-            END;
-
-            BEGIN TRANSACTION;
-            DELETE FROM dbo.AuditLog WHERE Id > @Last AND Id <= @BatchUpto AND [Timestamp] < @AuditCutoff;
-            SET @Count = @@ROWCOUNT;
-            SET @Audit = @Audit + @Count;
-            SET @Last = @BatchUpto;
-            IF @Count < @BatchSize
-                SET @AuditDone = 1;
-            SET @Details = CONCAT(
-                N'{"step":"audit","auditDaysToKeep":', @AuditDaysToKeep,
-                N',"cutoff":"', CONVERT(nvarchar(30), @AuditCutoff, 126), N'","auditLog":', @Audit,
-                N',"finished":', CASE WHEN @AuditDone = 1 THEN N'true' ELSE N'false' END, N'}'
-            );
-            EXEC core.RecordCleanupStep @RequestId = @RequestId, @Details = @Details, @AuditId = @StepAuditId OUTPUT;
-            COMMIT TRANSACTION;
-        END;
+        -- 3. old audit rows (it records its own step's row)
+        IF @SongsDone = 1
+            EXEC core.CleanupAuditLog
+                @AuditCutoff = @AuditCutoff, @AuditDaysToKeep = @AuditDaysToKeep, @BatchSize = @BatchSize,
+                @DryRun = @DryRun, @Deadline = @Deadline, @RequestId = @RequestId, @ProcId = @@PROCID,
+                @Deleted = @Audit OUTPUT, @Finished = @AuditDone OUTPUT;
 
         EXEC sp_releaseapplock @Resource = @LockName, @LockOwner = N'Session';
     END TRY
     BEGIN CATCH
+        SET @Error = ERROR_NUMBER();
         IF XACT_STATE() <> 0 ROLLBACK TRANSACTION;
+        -- the running step records its committed batches; the original error is raised either way
+        IF @StepDetails IS NOT NULL
+        BEGIN
+            BEGIN TRY
+                SET @Details = CONCAT(@StepDetails, N',"finished":false,"error":', @Error, N'}');
+                EXEC core.RecordCleanupStep @RequestId = @RequestId, @Details = @Details, @ProcId = @@PROCID;
+            END TRY
+            BEGIN CATCH
+                IF XACT_STATE() <> 0 ROLLBACK TRANSACTION;
+            END CATCH;
+        END;
         EXEC sp_releaseapplock @Resource = @LockName, @LockOwner = N'Session';
         THROW;
     END CATCH;

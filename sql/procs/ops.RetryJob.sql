@@ -53,7 +53,8 @@ BEGIN
         END;
 
         EXEC core.WriteAudit
-            @RequestId = @RequestId, @EntityType = 'job', @EntityId = @JobIdText, @Action = 'retried';
+            @RequestId = @RequestId, @EntityType = 'job', @EntityId = @JobIdText, @Action = 'retried',
+            @ProcId = @@PROCID;
 
         IF @OwnTransaction = 1 COMMIT TRANSACTION;
     END TRY

@@ -50,7 +50,7 @@ BEGIN
 
         EXEC core.WriteAudit
             @RequestId = @RequestId, @EntityType = 'job', @EntityId = @JobIdText,
-            @Action = 'processed', @Details = @Details;
+            @Action = 'processed', @Details = @Details, @ProcId = @@PROCID;
 
         IF @OwnTransaction = 1 COMMIT TRANSACTION;
     END TRY

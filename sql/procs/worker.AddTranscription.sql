@@ -54,7 +54,7 @@ BEGIN
         );
         EXEC core.WriteAudit
             @RequestId = @RequestId, @EntityType = 'transcription', @EntityId = @IdText,
-            @Action = 'created', @Details = @Details;
+            @Action = 'created', @Details = @Details, @ProcId = @@PROCID;
 
         IF @OwnTransaction = 1 COMMIT TRANSACTION;
     END TRY

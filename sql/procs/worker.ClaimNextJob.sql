@@ -218,7 +218,7 @@ BEGIN
                     );
                     EXEC core.WriteAudit
                         @RequestId = @RequestId, @EntityType = 'job', @EntityId = @Text,
-                        @Action = 'failed', @Details = @Details;
+                        @Action = 'failed', @Details = @Details, @ProcId = @@PROCID;
                 END;
                 CONTINUE;
             END;
@@ -251,7 +251,7 @@ BEGIN
                 );
                 EXEC core.WriteAudit
                     @RequestId = @RequestId, @EntityType = 'job', @EntityId = @Text,
-                    @Action = 'claimed', @Details = @Details;
+                    @Action = 'claimed', @Details = @Details, @ProcId = @@PROCID;
             END;
         END;
 

@@ -154,7 +154,7 @@ BEGIN
         );
         EXEC core.WriteAudit
             @RequestId = @RequestId, @EntityType = 'job', @EntityId = @JobIdText,
-            @Action = 'completed', @Details = @Details;
+            @Action = 'completed', @Details = @Details, @ProcId = @@PROCID;
 
         IF @OwnTransaction = 1 COMMIT TRANSACTION;
     END TRY

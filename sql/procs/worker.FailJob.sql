@@ -79,7 +79,7 @@ BEGIN
         );
         EXEC core.WriteAudit
             @RequestId = @RequestId, @EntityType = 'job', @EntityId = @JobIdText,
-            @Action = 'failed', @Details = @Details;
+            @Action = 'failed', @Details = @Details, @ProcId = @@PROCID;
 
         IF @OwnTransaction = 1 COMMIT TRANSACTION;
     END TRY

@@ -1,7 +1,13 @@
 /* worker.Heartbeat - a worker extends its lease and, optionally, records progress.
 
    Requires the claim token; a worker whose lease expired and whose job was claimed again is
-   refused. Progress or message changes are audited ('updated'); a bare lease extension is not.
+   refused. A progress or message that differs from the stored one is audited ('updated', with the
+   values sent); a bare lease extension, or a beat that repeats the stored progress and message (a
+   worker's heartbeat thread resending its last progress every minute), writes no audit row: the
+   audit trail records changes, not beats. The stored values are read by core.CheckLease under the
+   job's lock on SQL Server (where hints are ignored, Babelfish, two simultaneous beats of one job
+   may both audit the same change: harmless). Messages compare exactly (case, accents, trailing
+   spaces).
    Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
             Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
             ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt, HeldBy
@@ -41,11 +47,16 @@ BEGIN
         FOR JSON PATH, WITHOUT_ARRAY_WRAPPER
     );
 
+    DECLARE @WasProgress int;
+    DECLARE @WasMessage nvarchar(1000);
+
     DECLARE @OwnTransaction bit = CASE WHEN @@TRANCOUNT = 0 AND (@@OPTIONS & 2) = 0 THEN 1 ELSE 0 END;
     BEGIN TRY
         IF @OwnTransaction = 1 BEGIN TRANSACTION;
 
-        EXEC core.CheckLease @JobId = @JobId, @ClaimToken = @ClaimToken;
+        EXEC core.CheckLease
+            @JobId = @JobId, @ClaimToken = @ClaimToken,
+            @CurrentProgress = @WasProgress OUTPUT, @CurrentMessage = @WasMessage OUTPUT;
 
         UPDATE dbo.ProcessingJobs
         SET
@@ -57,10 +68,19 @@ BEGIN
         IF @@ROWCOUNT = 0
             THROW 50203, N'The lease was lost while this heartbeat ran: the job was claimed again.', 1;
 
-        IF @Progress IS NOT NULL OR @Message IS NOT NULL
+        IF
+            (@Progress IS NOT NULL AND @Progress <> @WasProgress)
+            OR (
+                @Message IS NOT NULL
+                AND (
+                    @WasMessage IS NULL
+                    OR @Message COLLATE Latin1_General_BIN2 <> @WasMessage COLLATE Latin1_General_BIN2
+                    OR DATALENGTH(@Message) <> DATALENGTH(@WasMessage)  -- = ignores trailing spaces
+                )
+            )
             EXEC core.WriteAudit
                 @RequestId = @RequestId, @EntityType = 'job', @EntityId = @JobIdText,
-                @Action = 'updated', @Details = @Details;
+                @Action = 'updated', @Details = @Details, @ProcId = @@PROCID;
 
         IF @OwnTransaction = 1 COMMIT TRANSACTION;
     END TRY

@@ -248,3 +248,35 @@ def test_a_validation_errors_parameter_is_the_argument_name_the_client_method_ta
     assert len(pairs) > 60
     wrong = [(m, p, a, argument_name(f"@{p}")) for m, p, a in pairs if argument_name(f"@{p}") != a]
     assert wrong == []
+
+
+def _code(source: str) -> str:
+    """A procedure file without its comments (the header's Example lines name core.WriteAudit too)."""
+    from songsdb.migrations import strip_comments
+
+    return strip_comments(source)
+
+
+def test_every_audit_row_is_written_with_its_login_and_the_procedure_that_wrote_it() -> None:
+    """0015: each dbo.AuditLog row says who (ORIGINAL_LOGIN()) and which procedure wrote it, and rows
+    are only ever inserted. core.WriteAudit learns the procedure from the caller's @@PROCID (inside
+    core.WriteAudit, @@PROCID would name core.WriteAudit itself)."""
+    import re
+
+    from songsdb.migrations import sql_root
+
+    calls: list[str] = []
+    inserts: list[str] = []
+    for path in sorted((sql_root() / "procs").glob("*.sql")):
+        code = _code(path.read_text(encoding="utf-8"))
+        assert not re.search(r"\bUPDATE\s+dbo\.AuditLog\b", code, re.IGNORECASE), f"{path.name} updates audit rows"
+        for call in re.findall(r"EXEC\s+core\.(?:WriteAudit|RecordCleanupStep)\b[^;]*;", code, re.IGNORECASE):
+            calls.append(path.name)
+            passed = "@ProcId = @ProcId" if path.name in ("core.RecordCleanupStep.sql", "core.CleanupAuditLog.sql") else "@ProcId = @@PROCID"
+            assert passed in call, f"{path.name}: {call!r} does not pass {passed}"
+        for listed in re.findall(r"INSERT\s+INTO\s+dbo\.AuditLog\s*\(([^)]*)\)", code, re.IGNORECASE):
+            inserts.append(path.name)
+            names = {c.strip().strip("[]") for c in listed.split(",")}
+            assert {"RecordedBy", "Source"} <= names, f"{path.name} inserts audit rows without RecordedBy and Source"
+    assert len(calls) >= 18 and {"worker.Heartbeat.sql", "dbo.sp_CleanupOldData.sql"} <= set(calls)
+    assert set(inserts) == {"core.WriteAudit.sql", "api.LogAudit.sql", "api.EnqueueJobs.sql", "api.ImportSongs.sql"}
