@@ -553,7 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "import":
             sub_parser.add_argument("file", help="a .csv file, or .jsonl with one JSON object a line")
             sub_parser.add_argument("--format", choices=("csv", "jsonl"), help="the file's format (default: from its suffix)")
-            sub_parser.add_argument("--chunk-size", type=int, default=1000, help="rows per call and transaction (1 to 5000; default 1000)")
+            sub_parser.add_argument("--chunk-size", type=int, default=1000, help="rows per call and transaction (1 to 4000, below lock escalation; default 1000)")
             sub_parser.add_argument(
                 "--on-duplicate", choices=("skip", "update"), default="skip",
                 help="a file id already stored: skip the row (default) or write its values over the stored ones",
