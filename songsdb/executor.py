@@ -416,24 +416,19 @@ class _Verdict(NamedTuple):
 def execute_once(conn: PooledConnection, sql: str, values: Any, timeout: int | None) -> list[ResultSet]:
     """Send one call on ``conn`` and return every result set as (column names, rows); no retry, no mapping.
 
-    pyodbc applies a connection's timeout when it makes a cursor, and cursors are kept per text: a
-    call with a limit of its own (``timeout`` not None) gets a cursor of its own, closed after it.
+    A call with a limit of its own (``timeout`` not None) runs on a cursor made under that limit
+    (:meth:`~songsdb.pool.PooledConnection.cursor_for`), kept like any other: still one request.
     """
-    own = None if timeout is None else _timed_cursor(conn.raw, timeout)
-    try:
-        cursor = conn.cursor_for(sql) if own is None else own
-        cursor.execute(sql, values)
-        sets: list[ResultSet] = []
-        while True:
-            description = cursor.description
-            if description is not None:
-                # pyodbc rows index like tuples and hold no cursor: kept as they come
-                sets.append((tuple(map(_first, description)), cursor.fetchall()))
-            if not cursor.nextset():
-                return sets
-    finally:
-        if own is not None:
-            quietly(own.close)
+    cursor = conn.cursor_for(sql, timeout)
+    cursor.execute(sql, values)
+    sets: list[ResultSet] = []
+    while True:
+        description = cursor.description
+        if description is not None:
+            # pyodbc rows index like tuples and hold no cursor: kept as they come
+            sets.append((tuple(map(_first, description)), cursor.fetchall()))
+        if not cursor.nextset():
+            return sets
 
 
 class _Driver:
@@ -524,16 +519,6 @@ def _is_local(host: str) -> bool:
         return ipaddress.ip_address(name.strip("[]")).is_loopback  # 127.x, ::1
     except ValueError:
         return False
-
-
-def _timed_cursor(raw: Any, seconds: int) -> Any:
-    """A new cursor of ``raw`` whose statements are cancelled after ``seconds`` (0: never)."""
-    previous = raw.timeout
-    raw.timeout = seconds
-    try:
-        return raw.cursor()
-    finally:
-        raw.timeout = previous
 
 
 def _alive(conn: PooledConnection) -> bool:

@@ -74,16 +74,30 @@ class PooledConnection:
         self.created = now
         self.last_used = now
         self.lifetime = lifetime  # seconds it is kept after it was made
-        self._cursors: OrderedDict[str, Any] = OrderedDict()
+        self._cursors: OrderedDict[Any, Any] = OrderedDict()
 
-    def cursor_for(self, sql: str) -> Any:
-        """The cursor that last ran ``sql`` (pyodbc re-uses its prepared statement), or a new one."""
-        cursor = self._cursors.get(sql)
+    def cursor_for(self, sql: str, timeout: int | None = None) -> Any:
+        """The cursor that last ran ``sql`` (pyodbc re-uses its prepared statement), or a new one.
+
+        ``timeout`` (seconds, 0 = none) is a time limit of the call's own: pyodbc applies a
+        connection's limit when it makes a cursor, so such a cursor is made under that limit and
+        kept apart, per text and limit (a new one each call would prepare and unprepare: two requests).
+        """
+        key: Any = sql if timeout is None else (sql, timeout)
+        cursor = self._cursors.get(key)
         if cursor is not None:
-            self._cursors.move_to_end(sql)
+            self._cursors.move_to_end(key)
             return cursor
-        cursor = self.raw.cursor()
-        self._cursors[sql] = cursor
+        if timeout is None:
+            cursor = self.raw.cursor()
+        else:
+            previous = self.raw.timeout
+            self.raw.timeout = timeout
+            try:
+                cursor = self.raw.cursor()
+            finally:
+                self.raw.timeout = previous
+        self._cursors[key] = cursor
         if len(self._cursors) > STATEMENTS_PER_CONNECTION:
             _, oldest = self._cursors.popitem(last=False)
             quietly(oldest.close)
