@@ -9,7 +9,7 @@ waiting for statistics. The small tables' statistics are taken first (``sp_updat
 takes them once a table has 50 rows; ``--no-session-setup`` runs the client without its per-connection
 set-up, to show what that set-up prevents. Each round uses a database of its own. For every call the median before and
 after is printed with their ratio; where a ratio exceeds 1.5, the plans the server used for that
-call on that connection are captured (Babelfish: ``SET BABELFISH_STATISTICS PROFILE ON``) and
+call on that connection are captured (every call over 1.5x, by the procedure it runs) (Babelfish: ``SET BABELFISH_STATISTICS PROFILE ON``) and
 written with the figures to bench/results/long-lived-<date>.json. Asserts nothing: figures to read.
 """
 
@@ -59,6 +59,23 @@ def plans(db: SongsDatabase, procedure: str, **params: Any) -> list[str]:
         db._pool.release(conn)
 
 
+def procedures(settings: Settings) -> dict[str, tuple[str, dict[str, Any]]]:
+    """For each timed call of ``bench.scale.lookups``, the procedure it runs and arguments like its own."""
+    song_id, file_id = execute(settings, "SELECT TOP (1) Id, FileId FROM dbo.Songs ORDER BY UploadedAt DESC;")[0]
+    job_id = execute(settings, "SELECT TOP (1) JobId FROM dbo.ProcessingJobs WHERE Status = 'completed';")[0][0]
+    model = execute(settings, "SELECT TOP (1) ModelName FROM dbo.ProcessingJobs WHERE ModelName LIKE N'scale-%';")[0][0]
+    return {
+        "get_song": ("api.GetSongByFileId", {"FileId": file_id}),
+        "get_song_by_id": ("api.GetSong", {"SongId": str(song_id)}),
+        "get_job": ("api.GetJob", {"JobId": str(job_id)}),
+        "list_jobs(status=queued)": ("api.ListJobs", {"Status": "queued", "Offset": 0, "Limit": 50}),
+        "get_audit_trail(request_id)": ("api.GetAuditTrail", {"RequestId": "bulk-req-7", "Limit": 1000}),
+        "job_summary()": ("ops.GetJobSummary", {"Limit": 50}),
+        "claim_next_job + complete_job": (
+            "worker.ClaimNextJob", {"WorkerId": "bench-plans", "ModelNames": json.dumps([model]), "LeaseSeconds": 300}),
+    }
+
+
 def one_round(server: Settings, engine: str, rows: int, calls: int) -> dict[str, Any]:
     settings = server.with_database(f"songsdb_bench_ll_{os.getpid()}_{time.monotonic_ns() % 10**6}")
     Migrator(settings).create_database()
@@ -74,9 +91,12 @@ def one_round(server: Settings, engine: str, rows: int, calls: int) -> dict[str,
             after = lookups(db, settings, calls)
             ratios = {name: after[name]["median_ms"] / max(before[name]["median_ms"], 1e-6) for name in before}
             captured: dict[str, list[str]] = {}
-            if engine == "babelfish" and any(r > SLOW for r in ratios.values()):
-                file_id = execute(settings, "SELECT TOP (1) FileId FROM dbo.Songs ORDER BY UploadedAt DESC;")[0][0]
-                captured["api.GetSongByFileId"] = plans(db, "api.GetSongByFileId", FileId=file_id)
+            if engine == "babelfish":
+                calls_by_name = procedures(settings)
+                for name, ratio in ratios.items():
+                    if ratio > SLOW:
+                        procedure, params = calls_by_name[name]
+                        captured[name] = plans(db, procedure, **params)
         return {"load_s": round(loaded_s, 1), "before": before, "after": after, "ratios": ratios, "plans": captured}
     finally:
         drop_database(server, settings.target_database, engine)
