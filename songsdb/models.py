@@ -363,7 +363,7 @@ class ChromaAnalysis(Row):
 
 @row
 class AuditEntry(Row):
-    """One audit row; ``details`` is a JSON object."""
+    """One audit row; ``details`` is a JSON object; ``recorded_by`` is the login that wrote it and ``source`` the procedure (both None on rows from before 0015)."""
 
     id: int = col("Id")
     request_id: str | None = col("RequestId")
@@ -375,6 +375,8 @@ class AuditEntry(Row):
     user_agent: str | None = col("UserAgent")
     details: dict[str, Any] | None = col("Details", "json")
     timestamp: datetime = col("Timestamp", "utc")
+    recorded_by: str | None = col("RecordedBy")
+    source: str | None = col("Source")
 
 
 @row

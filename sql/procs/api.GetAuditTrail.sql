@@ -5,7 +5,9 @@
    also given, is a residual filter); by entity, a seek on IX_AuditLog_EntityType_EntityId. Both
    indexes end with Id, so the rows come oldest first with no sort; the rest of each row is a key
    lookup, at most @Limit of them.
-   Returns: Id, RequestId, EntityType, EntityId, Action, UserId, IpAddress, UserAgent, Details, Timestamp
+   Returns: Id, RequestId, EntityType, EntityId, Action, UserId, IpAddress, UserAgent, Details, Timestamp,
+            RecordedBy, Source
+   (RecordedBy and Source: the login and the procedure that wrote the row; NULL on rows from before 0015)
    Errors: 50001 neither filter given; 50002 text too long or @Limit out of range; 50003 @EntityType unknown.
    Example: EXEC api.GetAuditTrail @RequestId = N'req-1'; */
 IF OBJECT_ID(N'api.GetAuditTrail', N'P') IS NULL
@@ -45,7 +47,9 @@ BEGIN
             a.IpAddress,
             a.UserAgent,
             a.Details,
-            a.[Timestamp]
+            a.[Timestamp],
+            a.RecordedBy,
+            a.Source
         FROM dbo.AuditLog AS a
         WHERE
             a.RequestId = @Request
@@ -63,7 +67,9 @@ BEGIN
             a.IpAddress,
             a.UserAgent,
             a.Details,
-            a.[Timestamp]
+            a.[Timestamp],
+            a.RecordedBy,
+            a.Source
         FROM dbo.AuditLog AS a
         WHERE a.EntityType = @Type AND a.EntityId = @Entity
         ORDER BY a.Id;

@@ -9,7 +9,8 @@
    The row comes back from the INSERT itself (OUTPUT), never by reading the log again. Like every
    audit row it records the login that wrote it (RecordedBy, ORIGINAL_LOGIN()) and this procedure
    (Source), whatever @UserId says (0015).
-   Returns: Id, RequestId, EntityType, EntityId, Action, UserId, IpAddress, UserAgent, Details, Timestamp
+   Returns: Id, RequestId, EntityType, EntityId, Action, UserId, IpAddress, UserAgent, Details, Timestamp,
+            RecordedBy, Source
    Errors: 50001 @EntityType or @Action missing; 50002 text too long, or @IpAddress not ASCII;
            50003 unknown @EntityType (also 'system') or an @Action that is not one snake_case word; 50004 @Details
            not a JSON object.
@@ -56,7 +57,9 @@ BEGIN
         inserted.IpAddress,
         inserted.UserAgent,
         inserted.Details,
-        inserted.[Timestamp]
+        inserted.[Timestamp],
+        inserted.RecordedBy,
+        inserted.Source
     VALUES (
         @RequestId, LOWER(@EntityType), @EntityId, LOWER(@Action), @UserId, @IpAddress, @UserAgent, @Details,
         ORIGINAL_LOGIN(), CONCAT(OBJECT_SCHEMA_NAME(@@PROCID), N'.', OBJECT_NAME(@@PROCID))

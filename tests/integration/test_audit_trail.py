@@ -116,6 +116,10 @@ def test_every_audit_row_records_the_login_and_the_procedure_that_wrote_it(
         ("job", "retried", ops_login, "ops.retryjob"),
         ("job", "status_changed", web_login, "api.updatejobstatus"),
     ]
+    trail = songsdb_web.get_audit_trail(request_id=req)  # the client reads the same two columns
+    assert [(e.recorded_by, (e.source or "").lower()) for e in trail] == [(by, src) for _, _, by, src in seen]
+    written = songsdb_web.log_audit("song", str(song), "viewed", request_id="req-who-2")
+    assert (written.recorded_by, (written.source or "").lower()) == (web_login, "api.logaudit")
 
 
 def test_the_cleanup_appends_one_final_row_per_step_and_never_updates_an_audit_row(
