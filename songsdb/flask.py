@@ -8,6 +8,9 @@
     db = SongsDatabase()
     init_app(app, db)          # the original design's name works too: setup_flask_app_hooks(app)
 
+``db`` may be a :class:`~songsdb.SongsDatabase` or a role client (:class:`~songsdb.WebClient`,
+...); a view gets it back typed with ``database()`` or ``database(WebClient)``.
+
 Before any other ``before_request`` function, the hook takes the request's ``X-Request-ID``
 (1 to 100 printable ASCII characters, no spaces: what the database stores) or, when it is
 missing or unusable, generates one (a UUID). For the rest of the request it is bound in
@@ -29,17 +32,20 @@ from __future__ import annotations
 
 import uuid
 from contextvars import Token
+from typing import TypeVar, overload
 
 from flask import Flask, Response, g, request
 
 from songsdb.context import request_id_var, usable_request_id
 from songsdb.database import SongsDatabase
 from songsdb.errors import SongsDbError, http_answer
+from songsdb.executor import Executor
 
 __all__ = ["HEADER", "init_app", "setup_flask_app_hooks", "request_id", "database", "usable_request_id", "error_response"]
 
 HEADER = "X-Request-ID"
 EXTENSION = "songsdb"
+C = TypeVar("C", bound=Executor)
 
 
 def request_id() -> str:
@@ -50,14 +56,20 @@ def request_id() -> str:
     return found
 
 
-def database() -> SongsDatabase:
-    """The SongsDatabase given to :func:`init_app` for the current app."""
+@overload
+def database() -> SongsDatabase: ...
+@overload
+def database(kind: type[C]) -> C: ...
+def database(kind: type[Executor] = SongsDatabase) -> Executor:
+    """The client given to :func:`init_app` for the current app, checked to be a ``kind``
+    (``database(WebClient)`` for an app set up with a :class:`~songsdb.WebClient`)."""
     from flask import current_app
 
     db = current_app.extensions.get(EXTENSION)
     if db is None:
-        raise RuntimeError("no SongsDatabase for this app: call songsdb.flask.init_app(app, db)")
-    assert isinstance(db, SongsDatabase)
+        raise RuntimeError("no songsdb client for this app: call songsdb.flask.init_app(app, db)")
+    if not isinstance(db, kind):
+        raise TypeError(f"this app's songsdb client is a {type(db).__name__}, not a {kind.__name__}: call database({type(db).__name__})")
     return db
 
 
@@ -96,7 +108,7 @@ def error_response(error: SongsDbError) -> tuple[dict[str, object], int, dict[st
     return {**body, "request_id": g.get("request_id")}, status, headers
 
 
-def init_app(app: Flask, db: SongsDatabase | None = None, *, errors: bool = False) -> None:
+def init_app(app: Flask, db: Executor | None = None, *, errors: bool = False) -> None:
     """Bind each request's X-Request-ID for songsdb and answer with it; keep ``db`` for :func:`database`.
 
     ``errors=True`` also registers :func:`error_response` for every songsdb error. Calling it again

@@ -27,7 +27,10 @@ Fixtures (per session unless marked "per test"):
   (a migration takes seconds: mark only the tests that need it);
 - ``songsdb_settings`` (per test): role -> settings of that role's login on ``songsdb_database``;
 - ``songsdb_web``, ``songsdb_worker``, ``songsdb_ops`` (per test): a ``SongsDatabase`` per duty
-  role on ``songsdb_database``, closed after the test.
+  role on ``songsdb_database``, closed after the test (every method, as the original design has);
+- ``songsdb_web_client``, ``songsdb_worker_client``, ``songsdb_ops_client`` (per test): the typed
+  role clients (:class:`~songsdb.WebClient`, :class:`~songsdb.WorkerClient`,
+  :class:`~songsdb.OpsClient`) on the same logins, for services written against one role.
 
 Importing this module loads neither pyodbc nor docker: a project without a driver still runs.
 """
@@ -45,6 +48,7 @@ from songsdb.config import Settings
 from songsdb.testdb import DatabaseFactory, connect, drop_database
 
 if TYPE_CHECKING:
+    from songsdb.clients import OpsClient, WebClient, WorkerClient
     from songsdb.database import SongsDatabase
 
 __all__ = ["ENABLE", "DatabaseFactory", "connect", "drop_database", "require_server"]
@@ -222,3 +226,30 @@ def songsdb_worker(songsdb_settings: dict[str, Settings]) -> Iterator[SongsDatab
 def songsdb_ops(songsdb_settings: dict[str, Settings]) -> Iterator[SongsDatabase]:
     """A SongsDatabase signed in as the operations role (schema ``ops``) on this test's database."""
     yield from _client(songsdb_settings, "ops")
+
+
+@pytest.fixture
+def songsdb_web_client(songsdb_settings: dict[str, Settings]) -> Iterator[WebClient]:
+    """A :class:`~songsdb.WebClient` (``api.*`` only) signed in as the web role on this test's database."""
+    from songsdb.clients import WebClient
+
+    with WebClient(songsdb_settings["web"]) as client:
+        yield client
+
+
+@pytest.fixture
+def songsdb_worker_client(songsdb_settings: dict[str, Settings]) -> Iterator[WorkerClient]:
+    """A :class:`~songsdb.WorkerClient` (``worker.*`` only) signed in as the worker role on this test's database."""
+    from songsdb.clients import WorkerClient
+
+    with WorkerClient(songsdb_settings["worker"]) as client:
+        yield client
+
+
+@pytest.fixture
+def songsdb_ops_client(songsdb_settings: dict[str, Settings]) -> Iterator[OpsClient]:
+    """An :class:`~songsdb.OpsClient` (``ops.*`` only) signed in as the operations role on this test's database."""
+    from songsdb.clients import OpsClient
+
+    with OpsClient(songsdb_settings["ops"]) as client:
+        yield client

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from songsdb.clients import OpsClient, WebClient, WorkerClient
 from songsdb.config import Settings
 from songsdb.database import SongsDatabase
 from songsdb.errors import PermissionDenied
@@ -55,6 +56,17 @@ def test_each_role_client_signs_in_as_its_own_login(
         songsdb_web.job_summary()
     with pytest.raises(PermissionDenied):
         songsdb_ops.create_song("file-ops", "a.mp3")
+
+
+def test_the_typed_role_client_fixtures_sign_in_as_the_same_logins(
+    songsdb_web_client: WebClient, songsdb_worker_client: WorkerClient, songsdb_ops_client: OpsClient,
+) -> None:
+    song = songsdb_web_client.create_song("file-typed", "a.mp3")
+    songsdb_web_client.create_job(song, "demucs", "separation")
+    job = songsdb_worker_client.claim_next_job("gpu-typed")
+    assert job is not None and job.song_id == song
+    assert [row.job_id for row in songsdb_ops_client.job_summary()] == [job.id]
+    assert not hasattr(songsdb_worker_client, "create_song")  # only its role's methods
 
 
 def test_emptying_deletes_every_row_the_tests_wrote_in_foreign_key_order(

@@ -163,3 +163,23 @@ def test_songsdb_errors_become_json_answers_a_handler_can_act_on() -> None:
     assert answers["unknown"].get_json()["outcome_unknown"] is True and answers["down"].get_json()["outcome_unknown"] is False
     assert answers["down"].headers["Retry-After"] == "1" and answers["down"].headers["X-Request-ID"] == "r-down"
     assert "internal" not in answers["other"].get_data(as_text=True).replace("internal error", "")  # no server text leaks
+
+
+def test_a_role_client_can_be_the_apps_client_and_comes_back_typed() -> None:
+    from songsdb import SongsDatabase, WebClient, WorkerClient
+    from songsdb.config import Settings
+    from songsdb.flask import database
+
+    client = WebClient(Settings(connection_string="DRIVER={FreeTDS};SERVER=x;UID=u;PWD=p;"))  # never connects here
+    app = flask.Flask(__name__)
+    init_app(app, client)
+    with app.test_request_context("/"):
+        assert database(WebClient) is client
+        with pytest.raises(TypeError, match=r"a WebClient, not a SongsDatabase: call database\(WebClient\)"):
+            database()
+        with pytest.raises(TypeError, match="not a WorkerClient"):
+            database(WorkerClient)
+    plain = flask.Flask(__name__)
+    init_app(plain, SongsDatabase(Settings(connection_string="DRIVER={FreeTDS};SERVER=x;UID=u;PWD=p;")))
+    with plain.test_request_context("/"):
+        assert isinstance(database(), SongsDatabase)

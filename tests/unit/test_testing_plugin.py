@@ -89,7 +89,10 @@ def test_the_projects_own_tests_load_the_plugin_exactly_once(autoload: str) -> N
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    for name in ("songsdb_web", "songsdb_worker", "songsdb_ops", "songsdb_database", "migrated", "fresh_database"):
+    for name in (
+        "songsdb_web", "songsdb_worker", "songsdb_ops", "songsdb_web_client", "songsdb_worker_client",
+        "songsdb_ops_client", "songsdb_database", "migrated", "fresh_database",
+    ):
         assert name in result.stdout
 
 
