@@ -11,9 +11,8 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from songsdb.bulk import MAX_CHUNK, BadRecord, ImportSummary, Tally, chunks, encode_chunk
+from songsdb.bulk import BadRecord, ImportSummary, import_rows
 from songsdb.context import current_request_id
-from songsdb.errors import DuplicateSong, ImportInterrupted, SongsDbError, TransactionRolledBack, ValidationError
 from songsdb.executor import Executor
 from songsdb.models import (
     AuditEntry,
@@ -95,38 +94,17 @@ class WebApi(Executor):
         chunk. When a chunk fails as a whole (the server is gone, say), ImportInterrupted says
         what the committed chunks did; nothing of the failed chunk is written.
         """
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or not 1 <= chunk_size <= MAX_CHUNK:
-            raise ValidationError(f"chunk_size must be a whole number from 1 to {MAX_CHUNK} (got {chunk_size!r})")
         request = current_request_id(request_id)
-        tally = Tally()
         # a chunk of thousands of rows may take longer than an ordinary call's limit on a busy server
         limit = self.settings.query_timeout
         chunk_runner = self if self._timeout is not None or limit == 0 else self.with_timeout(max(limit, IMPORT_CHUNK_TIMEOUT))
-        for chunk in chunks(rows, chunk_size):
-            text, sent, refused = encode_chunk(chunk)
-            tally.failed.extend(refused)
-            for attempt in (1, 2):
-                if not sent:
-                    break
-                try:
-                    outcomes = chunk_runner._many(
-                        ImportOutcome, "api.ImportSongs", True, Songs=text, OnDuplicate=on_duplicate, RequestId=request
-                    )
-                except DuplicateSong as exc:
-                    if attempt == 1:  # stored by a concurrent call meanwhile: nothing was written; once more
-                        continue
-                    raise ImportInterrupted(tally.summary(), chunk[0][0]) from exc
-                except (ValidationError, TransactionRolledBack):
-                    # the call's own arguments (on_duplicate, request_id) are wrong, or the caller's
-                    # transaction is doomed: no chunk of this import committed on its own, so say that
-                    raise
-                except SongsDbError as exc:
-                    raise ImportInterrupted(tally.summary(), chunk[0][0]) from exc
-                tally.add(outcomes, sent)
-                break
-            if on_progress is not None:
-                on_progress(tally.summary())
-        return tally.summary()
+
+        def send(text: str) -> list[ImportOutcome]:
+            return chunk_runner._many(
+                ImportOutcome, "api.ImportSongs", True, Songs=text, OnDuplicate=on_duplicate, RequestId=request
+            )
+
+        return import_rows(rows, chunk_size, send, on_progress)
 
     def get_song(self, file_id: str) -> Song | None:
         """The song with this backend file id, or None."""

@@ -1,7 +1,8 @@
 """Bulk import of songs: rows checked and encoded chunk by chunk for ``api.ImportSongs``, and the summary.
 
-Pure logic, no connection: :meth:`SongsDatabase.import_songs` sends each chunk this module encodes
-in one call, and ``songsdb import`` reads CSV or JSON lines into the same rows. A row is a mapping
+Pure logic, no connection: :func:`import_rows` encodes the rows chunk by chunk and hands each
+chunk's text to a ``send`` function (:meth:`SongsDatabase.import_songs` gives one that makes one
+call of ``api.ImportSongs``), and ``songsdb import`` reads CSV or JSON lines into the same rows. A row is a mapping
 with :meth:`SongsDatabase.create_song`'s parameter names (``file_id``, ``filename``, ``title``, …).
 
 Here only what JSON cannot carry faithfully is refused (a key create_song does not take, a value
@@ -16,13 +17,20 @@ import csv
 import json
 import math
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from songsdb.errors import ConfigurationError
+from songsdb.errors import (
+    ConfigurationError,
+    DuplicateSong,
+    ImportInterrupted,
+    SongsDbError,
+    TransactionRolledBack,
+    ValidationError,
+)
 from songsdb.models import ImportOutcome
 
 __all__ = [
@@ -34,6 +42,7 @@ __all__ = [
     "Tally",
     "chunks",
     "encode_chunk",
+    "import_rows",
     "read_rows",
 ]
 
@@ -153,6 +162,47 @@ def encode_chunk(chunk: Sequence[tuple[int, Any]]) -> tuple[str, list[int], list
             objects.append(encoded)
             sent.append(index)
     return json.dumps(objects, ensure_ascii=False, allow_nan=False), sent, failures
+
+
+def import_rows(
+    rows: Iterable[Any],
+    chunk_size: int,
+    send: Callable[[str], Sequence[ImportOutcome]],
+    on_progress: Callable[[ImportSummary], None] | None = None,
+) -> ImportSummary:
+    """Encode ``rows`` in chunks of ``chunk_size``, ``send`` each chunk's JSON text, and sum the outcomes.
+
+    ``send`` makes one call (one transaction) per chunk. A chunk refused as a duplicate (a file id
+    stored by a concurrent call between the procedure's check and its insert: nothing was written)
+    is sent once more. A chunk that fails otherwise stops the import with
+    :class:`~songsdb.errors.ImportInterrupted`, which carries what the chunks before it did, except
+    where the call's own arguments are wrong (ValidationError) or the caller's transaction is
+    doomed (TransactionRolledBack): then no chunk committed on its own, and that error is raised.
+    """
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or not 1 <= chunk_size <= MAX_CHUNK:
+        raise ValidationError(f"chunk_size must be a whole number from 1 to {MAX_CHUNK} (got {chunk_size!r})")
+    tally = Tally()
+    for chunk in chunks(rows, chunk_size):
+        text, sent, refused = encode_chunk(chunk)
+        tally.failed.extend(refused)
+        for attempt in (1, 2):
+            if not sent:
+                break
+            try:
+                outcomes = send(text)
+            except DuplicateSong as exc:
+                if attempt == 1:
+                    continue
+                raise ImportInterrupted(tally.summary(), chunk[0][0]) from exc
+            except (ValidationError, TransactionRolledBack):
+                raise
+            except SongsDbError as exc:
+                raise ImportInterrupted(tally.summary(), chunk[0][0]) from exc
+            tally.add(outcomes, sent)
+            break
+        if on_progress is not None:
+            on_progress(tally.summary())
+    return tally.summary()
 
 
 def _encode_row(index: int, row: Any) -> dict[str, Any] | ImportFailure:

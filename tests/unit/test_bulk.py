@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from songsdb.bulk import FIELDS, BadRecord, Tally, chunks, encode_chunk, read_rows
+from songsdb.bulk import FIELDS, BadRecord, Tally, chunks, encode_chunk, import_rows, read_rows
+from songsdb.errors import DatabaseUnavailable, DuplicateSong, ImportInterrupted, ValidationError
 from songsdb.models import ImportOutcome, from_rows
 
 OUTCOME_COLUMNS = ["Ordinal", "FileId", "Outcome", "SongId", "ErrorNumber", "Parameter", "Error"]
@@ -176,3 +177,74 @@ def test_a_chunk_stays_below_lock_escalation_and_is_the_procedures_own_limit() -
     [limit] = re.findall(r"IF @Count < 1 OR @Count > (\d+)", procedure)
     assert int(limit) == MAX_CHUNK
     assert f"a JSON array of 1 to {MAX_CHUNK} songs" in procedure
+
+
+def created(text: str) -> list[ImportOutcome]:
+    """What api.ImportSongs answers when it creates every row of a chunk's JSON text."""
+    rows = json.loads(text)
+    return from_rows(
+        ImportOutcome, OUTCOME_COLUMNS,
+        [(i, row["fileId"], "created", str(uuid.uuid4()), None, None, None) for i, row in enumerate(rows)],
+    )
+
+
+def test_an_import_sends_one_chunk_per_call_and_reports_progress_after_each() -> None:
+    sent: list[int] = []
+    progress: list[int] = []
+
+    def send(text: str) -> list[ImportOutcome]:
+        sent.append(len(json.loads(text)))
+        return created(text)
+
+    rows = [{"file_id": f"f{i}", "filename": "a.mp3"} for i in range(5)] + [{"file_id": "bad", "nope": 1}]
+    summary = import_rows(rows, 2, send, lambda s: progress.append(s.rows))
+    assert sent == [2, 2, 1]  # the refused row never travels
+    assert progress == [2, 4, 6] and summary.created == 5 and [f.index for f in summary.failed] == [5]
+
+
+def test_a_chunk_refused_as_a_concurrent_duplicate_is_sent_once_more_and_then_stops_the_import() -> None:
+    calls: list[str] = []
+
+    def flaky(text: str) -> list[ImportOutcome]:
+        calls.append(text)
+        if len(calls) == 2:  # the second chunk's first try: another call stored one of its file ids meanwhile
+            raise DuplicateSong("a song with that file id already exists", number=50102)
+        return created(text)
+
+    rows = [{"file_id": f"f{i}", "filename": "a.mp3"} for i in range(4)]
+    assert import_rows(rows, 2, flaky).created == 4 and len(calls) == 3
+
+    def always(text: str) -> list[ImportOutcome]:
+        raise DuplicateSong("a song with that file id already exists", number=50102)
+
+    with pytest.raises(ImportInterrupted) as info:
+        import_rows(rows, 2, always)
+    assert info.value.next_index == 0 and info.value.summary.rows == 0
+
+
+def test_an_import_stopped_by_an_outage_says_what_the_earlier_chunks_did_and_where_to_go_on() -> None:
+    calls = 0
+
+    def outage_at_second_chunk(text: str) -> list[ImportOutcome]:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise DatabaseUnavailable("the server is gone")
+        return created(text)
+
+    rows = [{"file_id": f"f{i}", "filename": "a.mp3"} for i in range(5)]
+    with pytest.raises(ImportInterrupted) as info:
+        import_rows(rows, 2, outage_at_second_chunk)
+    assert info.value.next_index == 2 and info.value.summary.created == 2
+    assert isinstance(info.value.__cause__, DatabaseUnavailable)
+
+
+def test_wrong_arguments_are_raised_as_they_are_not_as_an_interrupted_import() -> None:
+    def refuses(text: str) -> list[ImportOutcome]:
+        raise ValidationError("@OnDuplicate is not one of its allowed values", number=50003)
+
+    with pytest.raises(ValidationError, match="OnDuplicate"):
+        import_rows([{"file_id": "f", "filename": "a.mp3"}], 1, refuses)
+    for size in (0, 4001, True, 2.0):
+        with pytest.raises(ValidationError, match="chunk_size"):
+            import_rows([], size, refuses)  # type: ignore[arg-type]
