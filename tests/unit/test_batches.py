@@ -138,12 +138,13 @@ def test_joining_the_batches_gives_back_the_input(script: str) -> None:
 
 
 @given(sql_pieces)
+@example(":on error exit\r\r\n")  # found by hypothesis: a line ending of two carriage returns stays whole
 def test_the_sql_of_a_batch_keeps_its_lines_and_drops_only_command_lines(script: str) -> None:
     for batch in split_batches(script):
         sent, written = batch.sql.split("\n"), batch.text.split("\n")
         assert len(sent) == len(written)
         dropped = [w for s, w in zip(sent, written) if s != w]
-        assert all(s in ("", "\r") for s, w in zip(sent, written) if s != w)
+        assert all(s.strip("\r") == "" for s, w in zip(sent, written) if s != w)  # only its line ending is kept
         assert [w.strip() for w in dropped] == list(batch.commands)
 
 
