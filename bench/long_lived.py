@@ -10,7 +10,12 @@ takes them once a table has 50 rows; ``--no-session-setup`` runs the client with
 set-up, to show what that set-up prevents. Each round uses a database of its own. For every call the median before and
 after is printed with their ratio; where a ratio exceeds 1.5, the plans the server used for that
 call on that connection are captured (every call over 1.5x, by the procedure it runs) (Babelfish: ``SET BABELFISH_STATISTICS PROFILE ON``) and
-written with the figures to bench/results/long-lived-<date>.json. Asserts nothing: figures to read.
+written with the figures to bench/results/long-lived-<date>.json, with an upper bound of the time
+their statements took on the server. What else the server did right after the load (PostgreSQL's
+autovacuum workers, checkpoints) is recorded, and every call is timed once more on the same
+connection after autovacuum has finished ("settled"): a call slow right after the load and not
+once settled, whose plans seek, was slowed by the server's work after the load, not by its plan.
+Asserts nothing: figures to read.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.scale import RESULTS, execute, load, lookups
+from bench.scale import RESULTS, execute, load, lookups, timed
 from songsdb.config import Settings
 from songsdb.database import SongsDatabase
 from songsdb.migrator import Migrator
@@ -73,22 +78,67 @@ def procedures(settings: Settings) -> dict[str, tuple[str, dict[str, Any]]]:
         "job_summary()": ("ops.GetJobSummary", {"Limit": 50}),
         "claim_next_job + complete_job": (
             "worker.ClaimNextJob", {"WorkerId": "bench-plans", "ModelNames": json.dumps([model]), "LeaseSeconds": 300}),
+        CONTROL: ("api.LogAudit", {"EntityType": "song", "EntityId": "control-plan", "Action": "viewed"}),
     }
 
 
-def one_round(server: Settings, engine: str, rows: int, calls: int) -> dict[str, Any]:
+def background(settings: Settings, engine: str) -> dict[str, Any] | None:
+    """What the server does besides the bench (Babelfish: PostgreSQL's autovacuum workers and checkpoints)."""
+    if engine != "babelfish":
+        return None
+    workers = execute(
+        settings,
+        "SELECT CAST(query AS nvarchar(400)) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'autovacuum worker';",
+    )
+    checkpoints = execute(settings, "SELECT checkpoints_timed + checkpoints_req FROM pg_catalog.pg_stat_bgwriter;")[0][0]
+    return {"autovacuum": sorted(str(w[0]) for w in workers), "checkpoints": int(checkpoints)}
+
+
+def settle(settings: Settings, engine: str, limit_s: float = 900) -> float:
+    """Wait until no autovacuum worker has run for 5 s in a row; the seconds waited."""
+    started = time.monotonic()
+    quiet = 0
+    while engine == "babelfish" and quiet < 5 and time.monotonic() - started < limit_s:
+        state = background(settings, engine)
+        quiet = quiet + 1 if state is not None and not state["autovacuum"] else 0
+        time.sleep(1)
+    return round(time.monotonic() - started, 1)
+
+
+def statement_ms(lines: list[str]) -> float:
+    """The sum of the profile's "Execution Time" lines: every statement the call ran, nested ones
+    included (so counted more than once): an upper bound of the time its plans took on the server."""
+    return round(sum(float(line.split(":")[1].split()[0]) for line in lines if line.strip().startswith("Execution Time:")), 3)
+
+
+CONTROL = "log_audit (control: a one-row write)"
+
+
+def calls(db: SongsDatabase, settings: Settings, n: int) -> dict[str, dict[str, float]]:
+    """The scale bench's lookups and claim, and a control: the smallest write there is (one audit
+    row, one commit, on an index that only appends). A claim slowed as much as the control is
+    slowed by what every commit costs at that moment, not by how it finds its job."""
+    timings = lookups(db, settings, n)
+    timings[CONTROL] = timed(lambda i: db.log_audit("song", f"control-{i}", "viewed"), n)
+    return timings
+
+
+def one_round(server: Settings, engine: str, rows: int, n_calls: int) -> dict[str, Any]:
     settings = server.with_database(f"songsdb_bench_ll_{os.getpid()}_{time.monotonic_ns() % 10**6}")
     Migrator(settings).create_database()
     Migrator(settings).migrate()
     try:
         load(settings, 100)
         execute(settings, "EXEC sp_updatestats;" if engine == "babelfish" else "EXEC sys.sp_updatestats;")  # as autovacuum would
+        settle(settings, engine)
         with SongsDatabase(settings, pool_size=1, max_idle=3600, max_lifetime=3600) as db:
-            before = lookups(db, settings, calls)
+            before = calls(db, settings, n_calls)
             started = time.monotonic()
             load(settings, rows + 100)
             loaded_s = time.monotonic() - started
-            after = lookups(db, settings, calls)
+            during = [background(settings, engine)]
+            after = calls(db, settings, n_calls)
+            during.append(background(settings, engine))
             ratios = {name: after[name]["median_ms"] / max(before[name]["median_ms"], 1e-6) for name in before}
             captured: dict[str, list[str]] = {}
             if engine == "babelfish":
@@ -97,7 +147,17 @@ def one_round(server: Settings, engine: str, rows: int, calls: int) -> dict[str,
                     if ratio > SLOW:
                         procedure, params = calls_by_name[name]
                         captured[name] = plans(db, procedure, **params)
-        return {"load_s": round(loaded_s, 1), "before": before, "after": after, "ratios": ratios, "plans": captured}
+            # the same connection once the server's own work after the load (autovacuum) is done:
+            # what is left of a slow call then is not the load's background work
+            waited = settle(settings, engine)
+            settled = calls(db, settings, n_calls)
+            settled_ratios = {name: settled[name]["median_ms"] / max(before[name]["median_ms"], 1e-6) for name in before}
+        return {
+            "load_s": round(loaded_s, 1), "before": before, "after": after, "ratios": ratios,
+            "background_after_load": during, "settled_after_s": waited, "settled": settled,
+            "settled_ratios": settled_ratios, "plans": captured,
+            "plans_statement_ms": {name: statement_ms(lines) for name, lines in captured.items()},
+        }
     finally:
         drop_database(server, settings.target_database, engine)
 
@@ -127,9 +187,16 @@ def main() -> None:
         rounds.append(result)
         worst = max(result["ratios"].items(), key=lambda kv: kv[1])
         print(f"round {n}: loaded {args.rows} rows in {result['load_s']} s; worst ratio {worst[1]:.2f} ({worst[0]})", flush=True)
+        print(f"  server besides the bench after the load: {result['background_after_load']}; settled after {result['settled_after_s']} s")
         for name, ratio in result["ratios"].items():
             b, a = result["before"][name]["median_ms"], result["after"][name]["median_ms"]
-            print(f"  {name:32} {b:8.2f} ms -> {a:8.2f} ms  x{ratio:.2f}{'  SLOW' if ratio > SLOW else ''}")
+            later = result["settled"][name]["median_ms"]
+            plan_ms = result["plans_statement_ms"].get(name)
+            print(
+                f"  {name:32} {b:8.2f} ms -> {a:8.2f} ms  x{ratio:.2f}{'  SLOW' if ratio > SLOW else '      '}"
+                f"  settled {later:8.2f} ms x{result['settled_ratios'][name]:.2f}"
+                + (f"  (its statements took at most {plan_ms} ms on the server)" if plan_ms is not None else "")
+            )
     out = {
         "bench": "long_lived",
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
