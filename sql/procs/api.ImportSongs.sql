@@ -136,28 +136,28 @@ BEGIN
                 N'fileId is required. Supported values are text of 1 to 100 characters.'
             ),
             (
-                3, CASE WHEN LEN(r.FileId) > 100 THEN 1 END, 50002, N'fileId',
-                CONCAT(N'fileId is too long (', LEN(r.FileId), N' characters). Supported values are text of up to 100 characters.')
+                3, CASE WHEN core.TextLength(r.FileId) > 100 THEN 1 END, 50002, N'fileId',
+                CONCAT(N'fileId is too long (', core.TextLength(r.FileId), N' characters). Supported values are text of up to 100 characters.')
             ),
             (
                 4, CASE WHEN r.FileName IS NULL OR LEN(r.FileName) = 0 THEN 1 END, 50001, N'fileName',
                 N'fileName is required. Supported values are text of 1 to 260 characters.'
             ),
             (
-                5, CASE WHEN LEN(r.FileName) > 260 THEN 1 END, 50002, N'fileName',
-                CONCAT(N'fileName is too long (', LEN(r.FileName), N' characters). Supported values are text of up to 260 characters.')
+                5, CASE WHEN core.TextLength(r.FileName) > 260 THEN 1 END, 50002, N'fileName',
+                CONCAT(N'fileName is too long (', core.TextLength(r.FileName), N' characters). Supported values are text of up to 260 characters.')
             ),
             (
-                6, CASE WHEN LEN(r.Title) > 400 THEN 1 END, 50002, N'title',
-                CONCAT(N'title is too long (', LEN(r.Title), N' characters). Supported values are text of up to 400 characters.')
+                6, CASE WHEN core.TextLength(r.Title) > 400 THEN 1 END, 50002, N'title',
+                CONCAT(N'title is too long (', core.TextLength(r.Title), N' characters). Supported values are text of up to 400 characters.')
             ),
             (
-                7, CASE WHEN LEN(r.Artist) > 400 THEN 1 END, 50002, N'artist',
-                CONCAT(N'artist is too long (', LEN(r.Artist), N' characters). Supported values are text of up to 400 characters.')
+                7, CASE WHEN core.TextLength(r.Artist) > 400 THEN 1 END, 50002, N'artist',
+                CONCAT(N'artist is too long (', core.TextLength(r.Artist), N' characters). Supported values are text of up to 400 characters.')
             ),
             (
-                8, CASE WHEN LEN(r.Album) > 400 THEN 1 END, 50002, N'album',
-                CONCAT(N'album is too long (', LEN(r.Album), N' characters). Supported values are text of up to 400 characters.')
+                8, CASE WHEN core.TextLength(r.Album) > 400 THEN 1 END, 50002, N'album',
+                CONCAT(N'album is too long (', core.TextLength(r.Album), N' characters). Supported values are text of up to 400 characters.')
             ),
             (
                 9,
@@ -180,13 +180,13 @@ BEGIN
                 50002, N'duration', N'duration is not supported. Supported values are 0 to 604800 seconds (one week), or null.'
             ),
             (
-                11, CASE WHEN LEN(r.FileExtension) > 16 THEN 1 END, 50002, N'fileExtension',
-                CONCAT(N'fileExtension is too long (', LEN(r.FileExtension), N' characters). Supported values are text of up to 16 characters.')
+                11, CASE WHEN core.TextLength(r.FileExtension) > 16 THEN 1 END, 50002, N'fileExtension',
+                CONCAT(N'fileExtension is too long (', core.TextLength(r.FileExtension), N' characters). Supported values are text of up to 16 characters.')
             ),
             (
-                12, CASE WHEN LEN(r.OriginalFileName) > 260 THEN 1 END, 50002, N'originalFileName',
+                12, CASE WHEN core.TextLength(r.OriginalFileName) > 260 THEN 1 END, 50002, N'originalFileName',
                 CONCAT(
-                    N'originalFileName is too long (', LEN(r.OriginalFileName),
+                    N'originalFileName is too long (', core.TextLength(r.OriginalFileName),
                     N' characters). Supported values are text of up to 260 characters.'
                 )
             ),

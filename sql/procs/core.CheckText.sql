@@ -1,6 +1,7 @@
 /* core.CheckText - validation helper: THROWs unless @Value is acceptable text for parameter @Name.
 
-   @Value is nvarchar(max) so that nothing is silently truncated before the length is checked.
+   @Value is nvarchar(max) so that nothing is silently truncated before the length is checked, and
+   the length is the one the column counts (core.TextLength: UTF-16 units, trailing spaces included).
    @Ascii = 1 for text bound for a varchar column that holds codes (a format, an IP address):
    characters the column's code page cannot hold would be silently replaced by '?' (by SQL Server
    on the way in, by Babelfish on the way out), so anything but printable ASCII is refused. The
@@ -29,10 +30,11 @@ BEGIN
         );
         THROW 50001, @Message, 1;
     END;
-    IF LEN(@Value) > @MaxLength
+    DECLARE @Length bigint = core.TextLength(@Value);  -- as nvarchar(n) counts: trailing spaces, astral characters
+    IF @Length > @MaxLength
     BEGIN
         SET @Message = CONCAT(
-            N'The value for the parameter ', @Name, N' is too long (', LEN(@Value),
+            N'The value for the parameter ', @Name, N' is too long (', @Length,
             N' characters). Supported values are text of up to ', @MaxLength, N' characters.'
         );
         THROW 50002, @Message, 1;
