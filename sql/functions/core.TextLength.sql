@@ -12,7 +12,7 @@
    which keeps the trailing spaces) plus one for each astral-plane character, found with PATINDEX
    over U+10000 to U+10FFFF; text without one (nearly all) returns after that single PATINDEX.
    Returns NULL for NULL.
-   Example: IF core.TextLength(@Title) > 400 THROW 50002, N'...', 1; */
+   Example: SELECT core.TextLength(N'a😀 ');  -- 4 (a, two units for the emoji, the space) */
 {#- Babelfish 4.2 has no ALTER FUNCTION: dropped and created in the script's one transaction. #}
 {%- if engine == "babelfish" %}
 DROP FUNCTION IF EXISTS core.TextLength;
