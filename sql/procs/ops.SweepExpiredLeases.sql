@@ -57,6 +57,7 @@ BEGIN
         SET
             Status = CASE WHEN Attempts < MaxAttempts THEN 'queued' ELSE 'failed' END,
             AvailableAt = CASE WHEN Attempts < MaxAttempts THEN @Now ELSE AvailableAt END,
+            Delayed = 0,
             CompletedAt = CASE WHEN Attempts < MaxAttempts THEN NULL ELSE @Now END,
             ErrorMessage = CASE
                 WHEN Attempts < MaxAttempts THEN ErrorMessage

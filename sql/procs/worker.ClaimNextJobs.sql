@@ -10,6 +10,8 @@
    per job type, or per job type and model, on IX_ProcessingJobs_Claim / IX_ProcessingJobs_ClaimByModel;
    expired leases on IX_ProcessingJobs_Running_LeaseExpiresAt), and the first one runs without the
    lock: when nothing is claimable the call ends there, so idle workers never wait for the lock.
+   Delayed jobs (a back-off, 0024) are kept out of the claim indexes and moved back when due, under
+   the lock, as worker.ClaimNextJob does (its header).
    The claim is a compare-and-set UPDATE by JobId that repeats the claimable condition, so it is
    correct where locking hints are ignored (Babelfish). Never inside a caller's transaction; row
    waits bounded by SET LOCK_TIMEOUT 2000 as in worker.ClaimNextJob.
@@ -80,6 +82,7 @@ BEGIN
     );
     DECLARE @Failed TABLE (JobId uniqueidentifier NOT NULL PRIMARY KEY);
     DECLARE @Claimed TABLE (JobId uniqueidentifier NOT NULL PRIMARY KEY, ClaimToken uniqueidentifier NOT NULL, Attempts int NOT NULL);
+    DECLARE @Due TABLE (JobId uniqueidentifier NOT NULL PRIMARY KEY);
 
     BEGIN TRY
         -- pass 1 looks without the lock (nothing claimable: the call ends); pass 2 under it
@@ -127,6 +130,7 @@ BEGIN
                     FROM dbo.ProcessingJobs AS j
                     WHERE
                         j.Status = 'queued'
+                        AND j.Delayed = 0
                         AND j.JobType = t.JobType
                         AND j.AvailableAt <= @Now
                     ORDER BY j.Priority DESC, j.Id ASC
@@ -153,6 +157,7 @@ BEGIN
                     FROM dbo.ProcessingJobs AS j
                     WHERE
                         j.Status = 'queued'
+                        AND j.Delayed = 0
                         AND j.JobType = t.JobType
                         AND j.ModelName = m.ModelName
                         AND j.AvailableAt <= @Now
@@ -160,7 +165,10 @@ BEGIN
                 ) AS q
                 ORDER BY q.Priority DESC, q.Id ASC;
 
-            IF NOT EXISTS (SELECT 1 FROM @Candidates) OR @Pass = 2
+            IF @Pass = 2 OR (NOT EXISTS (SELECT 1 FROM @Candidates) AND NOT EXISTS (
+                SELECT 1 FROM dbo.ProcessingJobs AS j
+                WHERE j.Status = 'queued' AND j.Delayed = 1 AND j.AvailableAt <= @Now
+            ))
                 BREAK;
             BEGIN TRANSACTION;
             EXEC @LockResult = sp_getapplock
@@ -171,6 +179,16 @@ BEGIN
             IF @LockResult < 0
                 THROW 50901, N'The job queue is busy: another claim held its lock for 10 seconds. Try again.', 1;
             SET @Now = SYSUTCDATETIME();
+            -- jobs whose back-off has ended move to the claim indexes (Delayed = 0), under the lock (header)
+            DELETE FROM @Due;
+            INSERT INTO @Due (JobId)
+            SELECT TOP (1000) j.JobId
+            FROM dbo.ProcessingJobs AS j
+            WHERE j.Status = 'queued' AND j.Delayed = 1 AND j.AvailableAt <= @Now
+            ORDER BY j.AvailableAt, j.Id;
+            UPDATE dbo.ProcessingJobs
+            SET Delayed = 0
+            WHERE JobId IN (SELECT d.JobId FROM @Due AS d) AND Status = 'queued' AND Delayed = 1;
         END;
 
         IF @Pass = 2

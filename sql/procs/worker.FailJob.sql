@@ -69,6 +69,8 @@ BEGIN
         SET
             Status = CASE WHEN @Requeue = 1 THEN 'queued' ELSE 'failed' END,
             AvailableAt = CASE WHEN @Requeue = 1 THEN DATEADD(SECOND, @Delay, @Now) ELSE AvailableAt END,
+            -- out of the claim indexes until a claim finds it due (0024, worker.ClaimNextJob)
+            Delayed = CASE WHEN @Requeue = 1 AND @Delay > 0 THEN 1 ELSE 0 END,
             CompletedAt = CASE WHEN @Requeue = 1 THEN NULL ELSE @Now END,
             ErrorMessage = @ErrorMessage,
             ErrorStack = @ErrorStack,

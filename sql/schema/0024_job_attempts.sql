@@ -16,7 +16,14 @@
    changed; the foreign key only reads UQ_ProcessingJobs_JobId). Rows leave with their job
    (api.DeleteSong, dbo.sp_CleanupOldData delete them first). Jobs a worker holds while this is
    deployed get their attempt row here, so their reports are remembered too. Jobs the web service
-   runs itself (api.UpdateJobStatus to 'running') are not worker attempts and have no row. */
+   runs itself (api.UpdateJobStatus to 'running') are not worker attempts and have no row.
+
+   Also here (the second half of an attempt's end): dbo.ProcessingJobs.Delayed, 1 while a job
+   requeued by worker.FailJob waits out its back-off, so that the claim indexes can leave it out
+   (a filter cannot compare with the clock; 0025-0027 and worker.ClaimNextJob's header). A bit NOT
+   NULL with a literal default: metadata-only on SQL Server 2012+ and on PostgreSQL 11+ (no row is
+   rewritten), the one change to an existing table in this script. Jobs queued with a future
+   AvailableAt when this is deployed are marked here. */
 CREATE TABLE dbo.JobAttempts
 (
     Id bigint IDENTITY (1, 1) NOT NULL,
@@ -36,6 +43,11 @@ CREATE TABLE dbo.JobAttempts
 );
 GO
 CREATE INDEX IX_JobAttempts_JobId ON dbo.JobAttempts (JobId, Attempt);
+GO
+ALTER TABLE dbo.ProcessingJobs ADD Delayed bit NOT NULL
+    CONSTRAINT DF_ProcessingJobs_Delayed DEFAULT (0);
+GO
+UPDATE dbo.ProcessingJobs SET Delayed = 1 WHERE Status = 'queued' AND AvailableAt > SYSUTCDATETIME();
 GO
 INSERT INTO dbo.JobAttempts (JobId, Attempt, ClaimToken, WorkerId, ClaimedAt)
 SELECT

@@ -152,3 +152,29 @@ def test_the_example_worker_resends_a_report_whose_answer_was_lost_and_survives_
     assert scalar(songsdb_database, "SELECT COUNT(*) FROM dbo.AuditLog WHERE Action = 'completed' AND RecordedBy IS NOT NULL "
                   "AND EntityId IN (SELECT CONVERT(nvarchar(36), JobId) FROM dbo.ProcessingJobs WHERE ModelName = ?);", m) == 2
     assert len(songsdb_web.get_song_results(s).tracks) == 4  # the stems written once
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_a_job_waiting_out_its_back_off_stays_out_of_the_claim_index_and_comes_back_when_due(
+    songsdb_web: SongsDatabase, songsdb_worker: SongsDatabase, songsdb_database: Settings, batch: bool
+) -> None:
+    m = model()
+    s = songsdb_web.create_song(f"file-{uuid.uuid4()}", "a.mp3")
+    [job] = songsdb_web.enqueue_jobs(s, [(m, "separation", 5)])
+    first = songsdb_worker.claim_next_job("w1", model_names=[m])
+    assert first is not None
+    songsdb_worker.fail_job(first.id, first.claim_token, "transient", retry_delay_seconds=2)
+    delayed = "SELECT Delayed FROM dbo.ProcessingJobs WHERE JobId = ?;"
+    assert scalar(songsdb_database, delayed, str(job.id)) in (1, True)  # out of IX_ProcessingJobs_ClaimReady (0025)
+    [ready] = songsdb_web.enqueue_jobs(s, [(m, "separation", 0)])  # behind the delayed one in claim order
+
+    def claim() -> Any:
+        if batch:
+            return [j.id for j in songsdb_worker.claim_next_jobs("w2", 8, model_names=[m])]
+        found = songsdb_worker.claim_next_job("w2", model_names=[m])
+        return [found.id] if found else []
+
+    assert claim() == [ready.id]  # not before its back-off, and not in the way of the job behind it
+    time.sleep(2.5)
+    assert claim() == [job.id]  # due: moved back under the lock and claimed
+    assert scalar(songsdb_database, delayed, str(job.id)) in (0, False)
