@@ -264,6 +264,74 @@ def queue(server: Settings, jobs: int, workers: tuple[int, ...] = (1, 4, 8)) -> 
     return out
 
 
+# ----- 5. batch claims ------------------------------------------------------------------------------
+def _drain_in_batches(settings: Settings, model: str, worker: str, batch: int, results: Any) -> None:
+    """One worker process: claim_next_jobs(batch) and complete each until the queue is empty; report its job ids
+    and the seconds it spent in claim calls."""
+    done: list[str] = []
+    claiming = 0.0
+    with SongsDatabase(settings, pool_size=1) as db:
+        while True:
+            started = time.perf_counter()
+            jobs = db.claim_next_jobs(worker, batch, model_names=[model])
+            claiming += time.perf_counter() - started
+            if not jobs:
+                break
+            for job in jobs:
+                db.complete_job(job.id, job.claim_token)
+                done.append(str(job.id))
+    results.put((done, claiming))
+
+
+def batch_claims(server: Settings, jobs: int, workers: tuple[int, ...] = (1, 4, 8), batches: tuple[int, ...] = (1, 8)) -> dict[str, Any]:
+    """N worker processes draining `jobs` jobs with claim_next_jobs at each batch size: jobs/s, double claims, lost.
+
+    Completing a job is one call per job whatever the batch, so jobs/s (claim and complete) can gain
+    at most what the claim's share of the work was; ``claims_per_second`` counts the claim calls'
+    time only (jobs claimed per second a worker spent claiming, summed over the workers), which is
+    what batching changes (the issue's goal: batch 8 at least 5x batch 1).
+    """
+    out: dict[str, Any] = {}
+    context = multiprocessing.get_context("spawn")
+    with throwaway_database(server, "batch") as settings, SongsDatabase(settings) as db:
+        song = db.create_song(f"b-{uuid.uuid4()}", "a.mp3")
+        for n in workers:
+            for batch in batches:
+                model = f"b-{n}-{batch}-{uuid.uuid4().hex[:6]}"
+                for start in range(0, jobs, 100):
+                    db.enqueue_jobs(song, [(model, "separation")] * min(100, jobs - start))
+                results: Any = context.Queue()
+                runners = [context.Process(target=_drain_in_batches, args=(settings, model, f"p{i}", batch, results)) for i in range(n)]
+                started = time.perf_counter()
+                for r in runners:
+                    r.start()
+                reports = [results.get() for _ in runners]
+                for r in runners:
+                    r.join()
+                elapsed = time.perf_counter() - started
+                ids = Counter(job for worker, _ in reports for job in worker)
+                entry = {
+                    "jobs_per_second": len(ids) / elapsed,
+                    "claims_per_second": sum(len(worker) / max(spent, 1e-9) for worker, spent in reports),
+                    "double_claims": sum(c - 1 for c in ids.values()),
+                    "lost": jobs - len(ids),
+                }
+                out[f"{n} processes, batch {batch}"] = entry
+                print(
+                    f"  {n} processes batch {batch:<3} {entry['jobs_per_second']:7.1f} jobs/s"
+                    f"  {entry['claims_per_second']:8.1f} claims/s of claim time"
+                    f"  double claims {entry['double_claims']}  lost {entry['lost']}"
+                )
+            one, eight = out[f"{n} processes, batch 1"], out[f"{n} processes, batch 8"]
+            out[f"{n} processes, batch 8 / batch 1"] = eight["jobs_per_second"] / one["jobs_per_second"]
+            out[f"{n} processes, batch 8 / batch 1, claims"] = eight["claims_per_second"] / one["claims_per_second"]
+            print(
+                f"  {n} processes: batch 8 = {out[f'{n} processes, batch 8 / batch 1']:.2f}x batch 1 in jobs/s, "
+                f"{out[f'{n} processes, batch 8 / batch 1, claims']:.2f}x in claims/s"
+            )
+    return out
+
+
 # ----- 6. import cost --------------------------------------------------------------------------------
 def import_cost(repeats: int = 7) -> dict[str, Any]:
     """Seconds to import songsdb in a fresh interpreter (median of `repeats` runs)."""

@@ -35,6 +35,7 @@ __all__ = [
     "ConcurrencyConflict",
     "LeaseLost",
     "JobHeld",
+    "DuplicateJobKey",
     "TransactionNotAllowed",
     "TransactionRolledBack",
     "PermissionDenied",
@@ -175,6 +176,17 @@ class JobHeld(InvalidStatusTransition):
     """A worker holds the job: only its claim token may move it (cancelling is always allowed)."""
 
 
+class DuplicateJobKey(Conflict):
+    """The job key is used by a job of another song, model or job type; nothing was written.
+
+    ``parameter`` is ``job_key`` (``server_parameter`` ``@JobKey``), as a ValidationError names its
+    argument, so a handler can answer ``{"field": e.parameter}``.
+    """
+
+    parameter = "job_key"
+    server_parameter = "@JobKey"
+
+
 class TransactionNotAllowed(SongsDbError):
     """The procedure must run on its own, outside any transaction (the claim, the cleanup)."""
 
@@ -255,6 +267,7 @@ CATALOGUE: dict[int, CatalogueEntry] = {
         CatalogueEntry(50202, InvalidStatusTransition, "the job's status cannot change that way"),
         CatalogueEntry(50203, LeaseLost, "the claim token is stale: the job was claimed again"),
         CatalogueEntry(50204, JobHeld, "a worker holds the job; only its claim token may move it"),
+        CatalogueEntry(50205, DuplicateJobKey, "the job key belongs to a job of another song, model or job type"),
         CatalogueEntry(50901, ConcurrencyConflict, "another session is already doing this"),
     )
 }
@@ -361,7 +374,13 @@ def map_database_error(error: BaseException, procedure: str | None = None) -> Ba
 # the catalogue's fixed wording names the parameter: "The parameter @X is required", "The value for the parameter @X ..."
 _PARAMETER = re.compile(r"\bparameter (@\w+)")
 # the client's keyword where it is not the procedure parameter in snake case (tests/unit/test_contract.py checks them all)
-_ARGUMENT_NAMES = {"@FileName": "filename", "@OriginalFileName": "original_filename", "@Songs": "songs", "@Jobs": "jobs"}
+_ARGUMENT_NAMES = {
+    "@FileName": "filename",
+    "@OriginalFileName": "original_filename",
+    "@Songs": "songs",
+    "@Jobs": "jobs",
+    "@Count": "n",  # claim_next_jobs(worker_id, n)
+}
 
 
 def argument_name(parameter: str) -> str:

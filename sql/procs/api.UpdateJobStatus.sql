@@ -141,6 +141,7 @@ BEGIN
                 ELSE CompletedAt
             END,
             AvailableAt = CASE WHEN @New = 'queued' THEN @Now ELSE AvailableAt END,
+            Delayed = CASE WHEN @New = 'queued' THEN 0 ELSE Delayed END,
             ErrorMessage = COALESCE(@ErrorMessage, ErrorMessage),
             ErrorStack = COALESCE(@ErrorStack, ErrorStack),
             ResultMetadata = COALESCE(@ResultMetadata, ResultMetadata),

@@ -42,6 +42,7 @@ BEGIN
             Status = 'queued',
             Attempts = 0,
             AvailableAt = @Now,
+            Delayed = 0,
             CompletedAt = NULL,
             RequestId = COALESCE(@RequestId, RequestId),
             UpdatedAt = @Now

@@ -7,10 +7,17 @@
    keyed JobType, Priority DESC, Id), or, when @ModelNames is given, per (job type, model) pair on
    IX_ProcessingJobs_ClaimByModel (keyed JobType, ModelName, Priority DESC, Id); then the first of
    those; and IX_ProcessingJobs_Running_LeaseExpiresAt, which holds running jobs only (about one
-   per worker), with type and model as residual filters. A reclaimed job whose attempts are used up is failed
+   per worker), with type and model as residual filters. Jobs waiting out a back-off
+   (worker.FailJob; Delayed = 1, 0024) are in neither claim index (IX_ProcessingJobs_ClaimReady and
+   IX_ProcessingJobs_ClaimByModelReady, filtered on Delayed = 0, 0025 and 0026), so the seeks read no
+   job that is not yet available however many wait: the cost stays flat. A claim that takes the
+   lock first moves the delayed jobs that have come due (up to 1000, a range seek on
+   IX_ProcessingJobs_Delayed, 0027) back to Delayed = 0; the unlocked first search also counts a
+   due delayed job as a reason to take the lock. A reclaimed job whose attempts are used up is failed
    instead (keeping its last error) and the search goes on. The claim sets Status 'running',
    HeldBy 'worker', WorkerId, a new ClaimToken, LeaseExpiresAt = now + @LeaseSeconds and
-   Attempts + 1; it is audited ('claimed').
+   Attempts + 1; it is audited ('claimed') and recorded as an attempt in dbo.JobAttempts (0024; a
+   reclaimed job's previous attempt ends 'expired', in the same transaction).
 
    Two workers never receive the same job: claimers are serialised by a transaction-owned app
    lock, and the UPDATE repeats the claimable condition (compare-and-set), so the claim stays
@@ -97,6 +104,8 @@ BEGIN
     DECLARE @Passes int = 0;
     DECLARE @Text nvarchar(100);
     DECLARE @Details nvarchar(max);
+    DECLARE @Due TABLE (JobId uniqueidentifier NOT NULL PRIMARY KEY);
+    DECLARE @DueWaiting bit = 0;
 
     BEGIN TRY
         -- The first pass looks without the lock: when it finds nothing, the call ends there.
@@ -141,6 +150,7 @@ BEGIN
                     FROM dbo.ProcessingJobs AS j
                     WHERE
                         j.Status = 'queued'
+                        AND j.Delayed = 0
                         AND j.JobType = t.JobType
                         AND j.AvailableAt <= @Now
                     ORDER BY j.Priority DESC, j.Id ASC
@@ -165,6 +175,7 @@ BEGIN
                     FROM dbo.ProcessingJobs AS j
                     WHERE
                         j.Status = 'queued'
+                        AND j.Delayed = 0
                         AND j.JobType = t.JobType
                         AND j.ModelName = m.ModelName
                         AND j.AvailableAt <= @Now
@@ -172,7 +183,12 @@ BEGIN
                 ) AS q
                 ORDER BY q.Priority DESC, q.Id ASC;
 
-            IF @Candidate IS NULL
+            IF @Candidate IS NULL AND @Locked = 0
+                SET @DueWaiting = CASE WHEN EXISTS (
+                SELECT 1 FROM dbo.ProcessingJobs AS j
+                WHERE j.Status = 'queued' AND j.Delayed = 1 AND j.AvailableAt <= @Now
+            ) THEN 1 ELSE 0 END;
+            IF @Candidate IS NULL AND (@Locked = 1 OR @DueWaiting = 0)
                 BREAK;
             IF @Locked = 0
             BEGIN
@@ -186,6 +202,16 @@ BEGIN
                     THROW 50901, N'The job queue is busy: another claim held its lock for 10 seconds. Try again.', 1;
                 SET @Locked = 1;
                 SET @Now = SYSUTCDATETIME();
+                -- jobs whose back-off has ended move to the claim indexes (Delayed = 0), under the lock (header)
+                DELETE FROM @Due;
+                INSERT INTO @Due (JobId)
+                SELECT TOP (1000) j.JobId
+                FROM dbo.ProcessingJobs AS j
+                WHERE j.Status = 'queued' AND j.Delayed = 1 AND j.AvailableAt <= @Now
+                ORDER BY j.AvailableAt, j.Id;
+                UPDATE dbo.ProcessingJobs
+                SET Delayed = 0
+                WHERE JobId IN (SELECT d.JobId FROM @Due AS d) AND Status = 'queued' AND Delayed = 1;
                 SET @Passes = 0;
                 CONTINUE;
             END;
@@ -209,6 +235,7 @@ BEGIN
                 WHERE JobId = @Candidate AND Status = 'running' AND LeaseExpiresAt < @Now;
                 IF @@ROWCOUNT = 1
                 BEGIN
+                    UPDATE dbo.JobAttempts SET Outcome = 'expired', EndedAt = @Now WHERE JobId = @Candidate AND Outcome IS NULL;
                     SET @Details = (
                         SELECT
                             @OldWorker AS expiredWorker,
@@ -242,6 +269,10 @@ BEGIN
             IF @@ROWCOUNT = 1
             BEGIN
                 SET @JobId = @Candidate;
+                IF @Old = 'running'
+                    UPDATE dbo.JobAttempts SET Outcome = 'expired', EndedAt = @Now WHERE JobId = @Candidate AND Outcome IS NULL;
+                INSERT INTO dbo.JobAttempts (JobId, Attempt, ClaimToken, WorkerId, ClaimedAt)
+                VALUES (@Candidate, @Attempts + 1, @Token, @WorkerId, @Now);
                 SET @Details = (
                     SELECT
                         @WorkerId AS workerId,

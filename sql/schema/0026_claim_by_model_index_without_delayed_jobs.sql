@@ -1,0 +1,41 @@
+-- songsdb:no-transaction
+/* 0026 - a claim filtered by model seeks past no delayed job either: IX_ProcessingJobs_ClaimByModelReady.
+
+   As 0025 for IX_ProcessingJobs_ClaimByModel (0013): the same key, without the jobs waiting out a
+   back-off (Delayed = 1). IX_ProcessingJobs_ClaimByModel stays until a later release drops it.
+
+   One index, built without a transaction, online where the edition can, exactly as 0016 (read its
+   header for the editions, RESUMABLE and WAIT_AT_LOW_PRIORITY); Babelfish builds a partial index. */
+{% if engine == "sqlserver" %}
+IF
+    NOT EXISTS (
+        SELECT 1 FROM sys.indexes AS i
+        WHERE i.object_id = OBJECT_ID(N'dbo.ProcessingJobs') AND i.name = N'IX_ProcessingJobs_ClaimByModelReady'
+    )
+    OR EXISTS (
+        SELECT 1 FROM sys.index_resumable_operations AS r
+        WHERE r.object_id = OBJECT_ID(N'dbo.ProcessingJobs') AND r.name = N'IX_ProcessingJobs_ClaimByModelReady'
+    )
+BEGIN
+    IF CAST(SERVERPROPERTY('EngineEdition') AS int) IN (5, 8) OR CAST(SERVERPROPERTY('ProductMajorVersion') AS int) >= 16
+        EXEC (N'CREATE INDEX IX_ProcessingJobs_ClaimByModelReady ON dbo.ProcessingJobs (JobType, ModelName, Priority DESC, Id)
+            INCLUDE (AvailableAt)
+            WHERE Status = ''queued'' AND Delayed = 0
+            WITH (ONLINE = ON (WAIT_AT_LOW_PRIORITY (MAX_DURATION = 1 MINUTES, ABORT_AFTER_WAIT = SELF)), RESUMABLE = ON);');
+    ELSE IF CAST(SERVERPROPERTY('EngineEdition') AS int) = 3
+        EXEC (N'CREATE INDEX IX_ProcessingJobs_ClaimByModelReady ON dbo.ProcessingJobs (JobType, ModelName, Priority DESC, Id)
+            INCLUDE (AvailableAt)
+            WHERE Status = ''queued'' AND Delayed = 0
+            WITH (ONLINE = ON, RESUMABLE = ON);');
+    ELSE
+        -- songsdb:lint-ok offline-index Standard and Express have no online index build: one read of ProcessingJobs under a shared lock, deployed in a quiet window (0016's header)
+        CREATE INDEX IX_ProcessingJobs_ClaimByModelReady ON dbo.ProcessingJobs (JobType, ModelName, Priority DESC, Id)
+            INCLUDE (AvailableAt)
+            WHERE Status = 'queued' AND Delayed = 0;
+END;
+{% else %}
+CREATE INDEX IX_ProcessingJobs_ClaimByModelReady ON dbo.ProcessingJobs (JobType, ModelName, Priority DESC, Id)
+    INCLUDE (AvailableAt)
+    WHERE Status = 'queued' AND Delayed = 0;
+{% endif %}
+GO

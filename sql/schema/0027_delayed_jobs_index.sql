@@ -1,0 +1,43 @@
+-- songsdb:no-transaction
+/* 0027 - the jobs waiting out a back-off, by when they come due: IX_ProcessingJobs_Delayed.
+
+   A claim first looks here for delayed jobs whose AvailableAt has come (a seek to the start of the
+   range, reading only the due ones) and, under the queue lock, sets their Delayed back to 0, which
+   moves them into IX_ProcessingJobs_ClaimReady (0025) and IX_ProcessingJobs_ClaimByModelReady
+   (0026). Jobs still waiting are never read.
+
+   One index, built without a transaction, online where the edition can, exactly as 0016 (read its
+   header for the editions, RESUMABLE and WAIT_AT_LOW_PRIORITY); Babelfish builds a partial index. */
+{% if engine == "sqlserver" %}
+IF
+    NOT EXISTS (
+        SELECT 1 FROM sys.indexes AS i
+        WHERE i.object_id = OBJECT_ID(N'dbo.ProcessingJobs') AND i.name = N'IX_ProcessingJobs_Delayed'
+    )
+    OR EXISTS (
+        SELECT 1 FROM sys.index_resumable_operations AS r
+        WHERE r.object_id = OBJECT_ID(N'dbo.ProcessingJobs') AND r.name = N'IX_ProcessingJobs_Delayed'
+    )
+BEGIN
+    IF CAST(SERVERPROPERTY('EngineEdition') AS int) IN (5, 8) OR CAST(SERVERPROPERTY('ProductMajorVersion') AS int) >= 16
+        EXEC (N'CREATE INDEX IX_ProcessingJobs_Delayed ON dbo.ProcessingJobs (AvailableAt, Id)
+            INCLUDE (JobType, ModelName)
+            WHERE Status = ''queued'' AND Delayed = 1
+            WITH (ONLINE = ON (WAIT_AT_LOW_PRIORITY (MAX_DURATION = 1 MINUTES, ABORT_AFTER_WAIT = SELF)), RESUMABLE = ON);');
+    ELSE IF CAST(SERVERPROPERTY('EngineEdition') AS int) = 3
+        EXEC (N'CREATE INDEX IX_ProcessingJobs_Delayed ON dbo.ProcessingJobs (AvailableAt, Id)
+            INCLUDE (JobType, ModelName)
+            WHERE Status = ''queued'' AND Delayed = 1
+            WITH (ONLINE = ON, RESUMABLE = ON);');
+    ELSE
+        -- songsdb:lint-ok offline-index Standard and Express have no online index build: one read of ProcessingJobs under a shared lock, deployed in a quiet window (0016's header)
+        CREATE INDEX IX_ProcessingJobs_Delayed ON dbo.ProcessingJobs (AvailableAt, Id)
+            INCLUDE (JobType, ModelName)
+            WHERE Status = 'queued' AND Delayed = 1;
+END;
+{% else %}
+CREATE INDEX IX_ProcessingJobs_Delayed ON dbo.ProcessingJobs (AvailableAt, Id)
+    INCLUDE (JobType, ModelName)
+    WHERE Status = 'queued' AND Delayed = 1;
+{% endif %}
+GO
