@@ -66,18 +66,15 @@ class Observer:
 
         self._trace = trace
         self._tracer = trace.get_tracer("songsdb", __version__, tracer_provider=tracer_provider)
-        meter = metrics.get_meter("songsdb", __version__, meter_provider=meter_provider)
-        self._duration = meter.create_histogram(
-            "db.client.operation.duration", unit="s", description="Duration of database client operations.",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-        )
+        instruments = _Instruments.of(meter_provider or metrics.get_meter_provider(), __version__)
+        self._duration = instruments.duration
         host, port, database = executor.settings.endpoint()
         self._base: dict[str, Any] = {"db.system.name": DB_SYSTEM, "db.namespace": database, "server.address": host}
         try:
             self._base["server.port"] = int(port)
         except ValueError:
             pass
-        _PoolInstruments.attach(meter, executor._pool, f"{executor.role}@{host}:{port}/{database}")
+        instruments.attach(executor._pool, f"{executor.role}@{host}:{port}/{database}")
 
     def call(self, procedure: str, params: Mapping[str, Any], run: Callable[[], T]) -> T:
         """Run one call (``run``) inside its span, and record its duration."""
@@ -112,18 +109,24 @@ def _failure(exc: BaseException) -> dict[str, str]:
     return {"error.type": f"{type(exc).__module__}.{type(exc).__qualname__}"}
 
 
-class _PoolInstruments:
-    """One set of observable pool instruments per meter, reading every live pool registered with it."""
+class _Instruments:
+    """One meter per meter provider, with the duration histogram and the pool instruments, which read
+    every live pool attached to it (instruments are made once per provider, never once per client)."""
 
-    _by_meter: dict[int, _PoolInstruments] = {}
+    _by_provider: dict[int, _Instruments] = {}
     _lock = threading.Lock()
 
-    def __init__(self, meter: Any) -> None:
+    def __init__(self, provider: Any, version: str) -> None:
         from opentelemetry.metrics import Observation
 
         self._observation = Observation
-        self._meter = meter  # keeps the meter alive, so its id (the key in _by_meter) is not reused
+        self._provider = provider  # kept alive, so its id (the key in _by_provider) is not reused
+        meter = provider.get_meter("songsdb", version)
         self.pools: weakref.WeakKeyDictionary[ConnectionPool, str] = weakref.WeakKeyDictionary()
+        self.duration = meter.create_histogram(
+            "db.client.operation.duration", unit="s", description="Duration of database client operations.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
         self.wait_time = meter.create_histogram(
             "db.client.connection.wait_time", unit="s", description="The time it took to obtain an open connection from the pool.",
         )
@@ -141,13 +144,16 @@ class _PoolInstruments:
         )
 
     @classmethod
-    def attach(cls, meter: Any, pool: ConnectionPool, name: str) -> None:
+    def of(cls, provider: Any, version: str) -> _Instruments:
         with cls._lock:
-            instruments = cls._by_meter.get(id(meter))
-            if instruments is None:
-                instruments = cls._by_meter[id(meter)] = cls(meter)
-        instruments.pools[pool] = name
-        histogram = instruments.wait_time
+            found = cls._by_provider.get(id(provider))
+            if found is None:
+                found = cls._by_provider[id(provider)] = cls(provider, version)
+            return found
+
+    def attach(self, pool: ConnectionPool, name: str) -> None:
+        self.pools[pool] = name
+        histogram = self.wait_time
         attributes = {"db.client.connection.pool.name": name}
         pool.on_wait = lambda seconds: histogram.record(seconds, attributes)
 
