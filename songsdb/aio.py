@@ -119,6 +119,8 @@ class _Methods(_AsyncCalls):
     retry_job = _async(SongsDatabase.retry_job)
     queue_status = _async(SongsDatabase.queue_status)
     cancel_job_by_operator = _async(SongsDatabase.cancel_job_by_operator)
+    retry_jobs = _async(SongsDatabase.retry_jobs)
+    cancel_jobs = _async(SongsDatabase.cancel_jobs)
     failed_jobs = _async(SongsDatabase.failed_jobs)
     held_jobs = _async(SongsDatabase.held_jobs)
     request_trail = _async(SongsDatabase.request_trail)

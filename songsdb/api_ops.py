@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from songsdb.context import current_request_id
 from songsdb.executor import Executor
 from songsdb.models import (
@@ -18,6 +20,7 @@ from songsdb.models import (
     Job,
     JobDetail,
     JobHistory,
+    JobOutcome,
     JobStatus,
     JobSummary,
     JobType,
@@ -30,11 +33,15 @@ from songsdb.models import (
     TrailEntry,
     TrailJob,
 )
-from songsdb.params import Id, _uuid_param
+from songsdb.params import Id, _json_param, _uuid_param
 
 __all__ = ["OpsApi", "CLEANUP_MARGIN"]
 
 CLEANUP_MARGIN = 120  # seconds a cleanup call may run past its time limit: the batch under way, the audit rows
+
+
+def _ids(name: str, values: Sequence[Id]) -> list[str]:
+    return [str(_uuid_param(name, v)) for v in values]
 
 
 class OpsApi(Executor):
@@ -55,6 +62,24 @@ class OpsApi(Executor):
             UserId=user_id,
         )
         return self._created(job, "ops.CancelJob")
+
+    def retry_jobs(
+        self, job_ids: Sequence[Id], *, request_id: str | None = None, user_id: str | None = None
+    ) -> list[JobOutcome]:
+        """Queue a selection of failed jobs again in one call and one transaction; each job's outcome, in order."""
+        return self._many(
+            JobOutcome, "ops.RetryJobs", True, JobIds=_json_param("job_ids", _ids("job_ids", job_ids)),
+            RequestId=current_request_id(request_id), UserId=user_id,
+        )
+
+    def cancel_jobs(
+        self, job_ids: Sequence[Id], *, request_id: str | None = None, user_id: str | None = None
+    ) -> list[JobOutcome]:
+        """Cancel a selection of queued, running or failed jobs in one call and one transaction; each job's outcome."""
+        return self._many(
+            JobOutcome, "ops.CancelJobs", True, JobIds=_json_param("job_ids", _ids("job_ids", job_ids)),
+            RequestId=current_request_id(request_id), UserId=user_id,
+        )
 
     # ----- the operations console and the metrics scrape ----------------------------------------
     def failed_jobs(

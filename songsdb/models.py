@@ -48,6 +48,7 @@ __all__ = [
     "QueueGauge",
     "FinishedWindow",
     "QueueMetrics",
+    "JobOutcome",
     "columns",
     "JobStatus",
     "JobType",
@@ -659,3 +660,11 @@ class QueueMetrics:
 
     queue: tuple[QueueGauge, ...]
     finished: tuple[FinishedWindow, ...]
+
+
+@row
+class JobOutcome(Row):
+    """What ``ops.RetryJobs`` / ``ops.CancelJobs`` did with one job of a selection."""
+
+    job_id: uuid.UUID = col("JobId", "uuid")
+    outcome: Literal["retried", "cancelled", "not_failed", "final", "not_found"] = col("Outcome", "code")

@@ -2,7 +2,8 @@
 
 Every page is one or two ``ops.*`` calls; every list is keyset paged (``after=`` the last row's
 id); every change is a POST with the CSRF token, refused in read-only mode, and passes the
-operator's name and this request's id to the procedure, which audits both.
+operator's name and this request's id to the procedure, which audits both; a selection is one
+call (ops.RetryJobs / ops.CancelJobs), one transaction.
 """
 
 from __future__ import annotations
@@ -123,7 +124,10 @@ def make_blueprint(client: Any, settings: auth.ConsoleSettings, url_prefix: str 
         ids = request.form.getlist("job")
         if action not in ("retry", "cancel") or not ids:
             abort(400, "choose Retry or Cancel and at least one job")
-        done, refused = _act(client, action, ids)
+        run = client.retry_jobs if action == "retry" else client.cancel_jobs
+        outcomes = run([_uuid(i) for i in ids[:500]], request_id=g.console_request_id, user_id=g.operator)
+        done = [o for o in outcomes if o.outcome in ("retried", "cancelled")]
+        refused = [(str(o.job_id), o.outcome.replace("_", " ")) for o in outcomes if o not in done]
         return render_template("songsdb_console/done.html", action=action, done=done, refused=refused), 200
 
     @bp.get("/jobs/<job_id>")
@@ -192,10 +196,10 @@ def _uuid(value: str) -> uuid.UUID:
 
 
 def _act(client: Any, action: str, ids: list[str]) -> tuple[list[Any], list[tuple[str, str]]]:
-    """Retry or cancel each job (one audited call each, with the operator and the request id)."""
+    """Retry or cancel one job from its page (an audited call, with the operator and the request id)."""
     run: Callable[..., Any] = client.retry_job if action == "retry" else client.cancel_job_by_operator
     done, refused = [], []
-    for raw in ids[:PAGE]:
+    for raw in ids:
         try:
             done.append(run(_uuid(raw), request_id=g.console_request_id, user_id=g.operator))
         except (Conflict, NotFound, ValidationError) as exc:

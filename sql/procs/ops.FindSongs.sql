@@ -2,7 +2,7 @@
 
    @FileId: one UQ_Songs_FileId seek (at most one song). @Title: the songs whose title starts with
    it (case as the database's collation compares; %, _ and [ match themselves), a range seek on
-   IX_Songs_Title (0031) in (Title, Id) order, keyset paged: give the last song of the previous page
+   IX_Songs_Title (0031) in (Title, Id) order (on Babelfish bounded above explicitly, see below), keyset paged: give the last song of the previous page
    as @AfterSongId (its title and id are read by the clustered key). Give one of the two.
    Returns: Id, FileId, Title, Artist, Album, FileName, OriginalFileName, FileSize, Duration,
             FileExtension, UploadedAt, LastModified, Metadata, Status
@@ -34,6 +34,11 @@ BEGIN
     DECLARE @Pattern nvarchar(1300) = CONCAT(
         REPLACE(REPLACE(REPLACE(REPLACE(@Title, N'\', N'\\'), N'%', N'\%'), N'_', N'\_'), N'[', N'\['), N'%'
     );
+    -- Babelfish (PostgreSQL, a case-insensitive ICU collation) turns neither LIKE 'x%' nor a lone lower
+    -- bound into a narrow index range: it is bounded above by the prefix followed by U+FFFF, which the
+    -- Unicode collation algorithm (CLDR root) sorts after every character. SQL Server's optimizer
+    -- derives the range from the LIKE itself, and its collations ignore U+FFFF: no upper bound there.
+    DECLARE @UpTo nvarchar(401) = CONCAT(@Title, NCHAR(65535));
     DECLARE @AfterTitle nvarchar(400) = N'';
     DECLARE @AfterId uniqueidentifier = NULL;
     DECLARE @Text nvarchar(2048);
@@ -85,7 +90,10 @@ BEGIN
             s.Metadata,
             s.Status
         FROM dbo.Songs AS s
-        WHERE s.Title >= @Prefix AND s.Title LIKE @Pattern ESCAPE N'\'
+        WHERE
+            s.Title >= @Prefix
+            {% if engine == "babelfish" %}AND s.Title < @UpTo{% endif %}
+            AND s.Title LIKE @Pattern ESCAPE N'\'
         ORDER BY s.Title, s.Id;
     ELSE
         SELECT TOP (@Limit)
@@ -105,7 +113,9 @@ BEGIN
             s.Status
         FROM dbo.Songs AS s
         WHERE
-            s.Title LIKE @Pattern ESCAPE N'\'
+            s.Title >= @Prefix
+            {% if engine == "babelfish" %}AND s.Title < @UpTo{% endif %}
+            AND s.Title LIKE @Pattern ESCAPE N'\'
             AND (s.Title > @AfterTitle OR (s.Title = @AfterTitle AND s.Id > @AfterId))
         ORDER BY s.Title, s.Id;
 END;

@@ -202,3 +202,47 @@ def test_an_operator_cancels_a_job_and_the_audit_row_names_the_operator_and_the_
         songsdb_ops.cancel_job_by_operator(job_id)
     with pytest.raises(JobNotFound):
         songsdb_ops.cancel_job_by_operator(uuid.uuid4())
+
+
+def test_a_selection_is_retried_in_one_call_and_each_jobs_outcome_reported_in_order(
+    songsdb_web: SongsDatabase, songsdb_worker: SongsDatabase, songsdb_ops: SongsDatabase
+) -> None:
+    mine = model()
+    failed = [failed_job(songsdb_web, songsdb_worker, mine) for _ in range(2)]
+    done = completed_job(songsdb_web, songsdb_worker, mine)
+    missing = uuid.uuid4()
+    request = f"console-{uuid.uuid4().hex}"
+    outcomes = songsdb_ops.retry_jobs([failed[1], done, missing, failed[0], failed[1]], request_id=request, user_id="alice")
+    assert [(o.job_id, o.outcome) for o in outcomes] == [
+        (failed[1], "retried"), (done, "not_failed"), (missing, "not_found"), (failed[0], "retried")
+    ]
+    assert {songsdb_ops.job_detail(j).job.status for j in failed} == {"queued"}
+    rows = songsdb_ops.request_trail(request).entries
+    assert sorted((r.entity_id or "").lower() for r in rows) == sorted(str(j) for j in failed)
+    assert {(r.action, r.user_id) for r in rows} == {("retried", "alice")}
+    assert all(r.recorded_by and r.source and r.source.lower() == "ops.retryjobs" for r in rows)
+    with pytest.raises(ValidationError) as refused:
+        songsdb_ops.retry_jobs([])
+    assert refused.value.number == 50004
+
+
+def test_a_selection_is_cancelled_in_one_call_final_jobs_are_left_alone(
+    songsdb_web: SongsDatabase, songsdb_worker: SongsDatabase, songsdb_ops: SongsDatabase
+) -> None:
+    mine = model()
+    failed = failed_job(songsdb_web, songsdb_worker, mine)
+    done = completed_job(songsdb_web, songsdb_worker, mine)
+    running = songsdb_web.create_job(song(songsdb_web), mine, "chroma")
+    claimed = songsdb_worker.claim_next_job("gpu-9", model_names=[mine], job_types=["chroma"])
+    assert claimed is not None and claimed.id == running
+    request = f"console-{uuid.uuid4().hex}"
+    outcomes = songsdb_ops.cancel_jobs([failed, done, running], request_id=request, user_id="bob")
+    assert [o.outcome for o in outcomes] == ["cancelled", "final", "cancelled"]
+    assert songsdb_ops.job_detail(running).job.held_by is None
+    details = {(r.entity_id or "").lower(): r.details for r in songsdb_ops.request_trail(request).entries}
+    assert details == {
+        str(failed): {"from": "failed", "to": "cancelled"},
+        str(running): {"from": "running", "to": "cancelled", "heldBy": "worker"},
+    }
+    with pytest.raises(InvalidStatusTransition):
+        songsdb_worker.heartbeat(running, claimed.claim_token, progress=10)
