@@ -17,6 +17,7 @@ as the CLI prints them.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import shlex
@@ -283,6 +284,33 @@ def cmd_queue(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from songsdb.database import SongsDatabase
+
+    from songsdb import metrics
+
+    if importlib.util.find_spec("prometheus_client") is None:
+        raise ConfigurationError("songsdb metrics needs prometheus-client: pip install 'songsdb[console]'")
+    with SongsDatabase(settings=_settings(args, role="ops"), role="ops") as db:
+        sys.stdout.write(metrics.render(db, window_seconds=args.window).decode("utf-8"))
+    return 0
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    try:
+        from songsdb.console import auth, serve
+    except ImportError as exc:
+        raise ConfigurationError(f"songsdb console needs the console extra: pip install 'songsdb[console]' ({exc})") from None
+    from songsdb.database import SongsDatabase
+
+    settings = auth.load_console_settings(host=args.host, port=args.port, read_only=args.read_only or None)
+    auth.check_bind(settings)  # before connecting: a refused bind says so at once
+    print(f"songsdb console on http://{settings.host}:{settings.port}/ ({'read-only' if settings.read_only else 'read-write'}, "
+          f"{'authentication required' if settings.authenticated else 'this machine only, no authentication'})", file=sys.stderr)
+    serve(settings, SongsDatabase(settings=_settings(args, role="ops"), role="ops"))
+    return 0
+
+
 def _print_container(args: argparse.Namespace) -> None:
     """The local container's state, when a Docker engine answers and the container exists."""
     from songsdb.container import DockerUnavailable, describe, docker_client, find_container
@@ -496,6 +524,17 @@ COMMANDS: dict[str, tuple[Handler, str, str]] = {
         "requeues (attempts left) or fails (none left) running jobs whose lease expired, of every job type",
         "songsdb queue --sweep",
     ),
+    "metrics": (
+        cmd_metrics,
+        "print the queue and job metrics in Prometheus' text format (one ops.GetQueueMetrics call), as the operations login",
+        "songsdb metrics --window 300",
+    ),
+    "console": (
+        cmd_console,
+        "serve the operations console (Flask; 127.0.0.1 unless --host, which then needs SONGSDB_CONSOLE_TOKEN or "
+        "SONGSDB_CONSOLE_USER/PASSWORD), as the operations login",
+        "songsdb console --port 8900 --read-only",
+    ),
     "up": (
         cmd_up,
         "check the Docker engine, the image and the port, then create or reuse a volume and the SQL Server "
@@ -592,6 +631,12 @@ def build_parser() -> argparse.ArgumentParser:
             )
             sub_parser.add_argument("--volume", help="volume folder name to use (default: the newest, or a new one)")
             sub_parser.add_argument("--timeout", type=float, help="seconds to wait for the first login (default 180)")
+        if name == "metrics":
+            sub_parser.add_argument("--window", type=int, default=300, help="seconds the per-minute rates and latencies are over (10 to 86400; default 300)")
+        if name == "console":
+            sub_parser.add_argument("--host", help="address to listen on (default 127.0.0.1, or SONGSDB_CONSOLE_HOST)")
+            sub_parser.add_argument("--port", type=int, help="port (default 8900, or SONGSDB_CONSOLE_PORT)")
+            sub_parser.add_argument("--read-only", action="store_true", help="show everything, change nothing (also SONGSDB_CONSOLE_READ_ONLY=1)")
         if name == "errors":
             sub_parser.add_argument("--markdown", action="store_true", help="print the table as the README has it")
         if name == "volumes":

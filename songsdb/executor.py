@@ -21,9 +21,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import fields, replace
 from operator import itemgetter
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from songsdb import statements
+from songsdb import statements, telemetry
 from songsdb.config import Settings, load_settings, redact
 from songsdb.errors import (
     DatabaseError,
@@ -45,6 +45,9 @@ from songsdb.pool import ConnectionPool, PooledConnection, ping, quietly
 from songsdb.retry import RetryPolicy, is_connection_lost, is_timeout
 from songsdb.statements import statement
 
+if TYPE_CHECKING:  # pragma: no cover
+    from songsdb.telemetry import Observer
+
 __all__ = ["Executor", "ResultSet", "execute_once"]
 
 log = logging.getLogger("songsdb")
@@ -64,6 +67,7 @@ class Executor:
 
     _bound: _Transaction | None = None  # set inside a transaction block: the connection every call runs on
     _timeout: int | None = None  # set by with_timeout(): this view's time limit per call, else the settings'
+    _observer: Observer | None = None  # songsdb.telemetry: set when opentelemetry is installed; one check per call
 
     def __init__(
         self,
@@ -113,6 +117,7 @@ class Executor:
         # how calls are written for this driver (songsdb.statements), learnt at the first connect; one
         # holder shared with every view (with_timeout, transactions), so a view made earlier learns it too
         self._driver = _Driver()
+        self._observer = telemetry.observer_for(self)
 
     def __repr__(self) -> str:
         if self._bound is not None:
@@ -297,7 +302,14 @@ class Executor:
 
         ``params`` come in the procedure's parameter order (the contract test checks it). Each
         pooled connection keeps one prepared cursor per call text, so a call is one request.
+        With opentelemetry (:mod:`songsdb.telemetry`) the call is one span, retries included.
         """
+        observer = self._observer
+        if observer is not None:
+            return observer.call(procedure, params, lambda: self._call_untraced(procedure, write, params))
+        return self._call_untraced(procedure, write, params)
+
+    def _call_untraced(self, procedure: str, write: bool, params: Mapping[str, Any]) -> list[ResultSet]:
         sql, values = statement(procedure, params, self._driver.style)
         tx = self._bound
         if tx is not None:

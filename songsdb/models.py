@@ -38,6 +38,18 @@ __all__ = [
     "ServerInfo",
     "QueueStatus",
     "SweptJob",
+    "FailedJob",
+    "HeldJob",
+    "TrailEntry",
+    "TrailJob",
+    "RequestTrail",
+    "JobDetail",
+    "JobHistory",
+    "ThroughputMinute",
+    "QueueGauge",
+    "FinishedWindow",
+    "QueueMetrics",
+    "JobOutcome",
     "columns",
     "JobStatus",
     "JobType",
@@ -495,3 +507,180 @@ class SongResults:
     tracks: tuple[SeparatedTrack, ...]
     transcriptions: tuple[Transcription, ...]
     analyses: tuple[ChromaAnalysis, ...]
+
+
+# ----- the operations console and the metrics scrape (ops.*, issue #20) --------------------------------
+@row
+class FailedJob(Row):
+    """A row of ``ops.ListFailedJobs``: a failed job with its song's title, error message and stack."""
+
+    job_id: uuid.UUID = col("JobId", "uuid")
+    song_id: uuid.UUID = col("SongId", "uuid")
+    song_title: str | None = col("SongTitle")
+    model_name: str = col("ModelName")
+    job_type: JobType = col("JobType", "code")
+    status: JobStatus = col("Status", "code")
+    attempts: int = col("Attempts")
+    max_attempts: int = col("MaxAttempts")
+    request_id: str | None = col("RequestId")
+    worker_id: str | None = col("WorkerId")
+    created_at: datetime = col("CreatedAt", "utc")
+    completed_at: datetime | None = col("CompletedAt", "utc")
+    error_message: str | None = col("ErrorMessage")
+    error_stack: str | None = col("ErrorStack")
+
+
+@row
+class HeldJob(Row):
+    """A row of ``ops.ListHeldJobs``: a running job, its holder and its lease (negative seconds left: expired)."""
+
+    job_id: uuid.UUID = col("JobId", "uuid")
+    song_id: uuid.UUID = col("SongId", "uuid")
+    model_name: str = col("ModelName")
+    job_type: JobType = col("JobType", "code")
+    status: JobStatus = col("Status", "code")
+    progress: int = col("Progress")
+    message: str | None = col("Message")
+    held_by: Holder | None = col("HeldBy", "code")
+    worker_id: str | None = col("WorkerId")
+    started_at: datetime | None = col("StartedAt", "utc")
+    updated_at: datetime = col("UpdatedAt", "utc")
+    lease_expires_at: datetime | None = col("LeaseExpiresAt", "utc")
+    lease_seconds_left: int | None = col("LeaseSecondsLeft")
+    held_seconds: int | None = col("HeldSeconds")
+    request_id: str | None = col("RequestId")
+
+    @property
+    def expired(self) -> bool:
+        """Whether the lease has run out (the next claim takes the job back)."""
+        return self.lease_seconds_left is not None and self.lease_seconds_left < 0
+
+
+@row
+class TrailEntry(Row):
+    """An audit row as the console shows it: with who wrote it (``recorded_by``, the login) and where from (``source``)."""
+
+    id: int = col("Id")
+    request_id: str | None = col("RequestId")
+    entity_type: str = col("EntityType", "code")
+    entity_id: str | None = col("EntityId")
+    action: str = col("Action", "code")
+    user_id: str | None = col("UserId")
+    details: dict[str, Any] | None = col("Details", "json")
+    timestamp: datetime = col("Timestamp", "utc")
+    recorded_by: str | None = col("RecordedBy")
+    source: str | None = col("Source")
+
+
+@row
+class TrailJob(Row):
+    """A job a request's audit rows name (``ops.GetRequestTrail``'s second result)."""
+
+    job_id: uuid.UUID = col("JobId", "uuid")
+    song_id: uuid.UUID = col("SongId", "uuid")
+    model_name: str = col("ModelName")
+    job_type: JobType = col("JobType", "code")
+    status: JobStatus = col("Status", "code")
+    progress: int = col("Progress")
+    attempts: int = col("Attempts")
+    created_at: datetime = col("CreatedAt", "utc")
+    updated_at: datetime = col("UpdatedAt", "utc")
+    error_message: str | None = col("ErrorMessage")
+
+
+@dataclass(frozen=True)
+class RequestTrail:
+    """Everything one request did, in order (``entries``), and the jobs those rows name."""
+
+    entries: tuple[TrailEntry, ...]
+    jobs: tuple[TrailJob, ...]
+
+
+@row
+class JobDetail(Row):
+    """One job as the console's job page shows it, with its song's title and file id (no claim token)."""
+
+    job_id: uuid.UUID = col("JobId", "uuid")
+    song_id: uuid.UUID = col("SongId", "uuid")
+    song_title: str | None = col("SongTitle")
+    song_file_id: str | None = col("SongFileId")
+    model_name: str = col("ModelName")
+    job_type: JobType = col("JobType", "code")
+    status: JobStatus = col("Status", "code")
+    progress: int = col("Progress")
+    message: str | None = col("Message")
+    request_id: str | None = col("RequestId")
+    priority: int = col("Priority")
+    attempts: int = col("Attempts")
+    max_attempts: int = col("MaxAttempts")
+    created_at: datetime = col("CreatedAt", "utc")
+    available_at: datetime = col("AvailableAt", "utc")
+    updated_at: datetime = col("UpdatedAt", "utc")
+    started_at: datetime | None = col("StartedAt", "utc")
+    completed_at: datetime | None = col("CompletedAt", "utc")
+    error_message: str | None = col("ErrorMessage")
+    error_stack: str | None = col("ErrorStack")
+    result_metadata: dict[str, Any] | None = col("ResultMetadata", "json")
+    worker_id: str | None = col("WorkerId")
+    lease_expires_at: datetime | None = col("LeaseExpiresAt", "utc")
+    held_by: Holder | None = col("HeldBy", "code")
+
+
+@dataclass(frozen=True)
+class JobHistory:
+    """A job and its state history from the audit trail, oldest first."""
+
+    job: JobDetail
+    history: tuple[TrailEntry, ...]
+
+
+@row
+class ThroughputMinute(Row):
+    """Jobs that finished in one minute (UTC, on the minute)."""
+
+    minute_start: datetime = col("MinuteStart", "utc")
+    completed: int = col("Completed")
+    failed: int = col("Failed")
+
+
+@row
+class QueueGauge(Row):
+    """Open work for one model and job type, as a metrics scrape reads it."""
+
+    model_name: str = col("ModelName")
+    job_type: JobType = col("JobType", "code")
+    queued: int = col("Queued")
+    running: int = col("Running")
+    failed: int = col("Failed")
+    expired_leases: int = col("ExpiredLeases")
+    oldest_queued_seconds: int | None = col("OldestQueuedSeconds")
+
+
+@row
+class FinishedWindow(Row):
+    """Jobs of one model and job type that finished in the last ``window_seconds``, and their claim latency."""
+
+    model_name: str = col("ModelName")
+    job_type: JobType = col("JobType", "code")
+    window_seconds: int = col("WindowSeconds")
+    completed: int = col("Completed")
+    failed: int = col("Failed")
+    claimed: int = col("Claimed")
+    claim_seconds_sum: float = col("ClaimSecondsSum", "float")
+    claim_seconds_max: float = col("ClaimSecondsMax", "float")
+
+
+@dataclass(frozen=True)
+class QueueMetrics:
+    """What one ``ops.GetQueueMetrics`` call returns: the open work, and what finished in the window."""
+
+    queue: tuple[QueueGauge, ...]
+    finished: tuple[FinishedWindow, ...]
+
+
+@row
+class JobOutcome(Row):
+    """What ``ops.RetryJobs`` / ``ops.CancelJobs`` did with one job of a selection."""
+
+    job_id: uuid.UUID = col("JobId", "uuid")
+    outcome: Literal["retried", "cancelled", "not_failed", "final", "not_found"] = col("Outcome", "code")

@@ -151,6 +151,8 @@ class ConnectionPool:
         self.max_size = max_size
         self._made = self._closed = self._refused = self._discarded = self._waits = self._timeouts = 0
         self._waited = 0.0
+        # called with the seconds one acquire waited for a connection, when it had to (songsdb.telemetry)
+        self.on_wait: Callable[[float], None] | None = None
         _POOLS.add(self)
 
     def stats(self) -> PoolStats:
@@ -173,11 +175,14 @@ class ConnectionPool:
         """A live connection: a checked idle one, or a new one. Connection errors propagate unchanged."""
         if os.getpid() != self._pid:  # forked, and no at-fork hook ran: uWSGI by default (see _after_fork)
             self._after_fork()
+        waited = 0.0
         with self._lock:
             if self._borrowed >= self.max_size:
-                self._wait_for_one()
+                waited = self._wait_for_one()
             self._borrowed += 1
             conn = self._idle.pop() if self._idle else None
+        if waited and self.on_wait is not None:  # outside the lock: the hook is the caller's code
+            self.on_wait(waited)
         if conn is not None:  # the common case, kept short: it runs on every call
             now = self._clock()
             if now - conn.created <= conn.lifetime and (self._check is None or now - conn.last_used <= self._max_idle):
@@ -231,8 +236,8 @@ class ConnectionPool:
             else:
                 self._close(conn)
 
-    def _wait_for_one(self) -> None:
-        """Called holding the lock: wait until a connection comes back, or raise after ``timeout``."""
+    def _wait_for_one(self) -> float:
+        """Called holding the lock: wait until a connection comes back (returns the seconds waited), or raise after ``timeout``."""
         started = time.monotonic()
         deadline = started + self._timeout
         self._waiting += 1
@@ -246,7 +251,9 @@ class ConnectionPool:
                 self._returned.wait(left)
         finally:
             self._waiting -= 1
-            self._waited += time.monotonic() - started
+            waited = time.monotonic() - started
+            self._waited += waited
+        return waited
 
     def _give_back(self) -> None:
         """Called holding the lock: one borrowed connection less; wake a waiting borrower."""

@@ -1,18 +1,20 @@
 /* ops.RetryJob - puts a failed job back in the queue with a fresh budget of attempts, audited ('retried').
 
-   Only a failed job can be retried; its last error stays on the row until the next one.
+   Only a failed job can be retried; its last error stays on the row until the next one. @UserId is
+   the operator (the console's signed-in name), stored in the audit row's UserId.
    Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
             Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
             ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt, HeldBy
    (the job, through core.ReturnJob)
-   Errors: 50001 @JobId missing; 50201 no job has @JobId; 50202 the job is not failed.
+   Errors: 50001 @JobId missing; 50002 @RequestId or @UserId too long; 50201 no job has @JobId; 50202 the job is not failed.
    Example: EXEC ops.RetryJob @JobId = @JobId; */
 IF OBJECT_ID(N'ops.RetryJob', N'P') IS NULL
     EXEC (N'CREATE PROCEDURE ops.RetryJob AS RETURN 0;');
 GO
 ALTER PROCEDURE ops.RetryJob
     @JobId uniqueidentifier,
-    @RequestId nvarchar(4000) = NULL
+    @RequestId nvarchar(4000) = NULL,
+    @UserId nvarchar(4000) = NULL
 AS
 BEGIN
     SET NOCOUNT, XACT_ABORT ON;
@@ -20,6 +22,7 @@ BEGIN
     IF @JobId IS NULL
         THROW 50001, N'The parameter @JobId is required. Supported values are a job id (uniqueidentifier).', 1;
     EXEC core.CheckText @Name = N'@RequestId', @Value = @RequestId, @MaxLength = 100;
+    EXEC core.CheckText @Name = N'@UserId', @Value = @UserId, @MaxLength = 100;
 
     DECLARE @Now datetime2(3) = SYSUTCDATETIME();
     DECLARE @JobIdText nvarchar(100) = CONVERT(nvarchar(36), @JobId);
@@ -55,7 +58,7 @@ BEGIN
 
         EXEC core.WriteAudit
             @RequestId = @RequestId, @EntityType = 'job', @EntityId = @JobIdText, @Action = 'retried',
-            @ProcId = @@PROCID;
+            @UserId = @UserId, @ProcId = @@PROCID;
 
         IF @OwnTransaction = 1 COMMIT TRANSACTION;
     END TRY

@@ -281,5 +281,5 @@ def test_every_audit_row_is_written_with_its_login_and_the_procedure_that_wrote_
     assert len(calls) >= 18 and {"worker.Heartbeat.sql", "dbo.sp_CleanupOldData.sql"} <= set(calls)
     assert set(inserts) == {
         "core.WriteAudit.sql", "api.LogAudit.sql", "api.EnqueueJobs.sql", "api.ImportSongs.sql",
-        "worker.ClaimNextJobs.sql", "ops.SweepExpiredLeases.sql",
+        "worker.ClaimNextJobs.sql", "ops.SweepExpiredLeases.sql", "ops.RetryJobs.sql", "ops.CancelJobs.sql",
     }

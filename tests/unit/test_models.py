@@ -76,7 +76,9 @@ def test_aware_datetimes_are_converted_to_utc() -> None:
 def test_every_model_declares_a_column_for_every_field_but_the_composites() -> None:
     for name in models.__all__:
         model = getattr(models, name)
-        if dataclasses.is_dataclass(model) and model not in (models.SongResults, models.CleanupReport):
+        if dataclasses.is_dataclass(model) and model not in (
+            models.SongResults, models.CleanupReport, models.RequestTrail, models.JobHistory, models.QueueMetrics
+        ):
             assert len(columns(model)) == len(dataclasses.fields(model)), name
 
 

@@ -1,0 +1,42 @@
+-- songsdb:no-transaction
+/* 0030 - failed jobs of one job type, newest first: the console's failed-jobs list filtered by type.
+
+   ops.ListFailedJobs filtered by job type only: a seek on this index, in the page's order
+   (CreatedAt DESC, Id DESC), keyset paged. See 0029 for the other filters.
+
+   One index, built without a transaction and online where the edition can (the pattern of 0016:
+   SERVERPROPERTY('EngineEdition') 3, 5, 8: ONLINE = ON, RESUMABLE = ON, and on SQL Server 2022+ and
+   Azure WAIT_AT_LOW_PRIORITY (MAX_DURATION = 1 MINUTES, ABORT_AFTER_WAIT = SELF), so the
+   application's queries go first and a stopped build is resumed by running the script again; other
+   editions build it offline under a shared lock: deploy it in a quiet window there). Filtered, so it
+   holds only the rows its readers want and costs a write only when a job enters or leaves them.
+   Babelfish (PostgreSQL) builds it as a partial index. */
+{% if engine == "sqlserver" %}
+IF
+    NOT EXISTS (
+        SELECT 1 FROM sys.indexes AS i
+        WHERE i.object_id = OBJECT_ID(N'dbo.ProcessingJobs') AND i.name = N'IX_ProcessingJobs_FailedByType'
+    )
+    OR EXISTS (
+        SELECT 1 FROM sys.index_resumable_operations AS r
+        WHERE r.object_id = OBJECT_ID(N'dbo.ProcessingJobs') AND r.name = N'IX_ProcessingJobs_FailedByType'
+    )
+BEGIN
+    IF CAST(SERVERPROPERTY('EngineEdition') AS int) IN (5, 8) OR CAST(SERVERPROPERTY('ProductMajorVersion') AS int) >= 16
+        EXEC (N'CREATE INDEX IX_ProcessingJobs_FailedByType ON dbo.ProcessingJobs (JobType, CreatedAt, Id)
+            WHERE Status = ''failed''
+            WITH (ONLINE = ON (WAIT_AT_LOW_PRIORITY (MAX_DURATION = 1 MINUTES, ABORT_AFTER_WAIT = SELF)), RESUMABLE = ON);');
+    ELSE IF CAST(SERVERPROPERTY('EngineEdition') AS int) = 3
+        EXEC (N'CREATE INDEX IX_ProcessingJobs_FailedByType ON dbo.ProcessingJobs (JobType, CreatedAt, Id)
+            WHERE Status = ''failed''
+            WITH (ONLINE = ON, RESUMABLE = ON);');
+    ELSE
+        -- songsdb:lint-ok offline-index Standard and Express have no online index build: one read under a shared lock, deployed in a quiet window (header)
+        CREATE INDEX IX_ProcessingJobs_FailedByType ON dbo.ProcessingJobs (JobType, CreatedAt, Id)
+            WHERE Status = 'failed';
+END;
+{% else %}
+CREATE INDEX IX_ProcessingJobs_FailedByType ON dbo.ProcessingJobs (JobType, CreatedAt, Id)
+    WHERE Status = 'failed';
+{% endif %}
+GO
