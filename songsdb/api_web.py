@@ -204,8 +204,14 @@ class WebApi(Executor):
         request_id: str | None = None,
         priority: int = 0,
         max_attempts: int = 3,
+        job_key: str | None = None,
     ) -> uuid.UUID:
-        """Queue a job (separation, transcription or chroma); returns the new job's id."""
+        """Queue a job (separation, transcription or chroma); returns the new job's id.
+
+        With ``job_key`` the call is safe to repeat: when a job with that key exists for the same
+        song, model and job type (whatever its status), its id is returned and nothing is written;
+        the key on another song, model or type raises DuplicateJobKey (README, "Job keys").
+        """
         job = self._one(
             Job,
             "api.CreateJob",
@@ -216,6 +222,7 @@ class WebApi(Executor):
             Priority=priority,
             MaxAttempts=max_attempts,
             RequestId=current_request_id(request_id),
+            JobKey=job_key,
         )
         return self._created(job, "api.CreateJob").id
 
@@ -351,7 +358,11 @@ class WebApi(Executor):
         request_id: str | None = None,
     ) -> list[Job]:
         """Queue several jobs for a song in one call: (model_name, job_type[, priority]) tuples or mappings
-        with model_name, job_type, priority, max_attempts (:class:`~songsdb.payloads.JobIn`)."""
+        with model_name, job_type, priority, max_attempts, job_key (:class:`~songsdb.payloads.JobIn`).
+
+        One job per element, in the order given; an element whose ``job_key`` names an existing job
+        (same song, model and type) gets that job instead of a new one (DuplicateJobKey otherwise).
+        """
         return self._many(
             Job,
             "api.EnqueueJobs",

@@ -35,6 +35,7 @@ __all__ = [
     "ConcurrencyConflict",
     "LeaseLost",
     "JobHeld",
+    "DuplicateJobKey",
     "TransactionNotAllowed",
     "TransactionRolledBack",
     "PermissionDenied",
@@ -175,6 +176,17 @@ class JobHeld(InvalidStatusTransition):
     """A worker holds the job: only its claim token may move it (cancelling is always allowed)."""
 
 
+class DuplicateJobKey(Conflict):
+    """The job key is used by a job of another song, model or job type; nothing was written.
+
+    ``parameter`` is ``job_key`` (``server_parameter`` ``@JobKey``), as a ValidationError names its
+    argument, so a handler can answer ``{"field": e.parameter}``.
+    """
+
+    parameter = "job_key"
+    server_parameter = "@JobKey"
+
+
 class TransactionNotAllowed(SongsDbError):
     """The procedure must run on its own, outside any transaction (the claim, the cleanup)."""
 
@@ -255,6 +267,7 @@ CATALOGUE: dict[int, CatalogueEntry] = {
         CatalogueEntry(50202, InvalidStatusTransition, "the job's status cannot change that way"),
         CatalogueEntry(50203, LeaseLost, "the claim token is stale: the job was claimed again"),
         CatalogueEntry(50204, JobHeld, "a worker holds the job; only its claim token may move it"),
+        CatalogueEntry(50205, DuplicateJobKey, "the job key belongs to a job of another song, model or job type"),
         CatalogueEntry(50901, ConcurrencyConflict, "another session is already doing this"),
     )
 }

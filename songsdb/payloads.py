@@ -56,10 +56,15 @@ class _JobRequired(TypedDict):
 
 
 class JobIn(_JobRequired, total=False):
-    """One job for ``enqueue_jobs``: model_name and job_type, optionally priority and max_attempts."""
+    """One job for ``enqueue_jobs``: model_name and job_type, optionally priority, max_attempts and job_key.
+
+    ``job_key`` follows ``create_job``'s rule: a job that exists with that key (same song, model and
+    type) is returned in its place instead of a new one.
+    """
 
     priority: int
     max_attempts: int
+    job_key: str | None
 
 
 # the procedures' JSON names for each payload's keys (a unit test keeps them equal to the TypedDicts')
@@ -80,7 +85,13 @@ CHROMA_KEYS = {
     "tempo_confidence": "tempoConfidence",
     "chroma_vector": "chromaVector",
 }
-JOB_KEYS = {"model_name": "modelName", "job_type": "jobType", "priority": "priority", "max_attempts": "maxAttempts"}
+JOB_KEYS = {
+    "model_name": "modelName",
+    "job_type": "jobType",
+    "priority": "priority",
+    "max_attempts": "maxAttempts",
+    "job_key": "jobKey",
+}
 
 
 def renamed(name: str, item: Mapping[str, Any], keys: Mapping[str, str]) -> dict[str, Any]:
