@@ -475,7 +475,10 @@ def test_a_write_whose_logins_are_all_refused_is_not_connected_and_writes_nothin
         case.call(faulty, state)
     _assert_typed(info.value, errors.NotConnected, method)
     assert _effect(case, migrated, state) == 0
-    assert len(proxy.connections) == FAST_RETRY.attempts and faulty._pool.stats().connections_refused == FAST_RETRY.attempts
+    # a reset before the pre-login is retried as a lost connection, or (FreeTDS, when it sees it while
+    # connecting: 20009 "unable to connect") not retried at all: either way nothing was sent
+    tries = len(proxy.connections)
+    assert 1 <= tries <= FAST_RETRY.attempts and faulty._pool.stats().connections_refused == tries
     proxy.clear()
     case.call(faulty, state)  # nothing was sent: the call itself is the next step
     assert _effect(case, migrated, state) == case.once
