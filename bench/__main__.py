@@ -13,6 +13,8 @@ Sections (each in a throwaway database of its own, dropped afterwards):
                fast_executemany INSERTs (goal: >= 25x the loop, no slower than fast_executemany)
   queue        1, 4 and 8 threads and processes claiming and completing jobs: jobs/s, p99 claim,
                double claims and lost jobs (goal: both 0)
+  batch-claims 1, 4 and 8 processes draining --batch-jobs jobs with claim_next_jobs at batch 1 and 8:
+               jobs/s, double claims and lost jobs (goal: batch 8 >= 5x the jobs/s of batch 1)
   scale        lookups, the claim and the cleanup at each --scale-sizes (bench/scale.py; goal: the
                largest within 1.5x of the smallest, cleanup rows/s the same, create_song p99 <= 2x idle)
   imports      `import songsdb` and `from songsdb import SongsDatabase` in a fresh interpreter
@@ -37,7 +39,7 @@ sys.path.insert(0, str(ROOT))  # `tests.integration.tds_proxy` for the round-tri
 from bench import client_overhead, scale, sections  # noqa: E402
 from songsdb.config import Settings  # noqa: E402
 
-SECTIONS = ("round-trips", "latency", "overhead", "bulk", "queue", "scale", "imports")
+SECTIONS = ("round-trips", "latency", "overhead", "bulk", "queue", "batch-claims", "scale", "imports")
 
 
 def main() -> int:
@@ -46,6 +48,7 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=300, help="timed calls per operation (latency, scale)")
     parser.add_argument("--bulk-rows", type=int, default=10_000)
     parser.add_argument("--queue-jobs", type=int, default=2_000)
+    parser.add_argument("--batch-jobs", type=int, default=400, help="jobs each batch-claims run drains (kept short by default)")
     parser.add_argument("--scale-sizes", type=int, nargs="+", default=[10_000, 100_000])
     args = parser.parse_args()
     dsn = os.environ.get("SONGSDB_TEST_DSN")
@@ -78,6 +81,8 @@ def main() -> int:
             out[name] = sections.bulk(server, args.bulk_rows)
         elif name == "queue":
             out[name] = sections.queue(server, args.queue_jobs)
+        elif name == "batch-claims":
+            out[name] = sections.batch_claims(server, args.batch_jobs)
         elif name == "scale":
             out[name] = scale.run(server, args.scale_sizes, args.calls, cleanup=True)
         print(f"   ({time.perf_counter() - started:.0f} s)", flush=True)

@@ -264,6 +264,59 @@ def queue(server: Settings, jobs: int, workers: tuple[int, ...] = (1, 4, 8)) -> 
     return out
 
 
+# ----- 5. batch claims ------------------------------------------------------------------------------
+def _drain_in_batches(settings: Settings, model: str, worker: str, batch: int, results: Any) -> None:
+    """One worker process: claim_next_jobs(batch) and complete each until the queue is empty; report its job ids."""
+    done: list[str] = []
+    with SongsDatabase(settings, pool_size=1) as db:
+        while jobs := db.claim_next_jobs(worker, batch, model_names=[model]):
+            for job in jobs:
+                db.complete_job(job.id, job.claim_token)
+                done.append(str(job.id))
+    results.put(done)
+
+
+def batch_claims(server: Settings, jobs: int, workers: tuple[int, ...] = (1, 4, 8), batches: tuple[int, ...] = (1, 8)) -> dict[str, Any]:
+    """N worker processes draining `jobs` jobs with claim_next_jobs at each batch size: jobs/s, double claims, lost.
+
+    Completing a job is one call per job whatever the batch, so the ratio measures what batching the
+    claim saves (the issue's goal: batch 8 at least 5x the jobs/s of batch 1).
+    """
+    out: dict[str, Any] = {}
+    context = multiprocessing.get_context("spawn")
+    with throwaway_database(server, "batch") as settings, SongsDatabase(settings) as db:
+        song = db.create_song(f"b-{uuid.uuid4()}", "a.mp3")
+        for n in workers:
+            for batch in batches:
+                model = f"b-{n}-{batch}-{uuid.uuid4().hex[:6]}"
+                for start in range(0, jobs, 100):
+                    db.enqueue_jobs(song, [(model, "separation")] * min(100, jobs - start))
+                results: Any = context.Queue()
+                runners = [context.Process(target=_drain_in_batches, args=(settings, model, f"p{i}", batch, results)) for i in range(n)]
+                started = time.perf_counter()
+                for r in runners:
+                    r.start()
+                done = [results.get() for _ in runners]
+                for r in runners:
+                    r.join()
+                elapsed = time.perf_counter() - started
+                ids = Counter(job for worker in done for job in worker)
+                entry = {
+                    "jobs_per_second": len(ids) / elapsed,
+                    "double_claims": sum(c - 1 for c in ids.values()),
+                    "lost": jobs - len(ids),
+                }
+                out[f"{n} processes, batch {batch}"] = entry
+                print(
+                    f"  {n} processes batch {batch:<3} {entry['jobs_per_second']:7.1f} jobs/s"
+                    f"  double claims {entry['double_claims']}  lost {entry['lost']}"
+                )
+            one, eight = out[f"{n} processes, batch 1"], out[f"{n} processes, batch 8"]
+            out[f"{n} processes, batch 8 / batch 1"] = eight["jobs_per_second"] / one["jobs_per_second"]
+            print(f"  {n} processes: batch 8 = {out[f'{n} processes, batch 8 / batch 1']:.2f}x batch 1")
+    return out
+
+
 # ----- 6. import cost --------------------------------------------------------------------------------
 def import_cost(repeats: int = 7) -> dict[str, Any]:
     """Seconds to import songsdb in a fresh interpreter (median of `repeats` runs)."""

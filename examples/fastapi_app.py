@@ -40,6 +40,7 @@ from fastapi.responses import JSONResponse
 
 from songsdb.aio import AsyncSongsDatabase
 from songsdb.database import SongsDatabase, Transaction
+from songsdb.errors import DuplicateSong, OutcomeUnknown
 from songsdb.fastapi import init_app
 from songsdb.models import JobType
 
@@ -98,6 +99,30 @@ def _file_facts(file: UploadFile) -> tuple[str, int | None, str | None]:
     return os.path.basename(name), file.size, extension
 
 
+async def create_song_once(adb: AsyncSongsDatabase, file_id: str, filename: str, **fields: Any) -> uuid.UUID:
+    """``create_song``, safe when its answer is lost: the file id is the song's key (README, "Safe retries").
+
+    After ``OutcomeUnknown`` the song may or may not have been committed: the file id finds it if it
+    was (this request's song); if not, it is created now, and a DuplicateSong then means the first
+    call committed after the look-up, so the song is read again. The first call's own DuplicateSong
+    (the file id was registered before) is not caught here: that is a 409.
+    """
+    try:
+        return await adb.create_song(file_id, filename, **fields)
+    except OutcomeUnknown:
+        pass
+    song = await adb.get_song(file_id)  # a read: retried by the client on transient faults
+    if song is not None:
+        return song.id
+    try:
+        return await adb.create_song(file_id, filename, **fields)
+    except DuplicateSong:
+        song = await adb.get_song(file_id)
+        if song is None:
+            raise
+        return song.id
+
+
 # ----- the Flask service's four routes, on the async client ------------------------------------
 @router.post("/upload", status_code=201)
 async def upload(
@@ -113,8 +138,8 @@ async def upload(
         return error(400, "a file is required: send it as the multipart field 'file'")
     name, size, extension = _file_facts(file)
     file_id = file_id or uuid.uuid4().hex
-    song_id = await adb.create_song(
-        file_id, name, title=title, artist=artist, album=album, file_size=size, file_extension=extension,
+    song_id = await create_song_once(
+        adb, file_id, name, title=title, artist=artist, album=album, file_size=size, file_extension=extension,
         original_filename=file.filename,
     )
     return JSONResponse({"song_id": str(song_id), "file_id": file_id}, status_code=201)
@@ -127,7 +152,13 @@ async def process(model_name: str, file_id: str, request: Request, adb: Database
     if song is None:
         return error(404, "song not found", file_id=file_id)
     job_type = cast(JobType, await _job_type(request) or "separation")  # the database validates it
-    job_id = await adb.create_job(song.id, model_name, job_type)
+    # the request id is the job key: the same request sent again gets the same job, never a second
+    # one, so a create whose answer was lost is simply sent again (README, "Safe retries")
+    key = request.state.request_id
+    try:
+        job_id = await adb.create_job(song.id, model_name, job_type, job_key=key)
+    except OutcomeUnknown:
+        job_id = await adb.create_job(song.id, model_name, job_type, job_key=key)
     return JSONResponse({"job_id": str(job_id), "song_id": str(song.id)}, status_code=202)
 
 

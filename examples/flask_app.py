@@ -13,6 +13,12 @@ It runs as the web role (schema ``api``): it registers songs and queues jobs, an
 or a generated one), and every row and audit row a request writes records it
 (:mod:`songsdb.flask`). Errors are JSON: 400 with the database's validation message, 404 when
 the song or job does not exist, 409 for a file id already registered.
+
+Safe to retry (README, "Safe retries"): ``POST /process`` passes the request id as the job key, so
+a client that sends the same request again (same ``X-Request-ID``) gets the same job, never a
+second one; ``POST /upload`` treats the file id as the song's key: when ``create_song``'s answer is
+lost (``OutcomeUnknown``), it looks the file id up and answers with the song it finds, or creates
+it when it was not committed.
 """
 
 from __future__ import annotations
@@ -26,8 +32,8 @@ from typing import Any, cast
 from flask import Flask, Response, jsonify, request
 
 from songsdb import SongsDatabase
-from songsdb.errors import DuplicateSong, NotFound, ValidationError
-from songsdb.flask import database, init_app
+from songsdb.errors import DuplicateJobKey, DuplicateSong, NotFound, OutcomeUnknown, ValidationError
+from songsdb.flask import database, init_app, request_id
 from songsdb.models import JobType
 
 HIDDEN = {"claim_token"}  # a worker's lease token is not the web client's business
@@ -51,6 +57,30 @@ def error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
     return jsonify(error=message, **extra), status
 
 
+def create_song_once(db: SongsDatabase, file_id: str, filename: str, **fields: Any) -> uuid.UUID:
+    """``create_song``, safe when its answer is lost: the file id is the song's key (README, "Safe retries").
+
+    After ``OutcomeUnknown`` the song may or may not have been committed: the file id finds it if
+    it was (that is this request's song); if not, it is created now. A DuplicateSong then means the
+    first call committed after the look-up: the song is read again. The first call's own
+    DuplicateSong (the file id was registered before) is not caught here: that is a 409.
+    """
+    try:
+        return db.create_song(file_id, filename, **fields)
+    except OutcomeUnknown:
+        pass
+    song = db.get_song(file_id)  # a read: retried by the client on transient faults
+    if song is not None:
+        return song.id
+    try:
+        return db.create_song(file_id, filename, **fields)
+    except DuplicateSong:
+        song = db.get_song(file_id)
+        if song is None:
+            raise
+        return song.id
+
+
 def upload() -> tuple[Response, int]:
     """Register an uploaded file's metadata (the file itself would go to storage): 201 with its ids."""
     file = request.files.get("file")
@@ -61,7 +91,8 @@ def upload() -> tuple[Response, int]:
     extension = os.path.splitext(file.filename)[1].lstrip(".").lower() or None
     file_id = request.form.get("file_id") or uuid.uuid4().hex
     try:
-        song_id = database().create_song(
+        song_id = create_song_once(
+            database(),
             file_id,
             os.path.basename(file.filename),
             title=request.form.get("title"),
@@ -86,9 +117,16 @@ def process(model_name: str, file_id: str) -> tuple[Response, int]:
     given = request.form.get("job_type") or (body.get("job_type") if isinstance(body, dict) else None)
     job_type = cast(JobType, str(given) if given else "separation")  # the database validates it
     try:
-        job_id = db.create_job(song.id, model_name, job_type)
+        # the request id is the job key: the same request sent again gets the same job (module doc),
+        # so a create whose answer was lost is simply sent again
+        try:
+            job_id = db.create_job(song.id, model_name, job_type, job_key=request_id())
+        except OutcomeUnknown:
+            job_id = db.create_job(song.id, model_name, job_type, job_key=request_id())
     except ValidationError as exc:
         return error(400, str(exc))
+    except DuplicateJobKey as exc:  # this request id already queued another model or type
+        return error(409, str(exc), field=exc.parameter)
     return jsonify(job_id=str(job_id), song_id=str(song.id)), 202
 
 

@@ -8,22 +8,33 @@ or fails it with the exception's message and traceback (the queue retries it wit
 until its attempts are used up). SIGTERM or SIGINT stops it cleanly: the job in hand is
 finished and reported, then the loop ends. If its lease is lost (the process stalled longer than
 the lease and another worker took the job), it drops the job without writing anything.
+
+Faults on the wire never end the loop. A report (heartbeat, complete, fail) whose answer was lost
+(``OutcomeUnknown``: it may have committed) is sent again with the same claim token, with
+exponential back-off and a bound (``report_attempts``): the procedures answer a repeat as the
+first call and write nothing twice (README, "Safe retries"). A claim that fails the same way is
+left to its lease (if it committed, the job comes back when the lease expires) and the loop polls
+again after ``idle_seconds``; so does a claim that could not connect (``NotConnected``,
+``PoolTimeout``). A report that still fails after its retries is logged and dropped: the lease
+expires and the job is claimed again.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import random
 import signal
 import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
 from songsdb import WorkerClient
 from songsdb.api_worker import WorkerApi
-from songsdb.errors import LeaseLost
+from songsdb.errors import DatabaseUnavailable, LeaseLost
 from songsdb.models import ClaimedJob, Job, JobType
 
 log = logging.getLogger("gpu_worker")
@@ -31,6 +42,7 @@ log = logging.getLogger("gpu_worker")
 # A handler gets the job and a progress callback, and returns the keyword arguments of
 # complete_job: tracks=..., transcription=..., chroma_analysis=..., result_metadata=...
 Handler = Callable[[ClaimedJob, Callable[[int, str | None], None]], dict[str, Any]]
+T = TypeVar("T")
 
 
 @dataclass
@@ -46,6 +58,8 @@ class Worker:
     heartbeat_seconds: float = 60.0
     idle_seconds: float = 5.0
     stop_when_idle: bool = False
+    report_attempts: int = 6  # a report is sent at most this many times when its answer is lost
+    report_backoff: float = 0.5  # seconds before the first resend, doubled each time (full jitter), at most 30
     done: list[Job] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -56,9 +70,15 @@ class Worker:
     def run(self) -> list[Job]:
         """The loop; returns the jobs this worker completed or failed."""
         while not self._stopping.is_set():
-            job = self.db.claim_next_job(
-                self.worker_id, job_types=self.job_types, model_names=self.model_names, lease_seconds=self.lease_seconds
-            )
+            try:
+                job = self.db.claim_next_job(
+                    self.worker_id, job_types=self.job_types, model_names=self.model_names,
+                    lease_seconds=self.lease_seconds,
+                )
+            except DatabaseUnavailable as exc:  # not connected, or the answer lost: poll again later (module doc)
+                log.warning("claim failed, trying again in %.1f s: %s", self.idle_seconds, exc)
+                self._stopping.wait(self.idle_seconds)
+                continue
             if job is None:
                 if self.stop_when_idle:
                     break
@@ -79,10 +99,10 @@ class Worker:
         def beat() -> None:
             while not beating.wait(self.heartbeat_seconds):
                 try:
-                    self.db.heartbeat(
+                    self._resending(lambda: self.db.heartbeat(
                         job.id, token, progress=progress["value"], message=progress["message"],
                         lease_seconds=self.lease_seconds,
-                    )
+                    ))
                 except LeaseLost:
                     lost.set()
                     return
@@ -107,9 +127,29 @@ class Worker:
 
     def _report(self, call: Callable[[], Job]) -> None:
         try:
-            self.done.append(call())
+            self.done.append(self._resending(call))
         except LeaseLost as exc:
             log.warning("lease lost, result dropped: %s", exc)
+        except DatabaseUnavailable as exc:  # still unreachable after every resend: the lease will bring the job back
+            log.error("report dropped after %d attempts, the job will be claimed again: %s", self.report_attempts, exc)
+
+    def _resending(self, call: Callable[[], T]) -> T:
+        """``call()``, sent again with the same arguments (the same claim token) while the database is unavailable.
+
+        Safe because every worker report is answered as the first one when repeated with its token;
+        bounded by ``report_attempts``, with exponential back-off and full jitter in between.
+        """
+        delay = self.report_backoff
+        for attempt in range(1, self.report_attempts + 1):
+            try:
+                return call()
+            except DatabaseUnavailable as exc:
+                if attempt == self.report_attempts:
+                    raise
+                log.warning("report attempt %d failed (%s), sending it again", attempt, exc)
+                time.sleep(random.uniform(0, delay))
+                delay = min(delay * 2, 30.0)
+        raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def demo_handler(job: ClaimedJob, report: Callable[[int, str | None], None]) -> dict[str, Any]:

@@ -112,11 +112,13 @@ class _Methods(_AsyncCalls):
     # the work queue
     enqueue_jobs = _async(SongsDatabase.enqueue_jobs)
     claim_next_job = _async(SongsDatabase.claim_next_job)
+    claim_next_jobs = _async(SongsDatabase.claim_next_jobs)
     heartbeat = _async(SongsDatabase.heartbeat)
     complete_job = _async(SongsDatabase.complete_job)
     fail_job = _async(SongsDatabase.fail_job)
     cancel_job = _async(SongsDatabase.cancel_job)
     retry_job = _async(SongsDatabase.retry_job)
+    sweep_expired_leases = _async(SongsDatabase.sweep_expired_leases)
     queue_status = _async(SongsDatabase.queue_status)
     # audit, reports, maintenance
     log_audit = _async(SongsDatabase.log_audit)

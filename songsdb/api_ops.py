@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from songsdb.context import current_request_id
 from songsdb.executor import Executor
-from songsdb.models import CleanupCount, CleanupReport, Job, JobStatus, JobSummary, QueueStatus
+from songsdb.models import CleanupCount, CleanupReport, Job, JobStatus, JobSummary, QueueStatus, SweptJob
 from songsdb.params import Id, _uuid_param
 
 __all__ = ["OpsApi", "CLEANUP_MARGIN"]
@@ -26,6 +26,16 @@ class OpsApi(Executor):
             Job, "ops.RetryJob", True, JobId=_uuid_param("job_id", job_id), RequestId=current_request_id(request_id)
         )
         return self._created(job, "ops.RetryJob")
+
+    def sweep_expired_leases(self, *, limit: int = 1000, request_id: str | None = None) -> list[SweptJob]:
+        """Requeue (attempts left) or fail (none left) running jobs whose lease expired, of any job type and model.
+
+        A claim takes back expired leases only of the types and models it asks for; this finds the
+        rest (up to ``limit``, 1 to 4000, oldest expiry first). Returns what it did to each job.
+        """
+        return self._many(
+            SweptJob, "ops.SweepExpiredLeases", True, Limit=limit, RequestId=current_request_id(request_id)
+        )
 
     def queue_status(self) -> list[QueueStatus]:
         """Queued, running, failed and expired-lease counts per model and job type, with the oldest queued age."""

@@ -55,6 +55,37 @@ class WorkerApi(Executor):
         if job is not None and job.claim_token is None:
             raise SongsDbError(f"worker.ClaimNextJob returned job {job.id} without a claim token")
         return job
+
+    def claim_next_jobs(
+        self,
+        worker_id: str,
+        n: int,
+        *,
+        job_types: Sequence[JobType] | None = None,
+        model_names: Sequence[str] | None = None,
+        lease_seconds: int = 300,
+        request_id: str | None = None,
+    ) -> list[ClaimedJob]:
+        """Up to ``n`` jobs (1 to 100) in one call and one hold of the queue lock, in claim order.
+
+        The jobs ``claim_next_job`` would hand out one at a time, each with its own ``claim_token``
+        and lease; an empty list when nothing is claimable. Report on each as on a single claim.
+        """
+        jobs = self._many(
+            ClaimedJob,
+            "worker.ClaimNextJobs",
+            True,
+            WorkerId=worker_id,
+            Count=n,
+            JobTypes=_json_names("job_types", job_types),
+            ModelNames=_json_names("model_names", model_names),
+            LeaseSeconds=lease_seconds,
+            RequestId=current_request_id(request_id),
+        )
+        for job in jobs:
+            if job.claim_token is None:
+                raise SongsDbError(f"worker.ClaimNextJobs returned job {job.id} without a claim token")
+        return jobs
     def heartbeat(
         self,
         job_id: Id,

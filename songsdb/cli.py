@@ -269,6 +269,13 @@ def cmd_queue(args: argparse.Namespace) -> int:
     from songsdb.database import SongsDatabase
 
     with SongsDatabase(settings=_settings(args, role="ops"), role="ops") as db:
+        if args.sweep:
+            swept = db.sweep_expired_leases(limit=args.limit)
+            for job in swept:
+                print(f"{job.status:<7} {job.id} {job.model_name} {job.job_type} (lease of {job.worker_id or '?'} "
+                      f"expired on attempt {job.attempts} of {job.max_attempts})")
+            requeued = sum(1 for job in swept if job.status == "queued")
+            print(f"swept {len(swept)} expired lease(s): {requeued} requeued, {len(swept) - requeued} failed")
         rows = db.queue_status()
     print(f"{'model':<20} {'type':<14} {'queued':>7} {'running':>8} {'failed':>7} {'expired':>8}")
     for q in rows:
@@ -483,7 +490,12 @@ COMMANDS: dict[str, tuple[Handler, str, str]] = {
         "chunk; prints what was created, skipped and failed (exit 1 when any row failed)",
         "songsdb import catalogue.csv --on-duplicate skip",
     ),
-    "queue": (cmd_queue, "queued, running, failed and expired-lease counts per model, as the operations login", "songsdb queue"),
+    "queue": (
+        cmd_queue,
+        "queued, running, failed and expired-lease counts per model, as the operations login; --sweep first "
+        "requeues (attempts left) or fails (none left) running jobs whose lease expired, of every job type",
+        "songsdb queue --sweep",
+    ),
     "up": (
         cmd_up,
         "check the Docker engine, the image and the port, then create or reuse a volume and the SQL Server "
@@ -559,6 +571,13 @@ def build_parser() -> argparse.ArgumentParser:
                 help="a file id already stored: skip the row (default) or write its values over the stored ones",
             )
             sub_parser.add_argument("--show-failures", type=int, default=20, help="how many failed rows to list (default 20)")
+        if name == "queue":
+            sub_parser.add_argument(
+                "--sweep", action="store_true",
+                help="first requeue or fail running jobs whose lease expired, of any job type and model (ops.SweepExpiredLeases), "
+                "and print each",
+            )
+            sub_parser.add_argument("--limit", type=int, default=1000, help="with --sweep: at most this many jobs (1 to 4000; default 1000)")
         if name == "baseline":
             sub_parser.add_argument("version", type=int, help="the last versioned script the database already has")
         if name in ("up", "start", "stop", "down", "logs", "shell", "status"):

@@ -374,7 +374,13 @@ def map_database_error(error: BaseException, procedure: str | None = None) -> Ba
 # the catalogue's fixed wording names the parameter: "The parameter @X is required", "The value for the parameter @X ..."
 _PARAMETER = re.compile(r"\bparameter (@\w+)")
 # the client's keyword where it is not the procedure parameter in snake case (tests/unit/test_contract.py checks them all)
-_ARGUMENT_NAMES = {"@FileName": "filename", "@OriginalFileName": "original_filename", "@Songs": "songs", "@Jobs": "jobs"}
+_ARGUMENT_NAMES = {
+    "@FileName": "filename",
+    "@OriginalFileName": "original_filename",
+    "@Songs": "songs",
+    "@Jobs": "jobs",
+    "@Count": "n",  # claim_next_jobs(worker_id, n)
+}
 
 
 def argument_name(parameter: str) -> str:

@@ -37,6 +37,7 @@ __all__ = [
     "ImportOutcome",
     "ServerInfo",
     "QueueStatus",
+    "SweptJob",
     "columns",
     "JobStatus",
     "JobType",
@@ -470,6 +471,19 @@ class QueueStatus(Row):
     expired_leases: int = col("ExpiredLeases")
     oldest_queued_at: datetime | None = col("OldestQueuedAt", "utc")
     oldest_queued_seconds: int | None = col("OldestQueuedSeconds")
+
+
+@row
+class SweptJob(Row):
+    """A running job whose lease expired, as ``ops.SweepExpiredLeases`` left it: ``queued`` again or ``failed``."""
+
+    id: uuid.UUID = col("JobId", "uuid")
+    model_name: str = col("ModelName")
+    job_type: JobType = col("JobType", "code")
+    worker_id: str | None = col("WorkerId")
+    attempts: int = col("Attempts")
+    max_attempts: int = col("MaxAttempts")
+    status: JobStatus = col("Status", "code")
 
 
 @dataclass(frozen=True)

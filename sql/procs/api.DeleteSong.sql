@@ -92,7 +92,8 @@ BEGIN
         DELETE FROM dbo.ChromaAnalysis WHERE SongId = @SongId;
         SET @Analyses = @@ROWCOUNT;
 
-        -- 4. the jobs, then the song
+        -- 4. the jobs' attempts (0024), the jobs, then the song
+        DELETE FROM dbo.JobAttempts WHERE JobId IN (SELECT j.JobId FROM dbo.ProcessingJobs AS j WHERE j.SongId = @SongId);
         DELETE FROM dbo.ProcessingJobs WHERE SongId = @SongId;
         SET @Jobs = @@ROWCOUNT;
         DELETE FROM dbo.Songs WHERE Id = @SongId;

@@ -6,6 +6,12 @@
    procedure that changes a job locks and updates it by.
    @SongId, @JobType, @WorkerId, @Attempts, @MaxAttempts, @CurrentProgress and @CurrentMessage
    return the job's values (worker.Heartbeat audits only a progress or message that changed).
+   Repeats (issue #21): a caller that answers a repeated report passes @RepeatOutcomes, the
+   attempt outcomes after which its report counts as already made (e.g. 'completed' for
+   worker.CompleteJob). When the token is no longer the job's current claim but dbo.JobAttempts
+   (0024) has it for this job with one of those outcomes, nothing is thrown: @Repeat returns that
+   outcome and the caller answers without writing. Otherwise (no such attempt, or it expired) the
+   errors below are thrown as without @RepeatOutcomes.
    Errors: 50001 @JobId or @ClaimToken missing; 50201 no job has @JobId; 50202 the job is not
            running (completed, failed, cancelled or back in the queue); 50203 the token is stale:
            the lease expired and the job was claimed again.
@@ -22,7 +28,9 @@ ALTER PROCEDURE core.CheckLease
     @Attempts int = NULL OUTPUT,
     @MaxAttempts int = NULL OUTPUT,
     @CurrentProgress int = NULL OUTPUT,
-    @CurrentMessage nvarchar(1000) = NULL OUTPUT
+    @CurrentMessage nvarchar(1000) = NULL OUTPUT,
+    @RepeatOutcomes varchar(100) = NULL,
+    @Repeat varchar(20) = NULL OUTPUT
 AS
 BEGIN
     SET NOCOUNT, XACT_ABORT ON;
@@ -53,6 +61,17 @@ BEGIN
     BEGIN
         SET @Message = CONCAT(N'No processing job has @JobId = ''', @JobIdText, N'''.');
         THROW 50201, @Message, 1;
+    END;
+    SET @Repeat = NULL;
+    IF @RepeatOutcomes IS NOT NULL AND (@Status <> 'running' OR @Current IS NULL OR @Current <> @ClaimToken)
+    BEGIN
+        -- the token's attempt ended with this worker's own report: a repeat (header); a seek on UQ_JobAttempts_ClaimToken
+        SELECT @Repeat = a.Outcome
+        FROM dbo.JobAttempts AS a
+        WHERE a.ClaimToken = @ClaimToken AND a.JobId = @JobId;
+        IF @Repeat IS NOT NULL AND CHARINDEX(CONCAT(',', @Repeat, ','), CONCAT(',', @RepeatOutcomes, ',')) > 0
+            RETURN 0;
+        SET @Repeat = NULL;
     END;
     IF @Status <> 'running'
     BEGIN

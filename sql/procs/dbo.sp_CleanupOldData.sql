@@ -210,6 +210,8 @@ BEGIN
                     SET @Rows = @@ROWCOUNT;
                     SET @BatchChroma = @BatchChroma + @Rows;
                     SET @More = CASE WHEN @Rows = @BatchSize THEN 1 ELSE @More END;
+                    DELETE TOP (@BatchSize) FROM dbo.JobAttempts WHERE JobId IN (SELECT d.JobId FROM @Doomed AS d);
+                    SET @More = CASE WHEN @@ROWCOUNT = @BatchSize THEN 1 ELSE @More END;
                 END;
                 DELETE FROM dbo.ProcessingJobs
                 WHERE Id > @Last AND Id <= @Upto AND Id IN (SELECT d.Id FROM @Doomed AS d);

@@ -2,6 +2,10 @@
 
    Fenced like worker.CompleteJob: @ClaimToken must be the job's current claim; a stale worker, a
    cancelled job or a queued one is refused and nothing is written. The song is the job's.
+   Safe to repeat: when the job has an analysis with exactly these values already, the call is a
+   repeat of one that committed (its answer was lost): it returns that row and writes nothing,
+   while the token is still the job's claim or after the worker's own completion or failure
+   report ended its attempt (dbo.JobAttempts). A token whose lease was lost is still refused (50203).
    Returns: Id, SongId, JobId, KeyName, Mode, Tempo, KeyConfidence, TempoConfidence, ChromaVector, CreatedAt
    (the new row: a clustered index seek)
    Errors: 50001 @JobId or @ClaimToken missing; 50002 a number out of range; 50003 @KeyName or
@@ -32,32 +36,60 @@ BEGIN
     DECLARE @Id bigint;
     DECLARE @IdText nvarchar(100);
     DECLARE @Details nvarchar(max);
+    DECLARE @Repeat varchar(20);
 
     DECLARE @OwnTransaction bit = CASE WHEN @@TRANCOUNT = 0 AND (@@OPTIONS & 2) = 0 THEN 1 ELSE 0 END;
     BEGIN TRY
         IF @OwnTransaction = 1 BEGIN TRANSACTION;
 
         EXEC core.CheckLease
-            @JobId = @JobId, @ClaimToken = @ClaimToken, @SongId = @SongId OUTPUT, @JobType = @JobType OUTPUT;
+            @JobId = @JobId, @ClaimToken = @ClaimToken, @SongId = @SongId OUTPUT, @JobType = @JobType OUTPUT,
+            @RepeatOutcomes = 'completed,requeued,failed', @Repeat = @Repeat OUTPUT;
         IF @JobType <> 'chroma'
             THROW 50003, N'The value for the parameter @JobId is not supported: analyses belong to chroma jobs. Supported values are chroma jobs.', 1;
 
-        EXEC core.InsertChromaAnalysis
-            @SongId = @SongId, @JobId = @JobId, @KeyName = @KeyName, @Mode = @Mode, @Tempo = @Tempo,
-            @KeyConfidence = @KeyConfidence, @TempoConfidence = @TempoConfidence,
-            @ChromaVector = @ChromaVector, @Id = @Id OUTPUT;
-        SET @IdText = CONVERT(nvarchar(100), @Id);
-        SET @Details = (
-            SELECT
-                CONVERT(nvarchar(36), @SongId) AS songId,
-                CONVERT(nvarchar(36), @JobId) AS jobId,
-                @KeyName AS keyName,
-                LOWER(@Mode) AS mode
-            FOR JSON PATH, WITHOUT_ARRAY_WRAPPER
+        -- a repeat: the job's analysis with exactly these values (key and mode as stored: canonical case)
+        SET @Id = (
+            SELECT TOP (1) c.Id
+            FROM dbo.ChromaAnalysis AS c
+            WHERE
+                c.JobId = @JobId
+                AND ((c.KeyName IS NULL AND @KeyName IS NULL) OR c.KeyName = @KeyName)
+                AND ((c.Mode IS NULL AND @Mode IS NULL) OR c.Mode = @Mode)
+                AND ((c.Tempo IS NULL AND @Tempo IS NULL) OR c.Tempo = @Tempo)
+                AND ((c.KeyConfidence IS NULL AND @KeyConfidence IS NULL) OR c.KeyConfidence = @KeyConfidence)
+                AND ((c.TempoConfidence IS NULL AND @TempoConfidence IS NULL) OR c.TempoConfidence = @TempoConfidence)
+                AND (
+                    (c.ChromaVector IS NULL AND @ChromaVector IS NULL)
+                    OR (
+                        c.ChromaVector COLLATE Latin1_General_BIN2 = @ChromaVector
+                        AND DATALENGTH(c.ChromaVector) = DATALENGTH(@ChromaVector)
+                    )
+                )
+            ORDER BY c.Id
         );
-        EXEC core.WriteAudit
-            @RequestId = @RequestId, @EntityType = 'chroma', @EntityId = @IdText,
-            @Action = 'created', @Details = @Details, @ProcId = @@PROCID;
+        IF @Id IS NULL AND @Repeat IS NOT NULL  -- the attempt ended and this is not its analysis: refused as before
+            EXEC core.CheckLease @JobId = @JobId, @ClaimToken = @ClaimToken;
+
+        IF @Id IS NULL
+        BEGIN
+            EXEC core.InsertChromaAnalysis
+                @SongId = @SongId, @JobId = @JobId, @KeyName = @KeyName, @Mode = @Mode, @Tempo = @Tempo,
+                @KeyConfidence = @KeyConfidence, @TempoConfidence = @TempoConfidence,
+                @ChromaVector = @ChromaVector, @Id = @Id OUTPUT;
+            SET @IdText = CONVERT(nvarchar(100), @Id);
+            SET @Details = (
+                SELECT
+                    CONVERT(nvarchar(36), @SongId) AS songId,
+                    CONVERT(nvarchar(36), @JobId) AS jobId,
+                    @KeyName AS keyName,
+                    LOWER(@Mode) AS mode
+                FOR JSON PATH, WITHOUT_ARRAY_WRAPPER
+            );
+            EXEC core.WriteAudit
+                @RequestId = @RequestId, @EntityType = 'chroma', @EntityId = @IdText,
+                @Action = 'created', @Details = @Details, @ProcId = @@PROCID;
+        END;
 
         IF @OwnTransaction = 1 COMMIT TRANSACTION;
     END TRY

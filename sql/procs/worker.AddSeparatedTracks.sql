@@ -6,6 +6,11 @@
    @Tracks is a JSON array of objects: {"stemName": "vocals", "filePath": "/stems/v.wav",
    "fileSize": 123, "format": "wav", "sampleRate": 44100, "duration": 215.3}; stemName and
    filePath are required, each stem name at most once per job. All rows are written or none.
+   Safe to repeat: when every stem given is stored for the job already with the same path, the
+   call is a repeat of one that committed (its answer was lost): it returns the stems and writes
+   nothing, while the token is still the job's claim or after the worker's own completion or
+   failure report ended its attempt (dbo.JobAttempts). A token whose lease was lost is still
+   refused (50203).
    Returns: Id, SongId, JobId, StemName, FilePath, FileSize, Format, SampleRate, Duration, CreatedAt
    (all the job's stems, oldest first: a seek on UQ_SeparatedTracks_JobId_StemName)
    Errors: 50001 @JobId, @ClaimToken or @Tracks missing; 50003 not a separation job; 50004 @Tracks
@@ -35,22 +40,52 @@ BEGIN
     DECLARE @JobIdText nvarchar(100) = CONVERT(nvarchar(36), @JobId);
     DECLARE @Count int;
     DECLARE @Details nvarchar(max);
+    DECLARE @Repeat varchar(20);
+    DECLARE @Stored bit = 0;
 
     DECLARE @OwnTransaction bit = CASE WHEN @@TRANCOUNT = 0 AND (@@OPTIONS & 2) = 0 THEN 1 ELSE 0 END;
     BEGIN TRY
         IF @OwnTransaction = 1 BEGIN TRANSACTION;
 
         EXEC core.CheckLease
-            @JobId = @JobId, @ClaimToken = @ClaimToken, @SongId = @SongId OUTPUT, @JobType = @JobType OUTPUT;
+            @JobId = @JobId, @ClaimToken = @ClaimToken, @SongId = @SongId OUTPUT, @JobType = @JobType OUTPUT,
+            @RepeatOutcomes = 'completed,requeued,failed', @Repeat = @Repeat OUTPUT;
         IF @JobType <> 'separation'
             THROW 50003, N'The value for the parameter @JobId is not supported: stems belong to separation jobs. Supported values are separation jobs.', 1;
 
-        EXEC core.InsertSeparatedTracks @SongId = @SongId, @JobId = @JobId, @Tracks = @Tracks, @Count = @Count OUTPUT;
-        SET @Details = CONCAT(N'{"separatedTracks":', @Count, N'}');
+        -- a repeat: every element an object whose stem is stored for this job with the same path (header)
+        IF NOT EXISTS (
+            SELECT 1
+            FROM OPENJSON(@Tracks) AS o
+            WHERE
+                o.[type] <> 5
+                OR NOT EXISTS (
+                    SELECT 1
+                    FROM dbo.SeparatedTracks AS t
+                    WHERE
+                        t.JobId = @JobId
+                        AND t.StemName = core.JsonText(JSON_VALUE(o.[value], '$.stemName'))
+                        AND t.FilePath COLLATE Latin1_General_BIN2 = core.JsonText(
+                            (
+                                SELECT p.[value] FROM OPENJSON(o.[value]) AS p
+                                WHERE p.[key] = N'filePath' AND p.[type] NOT IN (4, 5)
+                            )
+                        ) COLLATE Latin1_General_BIN2
+                )
+        )
+            SET @Stored = 1;
+        IF @Stored = 0 AND @Repeat IS NOT NULL  -- the attempt ended and these stems are not its own: refused as before
+            EXEC core.CheckLease @JobId = @JobId, @ClaimToken = @ClaimToken;
 
-        EXEC core.WriteAudit
-            @RequestId = @RequestId, @EntityType = 'job', @EntityId = @JobIdText,
-            @Action = 'processed', @Details = @Details, @ProcId = @@PROCID;
+        IF @Stored = 0
+        BEGIN
+            EXEC core.InsertSeparatedTracks @SongId = @SongId, @JobId = @JobId, @Tracks = @Tracks, @Count = @Count OUTPUT;
+            SET @Details = CONCAT(N'{"separatedTracks":', @Count, N'}');
+
+            EXEC core.WriteAudit
+                @RequestId = @RequestId, @EntityType = 'job', @EntityId = @JobIdText,
+                @Action = 'processed', @Details = @Details, @ProcId = @@PROCID;
+        END;
 
         IF @OwnTransaction = 1 COMMIT TRANSACTION;
     END TRY

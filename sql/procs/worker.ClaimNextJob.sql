@@ -10,7 +10,8 @@
    per worker), with type and model as residual filters. A reclaimed job whose attempts are used up is failed
    instead (keeping its last error) and the search goes on. The claim sets Status 'running',
    HeldBy 'worker', WorkerId, a new ClaimToken, LeaseExpiresAt = now + @LeaseSeconds and
-   Attempts + 1; it is audited ('claimed').
+   Attempts + 1; it is audited ('claimed') and recorded as an attempt in dbo.JobAttempts (0024; a
+   reclaimed job's previous attempt ends 'expired', in the same transaction).
 
    Two workers never receive the same job: claimers are serialised by a transaction-owned app
    lock, and the UPDATE repeats the claimable condition (compare-and-set), so the claim stays
@@ -209,6 +210,7 @@ BEGIN
                 WHERE JobId = @Candidate AND Status = 'running' AND LeaseExpiresAt < @Now;
                 IF @@ROWCOUNT = 1
                 BEGIN
+                    UPDATE dbo.JobAttempts SET Outcome = 'expired', EndedAt = @Now WHERE JobId = @Candidate AND Outcome IS NULL;
                     SET @Details = (
                         SELECT
                             @OldWorker AS expiredWorker,
@@ -242,6 +244,10 @@ BEGIN
             IF @@ROWCOUNT = 1
             BEGIN
                 SET @JobId = @Candidate;
+                IF @Old = 'running'
+                    UPDATE dbo.JobAttempts SET Outcome = 'expired', EndedAt = @Now WHERE JobId = @Candidate AND Outcome IS NULL;
+                INSERT INTO dbo.JobAttempts (JobId, Attempt, ClaimToken, WorkerId, ClaimedAt)
+                VALUES (@Candidate, @Attempts + 1, @Token, @WorkerId, @Now);
                 SET @Details = (
                     SELECT
                         @WorkerId AS workerId,

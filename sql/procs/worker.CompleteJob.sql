@@ -6,7 +6,10 @@
      transcription @Transcription: JSON object {"language", "fullText", "segments": [...], "modelName"}
      chroma        @ChromaAnalysis: JSON object {"keyName", "mode", "tempo", "keyConfidence",
                    "tempoConfidence", "chromaVector": [12 numbers]}
-   plus @ResultMetadata (a JSON object) for any type. Audited ('completed').
+   plus @ResultMetadata (a JSON object) for any type. Audited ('completed'); the attempt's row in
+   dbo.JobAttempts ends 'completed'. Safe to repeat: called again with the same token after it
+   committed (its answer was lost), it returns the job and writes nothing (no second result, no
+   second audit row); a token whose lease was lost is still refused (50203).
    Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
             Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
             ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt, HeldBy
@@ -57,6 +60,7 @@ BEGIN
     DECLARE @KeyConfidence nvarchar(100);
     DECLARE @TempoConfidence nvarchar(100);
     DECLARE @ChromaVector nvarchar(max);
+    DECLARE @Repeat varchar(20);
 
     DECLARE @OwnTransaction bit = CASE WHEN @@TRANCOUNT = 0 AND (@@OPTIONS & 2) = 0 THEN 1 ELSE 0 END;
     BEGIN TRY
@@ -64,7 +68,14 @@ BEGIN
 
         EXEC core.CheckLease
             @JobId = @JobId, @ClaimToken = @ClaimToken,
-            @SongId = @SongId OUTPUT, @JobType = @JobType OUTPUT, @WorkerId = @Worker OUTPUT;
+            @SongId = @SongId OUTPUT, @JobType = @JobType OUTPUT, @WorkerId = @Worker OUTPUT,
+            @RepeatOutcomes = 'completed', @Repeat = @Repeat OUTPUT;
+        IF @Repeat IS NOT NULL  -- this token's completion was made already: answer again, write nothing
+        BEGIN
+            IF @OwnTransaction = 1 COMMIT TRANSACTION;
+            EXEC core.ReturnJob @JobId = @JobId;
+            RETURN 0;
+        END;
 
         IF
             (@Tracks IS NOT NULL AND @JobType <> 'separation')
@@ -143,6 +154,7 @@ BEGIN
         WHERE JobId = @JobId AND ClaimToken = @ClaimToken AND Status = 'running';
         IF @@ROWCOUNT = 0
             THROW 50203, N'The lease was lost while this call ran: the job was claimed again.', 1;
+        UPDATE dbo.JobAttempts SET Outcome = 'completed', EndedAt = @Now WHERE ClaimToken = @ClaimToken AND Outcome IS NULL;
 
         SET @Details = (
             SELECT

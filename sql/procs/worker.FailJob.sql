@@ -3,7 +3,10 @@
    While Attempts < MaxAttempts the job is queued again, available after @RetryDelaySeconds
    (default: exponential back-off, 30 s x 2^(attempt - 1), at most one hour); otherwise it ends
    'failed'. Either way the error is kept (the last one wins), the lease is dropped and the
-   change is audited ('failed', with whether it was requeued).
+   change is audited ('failed', with whether it was requeued); the attempt's row in dbo.JobAttempts
+   ends 'requeued' or 'failed'. Safe to repeat: called again with the same token after it committed
+   (its answer was lost), it returns the job as it is now (requeued, perhaps claimed again by
+   another worker since) and writes nothing; a token whose lease was lost is still refused (50203).
    Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
             Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
             ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt, HeldBy
@@ -39,6 +42,7 @@ BEGIN
     DECLARE @Requeue bit;
     DECLARE @Delay int;
     DECLARE @Details nvarchar(max);
+    DECLARE @Repeat varchar(20);
 
     DECLARE @OwnTransaction bit = CASE WHEN @@TRANCOUNT = 0 AND (@@OPTIONS & 2) = 0 THEN 1 ELSE 0 END;
     BEGIN TRY
@@ -46,7 +50,14 @@ BEGIN
 
         EXEC core.CheckLease
             @JobId = @JobId, @ClaimToken = @ClaimToken,
-            @Attempts = @Attempts OUTPUT, @MaxAttempts = @MaxAttempts OUTPUT;
+            @Attempts = @Attempts OUTPUT, @MaxAttempts = @MaxAttempts OUTPUT,
+            @RepeatOutcomes = 'requeued,failed', @Repeat = @Repeat OUTPUT;
+        IF @Repeat IS NOT NULL  -- this token's failure report was made already: answer again, write nothing
+        BEGIN
+            IF @OwnTransaction = 1 COMMIT TRANSACTION;
+            EXEC core.ReturnJob @JobId = @JobId;
+            RETURN 0;
+        END;
 
         SET @Requeue = CASE WHEN @Attempts < @MaxAttempts THEN 1 ELSE 0 END;
         SET @Delay = COALESCE(
@@ -68,6 +79,11 @@ BEGIN
         WHERE JobId = @JobId AND ClaimToken = @ClaimToken AND Status = 'running';
         IF @@ROWCOUNT = 0
             THROW 50203, N'The lease was lost while this call ran: the job was claimed again.', 1;
+        UPDATE dbo.JobAttempts
+        SET
+            Outcome = CASE WHEN @Requeue = 1 THEN 'requeued' ELSE 'failed' END,
+            EndedAt = @Now
+        WHERE ClaimToken = @ClaimToken AND Outcome IS NULL;
 
         SET @Details = (
             SELECT

@@ -8,6 +8,9 @@
    job's lock on SQL Server (where hints are ignored, Babelfish, two simultaneous beats of one job
    may both audit the same change: harmless). Messages compare exactly (case, accents, trailing
    spaces).
+   Safe to repeat: a beat sent again with the same token after the worker's own completion or
+   failure report ended the attempt (a beat whose answer was lost, retried late) returns the job
+   (without a token) and writes nothing; a token whose lease was lost is still refused (50203).
    Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
             Attempts, MaxAttempts, CreatedAt, AvailableAt, UpdatedAt, StartedAt, CompletedAt,
             ErrorMessage, ErrorStack, ResultMetadata, WorkerId, ClaimToken, LeaseExpiresAt, HeldBy
@@ -49,6 +52,7 @@ BEGIN
 
     DECLARE @WasProgress int;
     DECLARE @WasMessage nvarchar(1000);
+    DECLARE @Repeat varchar(20);
 
     DECLARE @OwnTransaction bit = CASE WHEN @@TRANCOUNT = 0 AND (@@OPTIONS & 2) = 0 THEN 1 ELSE 0 END;
     BEGIN TRY
@@ -56,7 +60,14 @@ BEGIN
 
         EXEC core.CheckLease
             @JobId = @JobId, @ClaimToken = @ClaimToken,
-            @CurrentProgress = @WasProgress OUTPUT, @CurrentMessage = @WasMessage OUTPUT;
+            @CurrentProgress = @WasProgress OUTPUT, @CurrentMessage = @WasMessage OUTPUT,
+            @RepeatOutcomes = 'completed,requeued,failed', @Repeat = @Repeat OUTPUT;
+        IF @Repeat IS NOT NULL  -- this token's attempt ended with its own report was made already: answer again, write nothing
+        BEGIN
+            IF @OwnTransaction = 1 COMMIT TRANSACTION;
+            EXEC core.ReturnJob @JobId = @JobId;
+            RETURN 0;
+        END;
 
         UPDATE dbo.ProcessingJobs
         SET

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("clean_tables")
 
 @pytest.fixture
 def clean_tables(migrated: Settings) -> None:
-    for table in ("SeparatedTracks", "Transcriptions", "ChromaAnalysis", "ProcessingJobs", "Songs", "AuditLog"):
+    for table in ("SeparatedTracks", "Transcriptions", "ChromaAnalysis", "JobAttempts", "ProcessingJobs", "Songs", "AuditLog"):
         query(migrated, f"DELETE FROM dbo.{table};")
 
 

@@ -329,3 +329,34 @@ def test_concurrent_requests_through_the_dependency_transaction_are_atomic_and_l
     assert sorted((str(f), str(r)) for f, _, r in rows) == sorted((f"pair-{i}", f"req-{scope}-{i}") for i in range(20) if i % 5 != 4)
     audited = query(songsdb_database, "SELECT RequestId, COUNT(*) FROM dbo.AuditLog WHERE RequestId LIKE ? GROUP BY RequestId;", f"req-{scope}-%")
     assert sorted((str(r), int(n)) for r, n in audited) == sorted((f"req-{scope}-{i}", 2) for i in range(20) if i % 5 != 4)
+
+
+def test_a_process_request_sent_again_with_its_request_id_queues_one_job(client: TestClient, songsdb_database: Settings) -> None:
+    upload(client, "file-again", "req-up")
+    first = client.post("/process/demucs/file-again", headers={HEADER: "req-process-again"})
+    again = client.post("/process/demucs/file-again", headers={HEADER: "req-process-again"})
+    assert first.status_code == again.status_code == 202
+    assert first.json()["job_id"] == again.json()["job_id"]
+    assert scalar(songsdb_database, "SELECT COUNT(*) FROM dbo.ProcessingJobs WHERE RequestId = ?;", "req-process-again") == 1
+    other = client.post("/process/demucs/file-again", headers={HEADER: "req-process-other"})
+    assert other.status_code == 202 and other.json()["job_id"] != first.json()["job_id"]
+    reused = client.post("/process/whisper/file-again", headers={HEADER: "req-process-again"})
+    assert reused.status_code == 409 and reused.json()["number"] == 50205
+
+
+def test_writes_whose_answers_were_lost_answer_with_what_they_committed_once(
+    songsdb_settings: dict[str, Settings], songsdb_database: Settings
+) -> None:
+    from .test_flask_app import LosesAnswers
+
+    with LosesAnswers(songsdb_settings["web"], lose=("create_song", "create_job")) as db:
+        with TestClient(create_app(db)) as client:
+            uploaded = upload(client, "file-lost", "req-lost-up")
+            assert uploaded.status_code == 201, uploaded.text
+            song = db.get_song("file-lost")
+            assert song is not None and uploaded.json()["song_id"] == str(song.id)
+            queued = client.post("/process/demucs/file-lost", headers={HEADER: "req-lost-process"})
+            assert queued.status_code == 202, queued.text
+        assert db.lose == set()  # both answers were lost once
+    assert scalar(songsdb_database, "SELECT COUNT(*) FROM dbo.Songs WHERE FileId = ?;", "file-lost") == 1
+    assert scalar(songsdb_database, "SELECT COUNT(*) FROM dbo.ProcessingJobs WHERE RequestId = ?;", "req-lost-process") == 1

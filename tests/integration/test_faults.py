@@ -40,7 +40,7 @@ from .helpers import endpoint, scalar, through
 JOB_KEYS = "job_key" in inspect.signature(SongsDatabase.create_job).parameters  # #21's job keys (branch queue-faults)
 # #21's idempotent worker writes (branch queue-faults): set True once merged, so a Conflict from a
 # repeated complete_job / fail_job / add_* with the same token fails these tests instead of xfailing
-IDEMPOTENT_WORKER_WRITES = False
+IDEMPOTENT_WORKER_WRITES = True
 NEEDS_21 = "needs #21's idempotent worker writes (branch queue-faults), not merged yet"
 LIMIT = 1  # seconds: the per-call time limit a black-holed call waits
 FAST_RETRY = RetryPolicy(attempts=4, base_delay=0, max_delay=0)

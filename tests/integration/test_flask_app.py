@@ -171,3 +171,57 @@ def test_results_show_what_a_worker_stored(client: Any, songsdb_worker: SongsDat
         ("vocals", "/out/v.wav", job_id)
     ]
     assert client.get("/songs/file-none/results").status_code == 404
+
+
+class LosesAnswers(SongsDatabase):
+    """A real client whose first write of each named method commits, then answers OutcomeUnknown (a lost reply)."""
+
+    def __init__(self, *args: Any, lose: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lose = set(lose)
+
+    def _lost(self, name: str, result: Any) -> Any:
+        from songsdb.errors import OutcomeUnknown
+
+        if name in self.lose:
+            self.lose.discard(name)
+            raise OutcomeUnknown(f"{name}: the connection was lost before the answer came")
+        return result
+
+    def create_song(self, *args: Any, **kwargs: Any) -> Any:
+        return self._lost("create_song", super().create_song(*args, **kwargs))
+
+    def create_job(self, *args: Any, **kwargs: Any) -> Any:
+        return self._lost("create_job", super().create_job(*args, **kwargs))
+
+
+def test_a_process_request_sent_again_with_its_request_id_queues_one_job(client: Any, songsdb_database: Settings) -> None:
+    upload(client, "file-again", "req-up")
+    first = client.post("/process/demucs/file-again", headers={HEADER: "req-process-again"})
+    again = client.post("/process/demucs/file-again", headers={HEADER: "req-process-again"})
+    assert first.status_code == again.status_code == 202
+    assert first.get_json()["job_id"] == again.get_json()["job_id"]
+    assert scalar(songsdb_database, "SELECT COUNT(*) FROM dbo.ProcessingJobs WHERE RequestId = ?;", "req-process-again") == 1
+    other = client.post("/process/demucs/file-again", headers={HEADER: "req-process-other"})
+    assert other.status_code == 202 and other.get_json()["job_id"] != first.get_json()["job_id"]  # another request: another job
+    reused = client.post("/process/whisper/file-again", headers={HEADER: "req-process-again"})
+    assert reused.status_code == 409 and reused.get_json()["field"] == "job_key"
+
+
+def test_writes_whose_answers_were_lost_answer_with_what_they_committed_once(
+    songsdb_settings: dict[str, Settings], songsdb_database: Settings
+) -> None:
+    from examples.flask_app import create_app
+
+    with LosesAnswers(songsdb_settings["web"], lose=("create_song", "create_job")) as db:
+        app = create_app(db)
+        app.testing = True
+        client = app.test_client()
+        uploaded = upload(client, "file-lost", "req-lost-up")
+        assert uploaded.status_code == 201, uploaded.get_data(as_text=True)
+        assert uploaded.get_json()["song_id"] == str(db.get_song("file-lost").id)
+        queued = client.post("/process/demucs/file-lost", headers={HEADER: "req-lost-process"})
+        assert queued.status_code == 202, queued.get_data(as_text=True)
+        assert db.lose == set()  # both answers were lost once
+    assert scalar(songsdb_database, "SELECT COUNT(*) FROM dbo.Songs WHERE FileId = ?;", "file-lost") == 1
+    assert scalar(songsdb_database, "SELECT COUNT(*) FROM dbo.ProcessingJobs WHERE RequestId = ?;", "req-lost-process") == 1

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_python_m_bench_lists_every_section() -> None:
     done = subprocess.run([sys.executable, "-m", "bench", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    for section in ("round-trips", "latency", "overhead", "bulk", "queue", "scale", "imports"):
+    for section in ("round-trips", "latency", "overhead", "bulk", "queue", "batch-claims", "scale", "imports"):
         assert section in done.stdout
 
 

@@ -279,4 +279,7 @@ def test_every_audit_row_is_written_with_its_login_and_the_procedure_that_wrote_
             names = {c.strip().strip("[]") for c in listed.split(",")}
             assert {"RecordedBy", "Source"} <= names, f"{path.name} inserts audit rows without RecordedBy and Source"
     assert len(calls) >= 18 and {"worker.Heartbeat.sql", "dbo.sp_CleanupOldData.sql"} <= set(calls)
-    assert set(inserts) == {"core.WriteAudit.sql", "api.LogAudit.sql", "api.EnqueueJobs.sql", "api.ImportSongs.sql"}
+    assert set(inserts) == {
+        "core.WriteAudit.sql", "api.LogAudit.sql", "api.EnqueueJobs.sql", "api.ImportSongs.sql",
+        "worker.ClaimNextJobs.sql", "ops.SweepExpiredLeases.sql",
+    }
