@@ -479,9 +479,11 @@ def test_a_write_whose_logins_are_all_refused_is_not_connected_and_writes_nothin
     _assert_typed(info.value, errors.NotConnected, method)
     assert _effect(case, migrated, state) == 0
     # a reset before the pre-login is retried as a lost connection, or (FreeTDS, when it sees it while
-    # connecting: 20009 "unable to connect") not retried at all: either way nothing was sent
-    tries = len(proxy.connections)
-    assert 1 <= tries <= FAST_RETRY.attempts and faulty._pool.stats().connections_refused == tries
+    # connecting: 20009 "unable to connect") not retried at all: either way nothing was sent. Microsoft's
+    # driver may itself open a second TCP connection within one connect, so the client's tries are the
+    # pool's count of failed connects, and the proxy saw at least as many
+    tries = faulty._pool.stats().connections_refused
+    assert 1 <= tries <= FAST_RETRY.attempts and len(proxy.connections) >= tries
     proxy.clear()
     case.call(faulty, state)  # nothing was sent: the call itself is the next step
     assert _effect(case, migrated, state) == case.once
