@@ -198,8 +198,10 @@ class TransactionRolledBack(SongsDbError):
 class ImportInterrupted(SongsDbError):
     """A bulk import stopped at a chunk that failed as a whole; ``summary`` is what the chunks before it did.
 
-    The failed chunk wrote nothing (one transaction a chunk); ``next_index`` is the index of its first
-    row, where a new import can start. The error that stopped it is the cause.
+    The failed chunk wrote nothing (one transaction a chunk), unless the cause is an
+    :class:`OutcomeUnknown`: then its answer was lost and it may have committed (the message says
+    so). Either way ``next_index`` is the index of its first row, where a new import can start:
+    stored songs are skipped. The error that stopped it is the cause.
     """
 
     def __init__(self, summary: Any, next_index: int, **data: Any) -> None:
@@ -211,6 +213,15 @@ class ImportInterrupted(SongsDbError):
             f"committed ({summary.created} created, {summary.updated} updated, {summary.skipped} skipped, "
             f"{len(summary.failed)} failed). Run it again from row {next_index}, or all of it: stored songs are skipped.",
         )
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if isinstance(self.__cause__, OutcomeUnknown):  # set by `raise ... from`, after __init__
+            return text.replace(
+                "that chunk wrote nothing",
+                "that chunk's answer was lost, so it may or may not have been written (OutcomeUnknown)",
+            )
+        return text
 
 
 class PermissionDenied(SongsDbError, PermissionError):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from songsdb.config import Settings
+from songsdb.config import Settings, format_connection_string, parse_connection_string
 
 
 def query(settings: Settings, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -70,3 +71,25 @@ def history(settings: Settings) -> list[tuple[str, str, bool]]:
             settings, "SELECT ScriptName, Checksum, Success FROM deploy.SchemaHistory ORDER BY Id;"
         )
     ]
+
+
+def endpoint(settings: Settings) -> tuple[str, int]:
+    """The (host, port) the settings connect to, under either driver's spelling."""
+    pairs = {k.lower(): v for k, v in parse_connection_string(settings.odbc()).items()}
+    server = pairs.get("server", "127.0.0.1").removeprefix("tcp:")
+    if "," in server:
+        host, port = server.split(",", 1)
+        return host, int(port)
+    return server, int(pairs.get("port", "1433"))
+
+
+def through(settings: Settings, port: int) -> Settings:
+    """The settings pointed at a loopback proxy on ``port`` (FreeTDS: SERVER + PORT; Microsoft's: SERVER=host,port)."""
+    pairs = parse_connection_string(settings.odbc())
+    server_key = next(k for k in pairs if k.lower() == "server")
+    port_key = next((k for k in pairs if k.lower() == "port"), None)
+    if port_key is not None:
+        pairs[server_key], pairs[port_key] = "127.0.0.1", str(port)
+    else:
+        pairs[server_key] = f"127.0.0.1,{port}"
+    return replace(settings, connection_string=format_connection_string(pairs))

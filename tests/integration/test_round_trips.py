@@ -10,35 +10,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from songsdb.config import Settings, format_connection_string, parse_connection_string
+from songsdb.config import Settings
 from songsdb.database import SongsDatabase
 
+from .helpers import endpoint, through
 from .tds_proxy import counting_proxy
 
-
-def endpoint(settings: Settings) -> tuple[str, int]:
-    pairs = {k.lower(): v for k, v in parse_connection_string(settings.odbc()).items()}
-    server = pairs.get("server", "127.0.0.1").removeprefix("tcp:")
-    if "," in server:
-        host, port = server.split(",", 1)
-        return host, int(port)
-    return server, int(pairs.get("port", "1433"))
-
-
-def through(settings: Settings, port: int) -> Settings:
-    pairs = parse_connection_string(settings.odbc())
-    server_key = next(k for k in pairs if k.lower() == "server")
-    port_key = next((k for k in pairs if k.lower() == "port"), None)
-    if port_key is not None:
-        pairs[server_key], pairs[port_key] = "127.0.0.1", str(port)
-    else:
-        pairs[server_key] = f"127.0.0.1,{port}"
-    return replace(settings, connection_string=format_connection_string(pairs))
+__all__ = ["CALLS", "endpoint", "through"]  # bench/sections.py counts round trips with these
 
 
 @pytest.fixture(scope="module")
@@ -83,11 +65,11 @@ CALLS: dict[str, Callable[[SongsDatabase, int], Any]] = {
 
 
 @pytest.mark.parametrize("name", list(CALLS))
-def test_each_call_is_one_request_on_the_wire(wire, name: str) -> None:
+def test_each_call_is_one_request_on_the_wire(wire: tuple[SongsDatabase, Any], name: str) -> None:
     assert requests_per_call(wire, CALLS[name]) == [1, 1, 1]
 
 
-def test_the_job_lifecycle_is_one_request_per_call(wire) -> None:
+def test_the_job_lifecycle_is_one_request_per_call(wire: tuple[SongsDatabase, Any]) -> None:
     db, counter = wire
     model = f"rt-{uuid.uuid4().hex[:8]}"
     song = _song(db)
@@ -105,6 +87,7 @@ def test_the_job_lifecycle_is_one_request_per_call(wire) -> None:
         counter.reset()
         job = db.claim_next_job("rt", model_names=[model])
         seen["claim_next_job"] = counter.requests()
+        assert job is not None
         counter.reset()
         db.heartbeat(job.id, job.claim_token, progress=50)
         seen["heartbeat"] = counter.requests()
@@ -114,7 +97,7 @@ def test_the_job_lifecycle_is_one_request_per_call(wire) -> None:
         assert set(seen.values()) == {1}, (step, seen)
 
 
-def test_a_small_import_chunk_is_one_request_and_a_large_one_two(wire) -> None:
+def test_a_small_import_chunk_is_one_request_and_a_large_one_two(wire: tuple[SongsDatabase, Any]) -> None:
     """A chunk's JSON over 4000 characters travels as data-at-execution: both drivers then prepare
     and execute in two requests (sp_prepare + sp_execute, or sp_unprepare + sp_prepexec), exactly as
     raw pyodbc does with the same parameter; still two requests for a thousand songs."""

@@ -157,3 +157,23 @@ def test_a_file_id_that_reads_like_an_error_number_does_not_change_the_error() -
 def test_no_user_text_can_change_the_error_number_the_parser_reads(user_text: str, number: int, trailer: int | None) -> None:
     error = freetds_error(f"The value for the parameter @FileId = '{user_text}' is not supported.", number, trailer)
     assert native_error_number(error) == number
+
+
+def test_an_import_stopped_by_a_lost_answer_never_says_its_chunk_wrote_nothing() -> None:
+    """A chunk whose answer was lost (OutcomeUnknown) may have committed: the fault matrix saw it do so."""
+    from songsdb.bulk import ImportSummary
+
+    def stopped(cause: BaseException) -> errors.ImportInterrupted:
+        try:
+            try:
+                raise cause
+            except errors.SongsDbError as exc:
+                raise errors.ImportInterrupted(ImportSummary(2, 0, 0, (), {}), 1000) from exc
+        except errors.ImportInterrupted as interrupted:
+            return interrupted
+
+    lost = stopped(errors.OutcomeUnknown("api.ImportSongs: the connection was lost"))
+    assert "may or may not have been written" in str(lost) and "wrote nothing" not in str(lost)
+    assert "Run it again from row 1000" in str(lost)
+    refused = stopped(errors.NotConnected("cannot reach SQL Server"))
+    assert "that chunk wrote nothing" in str(refused) and "may or may not" not in str(refused)
