@@ -10,7 +10,8 @@ takes on what and for how long, and the online form. Nothing here talks to a ser
 * Repeatable scripts (procedures, views, functions) are re-created on every change; the one
   thing linted there is table DDL (``ALTER TABLE``, ``DROP TABLE`` on a non-temporary table).
 * ``-- songsdb:lint-ok <rule> <reason>`` on a statement's first line, or the line just above
-  it, suppresses that rule for that statement. The reason is required: a lint-ok without one
+  it, suppresses that rule for that statement (``<rule>,<rule>`` several rules, for one reason
+  that covers them all: a statement may have more findings than it has lines for markers). The reason is required: a lint-ok without one
   suppresses nothing and is a finding itself.
 * Scripts already applied in production (:data:`GRANDFATHERED`) cannot be edited, so they are
   not linted; one whose source no longer has its recorded checksum is a finding.
@@ -139,7 +140,7 @@ _LEXEME = re.compile(
     r"|(?P<word>[#@]*[A-Za-z_][\w@$#]*|\d+(?:\.\d*)?)|(?P<symbol>::|.)",
     re.DOTALL,
 )
-_LINT_OK = re.compile(r"--\s*songsdb:\s*lint-ok\b[ \t]*(?P<rule>[\w-]*)[ \t]*(?P<reason>[^\n]*?)\s*$")
+_LINT_OK = re.compile(r"--\s*songsdb:\s*lint-ok\b[ \t]*(?P<rule>[\w-]*(?:,[\w-]+)*)[ \t]*(?P<reason>[^\n]*?)\s*$")
 _START = re.compile(
     r"^(?:(?P<create_index>CREATE(?: UNIQUE)?(?: (?:NON)?CLUSTERED)?(?: COLUMNSTORE)? INDEX)"
     r"|(?P<module>(?:CREATE(?: OR ALTER)?|ALTER) (?:PROC|PROCEDURE|VIEW|FUNCTION|TRIGGER))"
@@ -622,7 +623,7 @@ def _suppressed(name: str, text: str, raw: Iterable[_Raw]) -> list[Finding]:
         if not marker:
             continue
         if marker.group("rule") and marker.group("reason"):
-            allowed.setdefault(number, set()).add(marker.group("rule"))
+            allowed.setdefault(number, set()).update(marker.group("rule").split(","))
         else:
             findings.append(Finding(name, number, "lint-ok-without-reason", (
                 f"-- songsdb:lint-ok {marker.group('rule') or '<rule>'} needs a reason after the rule "

@@ -309,6 +309,15 @@ def test_each_rule_needs_its_own_lint_ok() -> None:
     assert rules("-- songsdb:lint-ok offline-index 40 rows\n" + OFFLINE) == [(2, "index-in-transaction")]
 
 
+def test_one_lint_ok_may_name_several_rules_for_one_reason_and_suppresses_only_those() -> None:
+    assert rules("-- songsdb:lint-ok offline-index,index-in-transaction the table is empty in production\n" + OFFLINE) == []
+    assert rules(OFFLINE + " -- songsdb:lint-ok offline-index,index-in-transaction the table is empty") == []
+    assert rules("-- songsdb:lint-ok offline-index,drop-table the table is empty\n" + OFFLINE) == [(2, "index-in-transaction")]
+    assert rules("-- songsdb:lint-ok offline-index,index-in-transaction\n" + OFFLINE) == [
+        (1, "lint-ok-without-reason"), (2, "index-in-transaction"), (2, "offline-index"),
+    ]
+
+
 def test_a_lint_ok_without_a_reason_suppresses_nothing_and_is_a_finding() -> None:
     assert rules(NO_TX + "-- songsdb:lint-ok offline-index\n" + OFFLINE) == [(2, "lint-ok-without-reason"), (3, "offline-index")]
     assert rules(NO_TX + "-- songsdb:lint-ok\n" + OFFLINE) == [(2, "lint-ok-without-reason"), (3, "offline-index")]
