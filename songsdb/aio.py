@@ -58,6 +58,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 from songsdb.config import Settings
 from songsdb.database import SongsDatabase, Transaction
 from songsdb.errors import PoolTimeout, SongsDbError
+from songsdb.pool import PoolStats
 from songsdb.retry import RetryPolicy
 
 __all__ = ["AsyncSongsDatabase", "AsyncTransaction"]
@@ -248,6 +249,11 @@ class AsyncSongsDatabase(_Methods):
     @property
     def role(self) -> str:
         return self._db.role
+
+    @property
+    def pool_stats(self) -> PoolStats:
+        """The shared pool's counts now (see SongsDatabase.pool_stats)."""
+        return self._db.pool_stats
 
     @property
     def settings(self) -> Settings:

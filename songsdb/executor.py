@@ -41,7 +41,7 @@ from songsdb.errors import (
     sqlstate,
 )
 from songsdb.models import from_row, from_rows
-from songsdb.pool import ConnectionPool, PooledConnection, ping, quietly
+from songsdb.pool import ConnectionPool, PooledConnection, PoolStats, ping, quietly
 from songsdb.retry import RetryPolicy, is_connection_lost, is_timeout
 from songsdb.statements import statement
 
@@ -143,6 +143,11 @@ class Executor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def pool_stats(self) -> PoolStats:
+        """The connection pool's counts now: connections by state, waits and what they cost (psycopg_pool's get_stats())."""
+        return self._pool.stats()
 
     def close(self) -> None:
         """Close every pooled connection; later calls open new ones."""

@@ -548,3 +548,15 @@ def test_a_bug_in_a_connect_hook_is_shown_as_it_is_not_as_an_outage() -> None:
     db = SongsDatabase(Settings(connection_string="DRIVER={FreeTDS};SERVER=x;UID=u;PWD=p;"), connect=broken_hook)
     with pytest.raises(TypeError, match="attrs_before"):
         db.get_song("f")
+
+
+def test_pool_stats_show_the_connections_a_client_made_and_holds() -> None:
+    db, made = make_db(song_result)
+    assert db.pool_stats.connections_made == 0
+    db.get_song("f")
+    stats = db.pool_stats
+    assert (stats.connections_made, stats.idle, stats.borrowed) == (1, 1, 0) and len(made) == 1
+    db.close()
+    assert (db.pool_stats.idle, db.pool_stats.connections_closed) == (0, 1)
+    db.get_song("f")  # close() leaves the client usable: a later call opens a new connection
+    assert db.pool_stats.connections_made == 2
