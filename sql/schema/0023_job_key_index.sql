@@ -23,16 +23,21 @@ IF
         WHERE r.object_id = OBJECT_ID(N'dbo.ProcessingJobs') AND r.name = N'IX_ProcessingJobs_JobKey'
     )
 BEGIN
-    IF CAST(SERVERPROPERTY('EngineEdition') AS int) IN (5, 8) OR CAST(SERVERPROPERTY('ProductMajorVersion') AS int) >= 16
+    -- Not RESUMABLE: CREATE INDEX cannot resume the build of a filtered index (CREATE INDEX (Transact-SQL),
+    -- resumable operations); a stopped build is started again by deploying again.
+    -- Online builds only where the edition has them: EngineEdition 3 (Enterprise, Developer), 5, 8 (Azure);
+    -- WAIT_AT_LOW_PRIORITY for CREATE INDEX from SQL Server 2022 (16) and on Azure. Standard and Express build offline.
+    IF CAST(SERVERPROPERTY('EngineEdition') AS int) IN (5, 8)
+        OR (CAST(SERVERPROPERTY('EngineEdition') AS int) = 3 AND CAST(SERVERPROPERTY('ProductMajorVersion') AS int) >= 16)
         EXEC (N'CREATE UNIQUE INDEX IX_ProcessingJobs_JobKey ON dbo.ProcessingJobs (JobKey)
             INCLUDE (SongId, ModelName, JobType)
             WHERE JobKey IS NOT NULL
-            WITH (ONLINE = ON (WAIT_AT_LOW_PRIORITY (MAX_DURATION = 1 MINUTES, ABORT_AFTER_WAIT = SELF)), RESUMABLE = ON);');
+            WITH (ONLINE = ON (WAIT_AT_LOW_PRIORITY (MAX_DURATION = 1 MINUTES, ABORT_AFTER_WAIT = SELF)));');
     ELSE IF CAST(SERVERPROPERTY('EngineEdition') AS int) = 3
         EXEC (N'CREATE UNIQUE INDEX IX_ProcessingJobs_JobKey ON dbo.ProcessingJobs (JobKey)
             INCLUDE (SongId, ModelName, JobType)
             WHERE JobKey IS NOT NULL
-            WITH (ONLINE = ON, RESUMABLE = ON);');
+            WITH (ONLINE = ON);');
     ELSE
         -- songsdb:lint-ok offline-index Standard and Express have no online index build: one read of ProcessingJobs under a shared lock, deployed in a quiet window (0016's header)
         CREATE UNIQUE INDEX IX_ProcessingJobs_JobKey ON dbo.ProcessingJobs (JobKey)

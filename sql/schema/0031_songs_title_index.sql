@@ -23,7 +23,10 @@ IF
         WHERE r.object_id = OBJECT_ID(N'dbo.Songs') AND r.name = N'IX_Songs_Title'
     )
 BEGIN
-    IF CAST(SERVERPROPERTY('EngineEdition') AS int) IN (5, 8) OR CAST(SERVERPROPERTY('ProductMajorVersion') AS int) >= 16
+    -- Online builds only where the edition has them: EngineEdition 3 (Enterprise, Developer), 5, 8 (Azure);
+    -- WAIT_AT_LOW_PRIORITY for CREATE INDEX from SQL Server 2022 (16) and on Azure. Standard and Express build offline.
+    IF CAST(SERVERPROPERTY('EngineEdition') AS int) IN (5, 8)
+        OR (CAST(SERVERPROPERTY('EngineEdition') AS int) = 3 AND CAST(SERVERPROPERTY('ProductMajorVersion') AS int) >= 16)
         EXEC (N'CREATE INDEX IX_Songs_Title ON dbo.Songs (Title, Id)
             WITH (ONLINE = ON (WAIT_AT_LOW_PRIORITY (MAX_DURATION = 1 MINUTES, ABORT_AFTER_WAIT = SELF)), RESUMABLE = ON);');
     ELSE IF CAST(SERVERPROPERTY('EngineEdition') AS int) = 3
