@@ -186,9 +186,13 @@ BEGIN
             FROM dbo.ProcessingJobs AS j
             WHERE j.Status = 'queued' AND j.Delayed = 1 AND j.AvailableAt <= @Now
             ORDER BY j.AvailableAt, j.Id;
-            UPDATE dbo.ProcessingJobs
+            -- READPAST: a due job that an open transaction has locked is skipped (moved by a later claim),
+            -- not waited for under the queue lock, where every other claim would wait behind it (SQL Server;
+            -- Babelfish ignores the hint and its writers never block this search)
+            UPDATE j
             SET Delayed = 0
-            WHERE JobId IN (SELECT d.JobId FROM @Due AS d) AND Status = 'queued' AND Delayed = 1;
+            FROM dbo.ProcessingJobs AS j WITH (READPAST, ROWLOCK)
+            WHERE j.JobId IN (SELECT d.JobId FROM @Due AS d) AND j.Status = 'queued' AND j.Delayed = 1;
         END;
 
         IF @Pass = 2
