@@ -10,6 +10,11 @@ Secure by default:
   name then being the operator's), compared in constant time;
 - every change is a POST carrying a CSRF token: an HMAC of the operator's name under a key made at
   start-up, so a page from elsewhere cannot forge one;
+- without credentials it answers only requests from this machine addressed to it: the client's
+  address and the ``Host`` header must both be loopback, and a proxied request (``Forwarded`` /
+  ``X-Forwarded-For``) is refused. That holds however the app is served (``songsdb console``,
+  ``create_app()`` under gunicorn, ``mount()`` in a service), and it stops DNS rebinding: a page on
+  another site whose name resolves to 127.0.0.1 sends its own name as ``Host``;
 - ``SONGSDB_CONSOLE_READ_ONLY=1`` (or ``--read-only``) shows every page and refuses every change.
 """
 
@@ -29,7 +34,10 @@ from dataclasses import dataclass, field
 from songsdb.config import _read_secret
 from songsdb.errors import ConfigurationError
 
-__all__ = ["ConsoleSettings", "load_console_settings", "check_bind", "operator_for", "csrf_token", "csrf_ok", "is_loopback"]
+__all__ = [
+    "ConsoleSettings", "load_console_settings", "check_bind", "operator_for", "csrf_token", "csrf_ok", "is_loopback",
+    "local_request_refusal",
+]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8900
@@ -80,6 +88,11 @@ def load_console_settings(env: Mapping[str, str] | None = None, **overrides: obj
         "read_only": _flag(env.get("SONGSDB_CONSOLE_READ_ONLY")),
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if "csrf_key" not in overrides and (values["token"] or values["password"]):
+        # every process serving the console (gunicorn's workers) must accept the others' forms: a key
+        # derived from the configured secrets is the same in each, and changes when they are rotated
+        material = "\0".join(str(values[k] or "") for k in ("token", "username", "password")).encode("utf-8")
+        values["csrf_key"] = hmac.new(b"songsdb console csrf", material, hashlib.sha256).digest()
     return ConsoleSettings(**values)  # type: ignore[arg-type]
 
 
@@ -102,6 +115,27 @@ def check_bind(settings: ConsoleSettings) -> None:
             "set SONGSDB_CONSOLE_TOKEN (or SONGSDB_CONSOLE_TOKEN_FILE), or SONGSDB_CONSOLE_USER and "
             "SONGSDB_CONSOLE_PASSWORD (or SONGSDB_CONSOLE_PASSWORD_FILE), or bind to 127.0.0.1"
         )
+
+
+def _host_name(host: str) -> str:
+    """The name in a ``Host`` header, without its port (``[::1]:8900`` -> ``::1``)."""
+    host = host.strip()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def local_request_refusal(settings: ConsoleSettings, remote_addr: str | None, host: str, headers: Mapping[str, str]) -> str | None:
+    """Why a request may not use a console without credentials (None: it may, or credentials are configured)."""
+    if settings.authenticated:
+        return None
+    if not remote_addr or not is_loopback(remote_addr):
+        return "without authentication configured this console answers only requests from this machine"
+    if not is_loopback(_host_name(host)):
+        return "without authentication configured this console answers only requests addressed to 127.0.0.1 or localhost"
+    if any(headers.get(name) for name in ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host")):
+        return "without authentication configured this console does not answer requests through a proxy"
+    return None
 
 
 def _same(given: str, expected: str) -> bool:

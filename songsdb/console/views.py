@@ -47,6 +47,9 @@ def make_blueprint(client: Any, settings: auth.ConsoleSettings, url_prefix: str 
         value = usable_request_id(request.headers.get(HEADER)) or f"console-{uuid.uuid4()}"
         g.console_request_id = value
         g.console_token = request_id_var.set(value)
+        refusal = auth.local_request_refusal(settings, request.remote_addr, request.host, dict(request.headers))
+        if refusal is not None:
+            return _refuse(403, f"{refusal}: set SONGSDB_CONSOLE_TOKEN (or SONGSDB_CONSOLE_USER and SONGSDB_CONSOLE_PASSWORD) to use it from elsewhere.")
         operator = auth.operator_for(settings, request.headers.get("Authorization"))
         if operator is None:
             answer = Response("Authentication required.\n", 401, mimetype="text/plain")

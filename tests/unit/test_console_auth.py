@@ -73,3 +73,47 @@ def test_a_csrf_token_belongs_to_one_operator_and_one_console() -> None:
     assert not auth.csrf_ok(settings, "bob", token)
     assert not auth.csrf_ok(auth.ConsoleSettings(), "alice", token)  # another start-up, another key
     assert not auth.csrf_ok(settings, "alice", None) and not auth.csrf_ok(settings, "alice", "")
+
+
+class NoDatabase:
+    """An ops client that must never be reached: every refused request stops before the database."""
+
+    def __getattr__(self, name: str) -> object:
+        raise AssertionError(f"the console called {name} for a request it should have refused")
+
+
+@pytest.mark.parametrize(
+    ("remote", "host", "headers"),
+    [
+        ("127.0.0.1", "rebind.attacker.example:8900", {}),  # DNS rebinding: another site's name, resolved to us
+        ("127.0.0.1", "console.example.com", {}),  # a local reverse proxy passing the public name
+        ("127.0.0.1", "localhost:8900", {"X-Forwarded-For": "203.0.113.9"}),  # a proxy keeping Host
+        ("10.0.0.5", "127.0.0.1:8900", {}),  # served on 0.0.0.0 by gunicorn: another machine
+    ],
+)
+def test_without_credentials_only_local_requests_addressed_to_this_machine_are_answered(
+    remote: str, host: str, headers: dict[str, str]
+) -> None:
+    flask = pytest.importorskip("flask")
+    from songsdb.console import create_app
+
+    app = create_app(NoDatabase(), auth.load_console_settings({}, host="0.0.0.0"))  # created without check_bind
+    assert isinstance(app, flask.Flask)
+    answer = app.test_client().post(
+        "/jobs/00000000-0000-0000-0000-000000000001/retry", headers={"Host": host, **headers},
+        environ_base={"REMOTE_ADDR": remote}, data={"csrf": "x"},
+    )
+    assert answer.status_code == 403 and b"SONGSDB_CONSOLE_TOKEN" in answer.data
+    assert answer.headers["X-Frame-Options"] == "DENY"
+    assert auth.local_request_refusal(auth.load_console_settings({}), "127.0.0.1", "[::1]:8900", {}) is None
+    assert auth.local_request_refusal(auth.load_console_settings({}), "::1", "localhost", {}) is None
+
+
+def test_with_credentials_every_process_accepts_the_others_forms_and_a_rotated_secret_does_not() -> None:
+    env = {"SONGSDB_CONSOLE_USER": "alice", "SONGSDB_CONSOLE_PASSWORD": "pw-alice-long"}
+    one, two = auth.load_console_settings(env), auth.load_console_settings(env)  # two gunicorn workers
+    assert auth.csrf_ok(two, "alice", auth.csrf_token(one, "alice"))
+    rotated = auth.load_console_settings({**env, "SONGSDB_CONSOLE_PASSWORD": "pw-alice-new"})
+    assert not auth.csrf_ok(rotated, "alice", auth.csrf_token(one, "alice"))
+    local_a, local_b = auth.load_console_settings({}), auth.load_console_settings({})
+    assert local_a.csrf_key != local_b.csrf_key  # without secrets: a key of the process's own
