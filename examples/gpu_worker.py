@@ -34,7 +34,7 @@ from typing import Any, TypeVar, get_args
 
 from songsdb import WorkerClient
 from songsdb.api_worker import WorkerApi
-from songsdb.errors import DatabaseUnavailable, LeaseLost
+from songsdb.errors import Conflict, DatabaseUnavailable, LeaseLost, NotFound, SongsDbError, ValidationError
 from songsdb.models import ClaimedJob, Job, JobType
 
 log = logging.getLogger("gpu_worker")
@@ -103,7 +103,7 @@ class Worker:
                         job.id, token, progress=progress["value"], message=progress["message"],
                         lease_seconds=self.lease_seconds,
                     ))
-                except LeaseLost:
+                except (Conflict, NotFound):  # the lease was lost, the job cancelled or its song deleted: stop
                     lost.set()
                     return
                 except Exception:  # a failed heartbeat is retried at the next beat
@@ -114,24 +114,41 @@ class Worker:
         try:
             results = self.handler(job, report)
         except Exception as exc:
-            message, stack = str(exc) or type(exc).__name__, traceback.format_exc()
             beating.set()
             heart.join()
             if not lost.is_set():
-                self._report(lambda: self.db.fail_job(job.id, token, message, error_stack=stack))
+                self._fail(job, token, exc)
             return
         beating.set()
         heart.join()
-        if not lost.is_set():
+        if lost.is_set():
+            log.warning("job %s was taken back, cancelled or deleted while it ran: its result is dropped", job.id)
+            return
+        try:
             self._report(lambda: self.db.complete_job(job.id, token, **results))
+        except (ValidationError, TypeError) as exc:  # the handler's results were refused: the job fails, it does not linger
+            self._fail(job, token, exc)
+
+    def _fail(self, job: ClaimedJob, token: Any, exc: BaseException) -> None:
+        message = (str(exc) or type(exc).__name__)[:MAX_ERROR_MESSAGE]
+        stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        try:
+            self._report(lambda: self.db.fail_job(job.id, token, message, error_stack=stack))
+        except (ValidationError, TypeError) as refused:  # never leave the loop over one job
+            log.error("could not record job %s as failed (%s); its lease will bring it back", job.id, refused)
 
     def _report(self, call: Callable[[], Job]) -> None:
+        """Send a report; a refusal other than of its arguments (ValidationError, raised) is logged, never fatal."""
         try:
             self.done.append(self._resending(call))
         except LeaseLost as exc:
             log.warning("lease lost, result dropped: %s", exc)
         except DatabaseUnavailable as exc:  # still unreachable after every resend: the lease will bring the job back
             log.error("report dropped after %d attempts, the job will be claimed again: %s", self.report_attempts, exc)
+        except ValidationError:
+            raise
+        except SongsDbError as exc:  # cancelled (InvalidStatusTransition), deleted (JobNotFound), ...: nothing to report to
+            log.warning("report refused, result dropped: %s", exc)
 
     def _resending(self, call: Callable[[], T]) -> T:
         """``call()``, sent again with the same arguments (the same claim token) while the database is unavailable.
@@ -150,6 +167,9 @@ class Worker:
                 time.sleep(random.uniform(0, delay))
                 delay = min(delay * 2, 30.0)
         raise AssertionError("unreachable")  # the loop returns or raises
+
+
+MAX_ERROR_MESSAGE = 4000  # worker.FailJob's @ErrorMessage limit; the whole traceback goes in error_stack
 
 
 def demo_handler(job: ClaimedJob, report: Callable[[int, str | None], None]) -> dict[str, Any]:

@@ -300,3 +300,31 @@ def test_the_example_worker_fails_a_job_whose_handler_raises(db: SongsDatabase, 
     failed = db.get_job(job.id)
     assert failed.status == "failed" and failed.error_message == "model weights missing"
     assert "RuntimeError" in failed.error_stack
+
+
+def test_the_example_worker_survives_jobs_cancelled_refused_or_failing_loudly_and_goes_on(db: SongsDatabase, model: str) -> None:
+    from examples.gpu_worker import Worker
+
+    s = song(db)
+    cancelled, loud, bad, fine = (
+        db.enqueue_jobs(s, [{"model_name": model, "job_type": t, "max_attempts": 1}])[0]
+        for t in ("separation", "transcription", "chroma", "separation")
+    )
+
+    def handler(job, report):
+        if job.id == cancelled.id:
+            db.update_job_status(job.id, "cancelled")  # an operator cancels it while it runs
+            return {"tracks": [{"stem_name": "vocals", "file_path": "/v.wav"}]}
+        if job.id == loud.id:
+            raise RuntimeError("x" * 10_000)  # longer than the error message column
+        if job.id == bad.id:
+            return {"chroma_analysis": {"key_name": "C", "tempo": -1.0}}  # refused by worker.CompleteJob
+        return {"tracks": [{"stem_name": "vocals", "file_path": "/ok.wav"}]}
+
+    Worker(db, handler, "example", model_names=[model], stop_when_idle=True, heartbeat_seconds=0.2).run()
+    assert db.get_job(cancelled.id).status == "cancelled"  # the worker dropped its result and went on
+    failed = db.get_job(loud.id)
+    assert failed.status == "failed" and failed.error_message == "x" * 4000 and "x" * 10_000 in failed.error_stack
+    refused = db.get_job(bad.id)
+    assert refused.status == "failed" and "tempo" in refused.error_message.lower()
+    assert db.get_job(fine.id).status == "completed"  # and the loop reached the last job
