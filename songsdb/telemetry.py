@@ -53,7 +53,10 @@ def available() -> bool:
     """Whether opentelemetry is installed and not switched off (``OTEL_SDK_DISABLED=true``)."""
     if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False
-    return importlib.util.find_spec("opentelemetry") is not None
+    try:  # the API itself: a bare "opentelemetry" namespace (opentelemetry-proto alone, say) is not enough
+        return importlib.util.find_spec("opentelemetry.trace") is not None and importlib.util.find_spec("opentelemetry.metrics") is not None
+    except ModuleNotFoundError:  # the parent package is missing
+        return False
 
 
 class Observer:

@@ -29,3 +29,19 @@ def test_a_failure_is_typed_by_the_servers_error_number_or_else_by_its_class() -
 
     assert telemetry._failure(SongNotFound("x", number=50101)) == {"db.response.status_code": "50101", "error.type": "50101"}
     assert telemetry._failure(QueryTimeout("slow")) == {"error.type": "songsdb.errors.QueryTimeout"}
+
+
+def test_a_bare_opentelemetry_namespace_without_the_api_switches_tracing_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+
+    def namespace_only(name: str, *args: object) -> object:
+        if name in ("opentelemetry.trace", "opentelemetry.metrics"):
+            return None  # e.g. opentelemetry-proto installed without opentelemetry-api
+        return real(name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
+    monkeypatch.setattr(importlib.util, "find_spec", namespace_only)
+    assert not telemetry.available()
+    assert SongsDatabase(SETTINGS)._observer is None  # the client is built, without tracing
