@@ -53,8 +53,9 @@ BEGIN
         IF @JobType <> 'separation'
             THROW 50003, N'The value for the parameter @JobId is not supported: stems belong to separation jobs. Supported values are separation jobs.', 1;
 
-        -- a repeat: every element an object whose stem is stored for this job with the same path (header)
-        IF NOT EXISTS (
+        -- a repeat: at least one element, and every element an object whose stem is stored for this
+        -- job with the same path (header); an empty array is no repeat (it is refused below, 1 to 32 stems)
+        IF EXISTS (SELECT 1 FROM OPENJSON(@Tracks)) AND NOT EXISTS (
             SELECT 1
             FROM OPENJSON(@Tracks) AS o
             WHERE

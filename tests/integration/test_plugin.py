@@ -18,7 +18,7 @@ from songsdb.testdb import DatabaseFactory, data_tables, database_prefix
 
 from .helpers import query, scalar
 
-TABLES = ("Songs", "ProcessingJobs", "SeparatedTracks", "Transcriptions", "ChromaAnalysis", "AuditLog")
+TABLES = ("Songs", "ProcessingJobs", "JobAttempts", "SeparatedTracks", "Transcriptions", "ChromaAnalysis", "AuditLog")
 
 
 def row_counts(settings: Settings) -> dict[str, int]:
