@@ -63,7 +63,7 @@ BEGIN
         THROW 50004, N'The value for the parameter @Jobs is not supported. Supported values are a JSON array of 1 to 100 jobs.', 1;
     IF EXISTS (SELECT 1 FROM @Rows WHERE IsObject = 0)
         THROW 50004, N'The value for the parameter @Jobs is not supported: every job must be a JSON object. Supported values are objects with modelName and jobType.', 1;
-    IF EXISTS (SELECT 1 FROM @Rows WHERE ModelName IS NULL OR LEN(ModelName) = 0 OR LEN(ModelName) > 50)
+    IF EXISTS (SELECT 1 FROM @Rows WHERE ModelName IS NULL OR LEN(ModelName) = 0 OR core.TextLength(ModelName) > 50)
         THROW 50004, N'The value for the parameter @Jobs is not supported: every job needs a modelName. Supported values are model names of 1 to 50 characters.', 1;
     IF EXISTS (SELECT 1 FROM @Rows WHERE JobType IS NULL OR JobType NOT IN ('separation', 'transcription', 'chroma'))
         THROW 50004, N'The value for the parameter @Jobs is not supported: bad jobType. Supported values are separation, transcription, chroma.', 1;
@@ -77,7 +77,7 @@ BEGIN
         WHERE MaxAttempts IS NOT NULL AND (TRY_CAST(MaxAttempts AS int) IS NULL OR TRY_CAST(MaxAttempts AS int) NOT BETWEEN 1 AND 100)
     )
         THROW 50004, N'The value for the parameter @Jobs is not supported: bad maxAttempts. Supported values are whole numbers from 1 to 100.', 1;
-    IF EXISTS (SELECT 1 FROM @Rows WHERE LEN(JobKey) = 0 OR LEN(JobKey) > 200)
+    IF EXISTS (SELECT 1 FROM @Rows WHERE LEN(JobKey) = 0 OR core.TextLength(JobKey) > 200)
         THROW 50004, N'The value for the parameter @Jobs is not supported: bad jobKey. Supported values are keys of 1 to 200 characters, or no jobKey.', 1;
     IF EXISTS (
         SELECT 1 FROM @Rows

@@ -58,9 +58,9 @@ BEGIN
     SET @Count = (SELECT COUNT(*) FROM @Rows);
     IF @Count < 1 OR @Count > 32
         THROW 50004, N'The value for the parameter @Tracks is not supported. Supported values are a JSON array of 1 to 32 stems.', 1;
-    IF EXISTS (SELECT 1 FROM @Rows WHERE StemName IS NULL OR LEN(StemName) = 0 OR LEN(StemName) > 50)
+    IF EXISTS (SELECT 1 FROM @Rows WHERE StemName IS NULL OR LEN(StemName) = 0 OR core.TextLength(StemName) > 50)
         THROW 50004, N'The value for the parameter @Tracks is not supported: every stem needs a stemName. Supported values are stem names of 1 to 50 characters.', 1;
-    IF EXISTS (SELECT 1 FROM @Rows WHERE FilePath IS NULL OR LEN(FilePath) = 0 OR LEN(FilePath) > 1000)
+    IF EXISTS (SELECT 1 FROM @Rows WHERE FilePath IS NULL OR LEN(FilePath) = 0 OR core.TextLength(FilePath) > 1000)
         THROW 50004, N'The value for the parameter @Tracks is not supported: every stem needs a filePath. Supported values are paths of 1 to 1000 characters.', 1;
     IF EXISTS (
         SELECT 1 FROM @Rows
@@ -70,7 +70,7 @@ BEGIN
     IF EXISTS (
         SELECT 1 FROM @Rows
         WHERE
-            LEN(Format) > 16
+            core.TextLength(Format) > 16
             OR PATINDEX(N'%[^ -~]%', Format COLLATE Latin1_General_BIN2) > 0
     )
         THROW 50004, N'The value for the parameter @Tracks is not supported: bad format. Supported values are ASCII formats of up to 16 characters.', 1;

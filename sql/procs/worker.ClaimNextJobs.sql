@@ -51,7 +51,7 @@ BEGIN
     )
         THROW 50003, N'The value for the parameter @JobTypes is not supported. Supported values are a JSON array of separation, transcription, chroma.', 1;
     EXEC core.CheckJson @Name = N'@ModelNames', @Value = @ModelNames, @Shape = 'array';
-    IF EXISTS (SELECT 1 FROM OPENJSON(@ModelNames) AS m WHERE LEN(core.JsonText(m.[value])) > 50)
+    IF EXISTS (SELECT 1 FROM OPENJSON(@ModelNames) AS m WHERE core.TextLength(core.JsonText(m.[value])) > 50)
         THROW 50002, N'The value for the parameter @ModelNames is not supported. Supported values are a JSON array of model names of up to 50 characters.', 1;
     EXEC core.CheckNumber
         @Name = N'@LeaseSeconds', @Value = @LeaseSeconds, @Min = 1, @Max = 86400,

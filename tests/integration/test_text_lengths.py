@@ -76,3 +76,24 @@ def test_an_import_refuses_only_the_rows_one_unit_too_long_and_writes_the_rest(
     assert song is not None and (song.title, song.album) == (EXACT["astral characters"], EXACT["trailing spaces"])
     assert songsdb_web.get_song(EMOJI * 49 + "ab") is not None
     assert scalar(songsdb_database, "SELECT COUNT(*) FROM dbo.Songs WHERE FileId LIKE ?;", f"{tag}-long%") == 0
+
+
+def test_model_and_stem_names_are_checked_as_their_columns_count_them(
+    songsdb_web: SongsDatabase, songsdb_worker: SongsDatabase, songsdb_database: Settings
+) -> None:
+    song = songsdb_web.create_song(f"file-{uuid.uuid4()}", "a.mp3")
+    over = EMOJI * 2 + "m" * 47  # 49 code points, 51 units: one over the 50 of ModelName and StemName
+    exact = EMOJI * 2 + "m" * 46  # 50 units
+    with pytest.raises(ValidationError) as info:
+        songsdb_web.enqueue_jobs(song, [(over, "separation")])
+    assert info.value.number == 50004
+    [job] = songsdb_web.enqueue_jobs(song, [(exact, "separation")])
+    assert job.model_name == exact
+    claimed = songsdb_worker.claim_next_job("lengths", model_names=[exact])
+    assert claimed is not None and claimed.id == job.id
+    with pytest.raises(ValidationError) as info:
+        songsdb_worker.add_separated_tracks(job.id, [{"stem_name": over, "file_path": "/a.wav"}], claim_token=claimed.claim_token)
+    assert info.value.number == 50004
+    [track] = songsdb_worker.add_separated_tracks(job.id, [{"stem_name": exact, "file_path": "/a.wav"}], claim_token=claimed.claim_token)
+    assert track.stem_name == exact
+    assert scalar(songsdb_database, "SELECT COUNT(*) FROM dbo.ProcessingJobs WHERE ModelName = ?;", over) == 0
