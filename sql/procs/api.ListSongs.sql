@@ -100,8 +100,27 @@ BEGIN
         s.Metadata,
         s.Status
     FROM @Page AS p
-    INNER JOIN dbo.Songs AS s
-        ON s.Id = p.Id
+    -- one key seek per row of the page. Not a join: Babelfish cannot estimate a table variable and
+    -- joined it to the whole table by a merge over a sequential scan (tests/integration/test_page_reads.py).
+    CROSS APPLY (
+        SELECT TOP (1)
+            x.Id,
+            x.FileId,
+            x.Title,
+            x.Artist,
+            x.Album,
+            x.FileName,
+            x.OriginalFileName,
+            x.FileSize,
+            x.Duration,
+            x.FileExtension,
+            x.UploadedAt,
+            x.LastModified,
+            x.Metadata,
+            x.Status
+        FROM dbo.Songs AS x
+        WHERE x.Id = p.Id
+    ) AS s
     WHERE p.Position > @Offset
     ORDER BY p.Position;
 END;

@@ -77,8 +77,34 @@ BEGIN
         v.TranscriptionCount,
         v.ChromaCount
     FROM @Page AS p
-    INNER JOIN dbo.vw_JobSummary AS v
-        ON v.JobId = p.JobId
+    -- one key seek per row of the page. Not a join: Babelfish cannot estimate a table variable and
+    -- joined it to the whole table by a merge over a sequential scan (tests/integration/test_page_reads.py).
+    CROSS APPLY (
+        SELECT TOP (1)
+            x.JobId,
+            x.SongId,
+            x.SongTitle,
+            x.SongArtist,
+            x.ModelName,
+            x.JobType,
+            x.Status,
+            x.Progress,
+            x.Message,
+            x.RequestId,
+            x.Priority,
+            x.Attempts,
+            x.MaxAttempts,
+            x.CreatedAt,
+            x.StartedAt,
+            x.CompletedAt,
+            x.DurationSeconds,
+            x.ErrorMessage,
+            x.TrackCount,
+            x.TranscriptionCount,
+            x.ChromaCount
+        FROM dbo.vw_JobSummary AS x
+        WHERE x.JobId = p.JobId
+    ) AS v
     ORDER BY p.Position;
 END;
 GO

@@ -55,8 +55,23 @@ BEGIN
         a.RecordedBy,
         a.Source
     FROM @Page AS p
-    INNER JOIN dbo.AuditLog AS a
-        ON a.Id = p.Id
+    -- one key seek per row of the page. Not a join: Babelfish cannot estimate a table variable and
+    -- joined it to the whole table by a merge over a sequential scan (tests/integration/test_page_reads.py).
+    CROSS APPLY (
+        SELECT TOP (1)
+            x.Id,
+            x.RequestId,
+            x.EntityType,
+            x.EntityId,
+            x.Action,
+            x.UserId,
+            x.Details,
+            x.[Timestamp],
+            x.RecordedBy,
+            x.Source
+        FROM dbo.AuditLog AS x
+        WHERE x.Id = p.Id
+    ) AS a
     ORDER BY a.Id;
 
     SELECT
@@ -78,8 +93,22 @@ BEGIN
         WHERE p.EntityType = 'job'
         GROUP BY TRY_CAST(p.EntityId AS uniqueidentifier)
     ) AS named
-    INNER JOIN dbo.ProcessingJobs AS j
-        ON j.JobId = named.JobId
+    -- one UQ_ProcessingJobs_JobId seek per job named (see above)
+    CROSS APPLY (
+        SELECT TOP (1)
+            x.JobId,
+            x.SongId,
+            x.ModelName,
+            x.JobType,
+            x.Status,
+            x.Progress,
+            x.Attempts,
+            x.CreatedAt,
+            x.UpdatedAt,
+            x.ErrorMessage
+        FROM dbo.ProcessingJobs AS x
+        WHERE x.JobId = named.JobId
+    ) AS j
     ORDER BY named.FirstId;
 END;
 GO

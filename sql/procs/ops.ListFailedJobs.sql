@@ -100,10 +100,32 @@ BEGIN
         j.ErrorMessage,
         j.ErrorStack
     FROM @Page AS p
-    INNER JOIN dbo.ProcessingJobs AS j
-        ON j.Id = p.Id
-    LEFT JOIN dbo.Songs AS s
-        ON s.Id = j.SongId
+    -- one key seek per row of the page. Not a join: Babelfish cannot estimate a table variable and
+    -- joined it to the whole table by a merge over a sequential scan (tests/integration/test_page_reads.py).
+    CROSS APPLY (
+        SELECT TOP (1)
+            x.JobId,
+            x.SongId,
+            x.ModelName,
+            x.JobType,
+            x.Status,
+            x.Attempts,
+            x.MaxAttempts,
+            x.RequestId,
+            x.WorkerId,
+            x.CreatedAt,
+            x.CompletedAt,
+            x.ErrorMessage,
+            x.ErrorStack
+        FROM dbo.ProcessingJobs AS x
+        WHERE x.Id = p.Id
+    ) AS j
+    OUTER APPLY (
+        SELECT TOP (1)
+            y.Title
+        FROM dbo.Songs AS y
+        WHERE y.Id = j.SongId
+    ) AS s
     ORDER BY p.Position;
 END;
 GO

@@ -70,8 +70,26 @@ BEGIN
         DATEDIFF(SECOND, j.StartedAt, @Now) AS HeldSeconds,
         j.RequestId
     FROM @Page AS p
-    INNER JOIN dbo.ProcessingJobs AS j
-        ON j.Id = p.Id
+    -- one key seek per row of the page. Not a join: Babelfish cannot estimate a table variable and
+    -- joined it to the whole table by a merge over a sequential scan (tests/integration/test_page_reads.py).
+    CROSS APPLY (
+        SELECT TOP (1)
+            x.JobId,
+            x.SongId,
+            x.ModelName,
+            x.JobType,
+            x.Status,
+            x.Progress,
+            x.Message,
+            x.HeldBy,
+            x.WorkerId,
+            x.StartedAt,
+            x.UpdatedAt,
+            x.LeaseExpiresAt,
+            x.RequestId
+        FROM dbo.ProcessingJobs AS x
+        WHERE x.Id = p.Id
+    ) AS j
     ORDER BY p.Position;
 END;
 GO
