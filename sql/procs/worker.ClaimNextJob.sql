@@ -6,7 +6,8 @@
    (all three when @JobTypes is NULL) on IX_ProcessingJobs_Claim (filtered on Status = 'queued',
    keyed JobType, Priority DESC, Id), or, when @ModelNames is given, per (job type, model) pair on
    IX_ProcessingJobs_ClaimByModel (keyed JobType, ModelName, Priority DESC, Id); then the first of
-   those; and IX_ProcessingJobs_Running_LeaseExpiresAt, which holds running jobs only (about one
+   those (with @ModelNames, one statement per model, the model a scalar: see below); and
+   IX_ProcessingJobs_Running_LeaseExpiresAt, which holds running jobs only (about one
    per worker), with type and model as residual filters. Jobs waiting out a back-off
    (worker.FailJob; Delayed = 1, 0024) are in neither claim index (IX_ProcessingJobs_ClaimReady and
    IX_ProcessingJobs_ClaimByModelReady, filtered on Delayed = 0, 0025 and 0026), so the seeks read no
@@ -27,6 +28,16 @@
    without the lock: when nothing is claimable for this worker's @JobTypes and @ModelNames, the
    call ends there, so idle workers of other types never queue behind it; when it finds a
    candidate, the claim takes the lock and searches again under it.
+
+   Why one statement per model: Babelfish plans each call with its values (the client's session
+   set-up), so a model named by a scalar variable is a constant to the planner, which then estimates
+   that model's own queued jobs and seeks IX_ProcessingJobs_ClaimByModelReady. A model read from a
+   table (@Models) is a parameter the planner estimates as one model in n: when statistics show one
+   model (a bulk load of another model's jobs not yet analysed, or one model holding most of the
+   backlog), it read IX_ProcessingJobs_ClaimReady in claim order and filtered the model, through
+   every queued job of the other model ahead of this one (8 ms per pass at 10,000 jobs, growing;
+   bench/long_lived.py, tests/integration/test_claim_plans.py). SQL Server estimates a variable by
+   density either way; the per-model seek is the plan it already had.
 
    It never runs inside a caller's transaction (it would hold the queue lock until that commits).
    No row wait lasts more than 2 s (SET LOCK_TIMEOUT 2000, for this call only: SQL Server and
@@ -106,6 +117,10 @@ BEGIN
     DECLARE @Details nvarchar(max);
     DECLARE @Due TABLE (JobId uniqueidentifier NOT NULL PRIMARY KEY);
     DECLARE @DueWaiting bit = 0;
+    DECLARE @FirstModel nvarchar(50) = (SELECT MIN(m.ModelName) FROM @Models AS m);
+    DECLARE @Model nvarchar(50);
+    DECLARE @BestPriority int;
+    DECLARE @BestId bigint;
 
     BEGIN TRY
         -- The first pass looks without the lock: when it finds nothing, the call ends there.
@@ -157,31 +172,42 @@ BEGIN
                 ) AS q
                 ORDER BY q.Priority DESC, q.Id ASC;
             IF @Candidate IS NULL AND @AnyModel = 0
-                SELECT TOP (1)
-                    @Candidate = q.JobId,
-                    @Old = 'queued',
-                    @OldWorker = NULL,
-                    @Attempts = q.Attempts,
-                    @MaxAttempts = q.MaxAttempts
-                FROM @Types AS t
-                CROSS JOIN @Models AS m
-                CROSS APPLY (
+            BEGIN
+                -- one model at a time, the model a scalar (the header says why); the best head so far
+                -- is kept, and a later model's head replaces it only when it comes first in claim order
+                SET @Model = @FirstModel;
+                WHILE @Model IS NOT NULL
+                BEGIN
                     SELECT TOP (1)
-                        j.JobId,
-                        j.Attempts,
-                        j.MaxAttempts,
-                        j.Priority,
-                        j.Id
-                    FROM dbo.ProcessingJobs AS j
-                    WHERE
-                        j.Status = 'queued'
-                        AND j.Delayed = 0
-                        AND j.JobType = t.JobType
-                        AND j.ModelName = m.ModelName
-                        AND j.AvailableAt <= @Now
-                    ORDER BY j.Priority DESC, j.Id ASC
-                ) AS q
-                ORDER BY q.Priority DESC, q.Id ASC;
+                        @Candidate = q.JobId,
+                        @Old = 'queued',
+                        @OldWorker = NULL,
+                        @Attempts = q.Attempts,
+                        @MaxAttempts = q.MaxAttempts,
+                        @BestPriority = q.Priority,
+                        @BestId = q.Id
+                    FROM @Types AS t
+                    CROSS APPLY (
+                        SELECT TOP (1)
+                            j.JobId,
+                            j.Attempts,
+                            j.MaxAttempts,
+                            j.Priority,
+                            j.Id
+                        FROM dbo.ProcessingJobs AS j
+                        WHERE
+                            j.Status = 'queued'
+                            AND j.Delayed = 0
+                            AND j.JobType = t.JobType
+                            AND j.ModelName = @Model
+                            AND j.AvailableAt <= @Now
+                        ORDER BY j.Priority DESC, j.Id ASC
+                    ) AS q
+                    WHERE @Candidate IS NULL OR q.Priority > @BestPriority OR (q.Priority = @BestPriority AND q.Id < @BestId)
+                    ORDER BY q.Priority DESC, q.Id ASC;
+                    SET @Model = (SELECT MIN(m.ModelName) FROM @Models AS m WHERE m.ModelName > @Model);
+                END;
+            END;
 
             IF @Candidate IS NULL AND @Locked = 0
                 SET @DueWaiting = CASE WHEN EXISTS (

@@ -83,6 +83,9 @@ BEGIN
     DECLARE @Failed TABLE (JobId uniqueidentifier NOT NULL PRIMARY KEY);
     DECLARE @Claimed TABLE (JobId uniqueidentifier NOT NULL PRIMARY KEY, ClaimToken uniqueidentifier NOT NULL, Attempts int NOT NULL);
     DECLARE @Due TABLE (JobId uniqueidentifier NOT NULL PRIMARY KEY);
+    DECLARE @Heads TABLE (JobId uniqueidentifier NOT NULL PRIMARY KEY, Attempts int NOT NULL, MaxAttempts int NOT NULL, Priority int NOT NULL, Id bigint NOT NULL);
+    DECLARE @FirstModel nvarchar(50) = (SELECT MIN(m.ModelName) FROM @Models AS m);
+    DECLARE @Model nvarchar(50);
 
     BEGIN TRY
         -- pass 1 looks without the lock (nothing claimable: the call ends); pass 2 under it
@@ -137,33 +140,45 @@ BEGIN
                 ) AS q
                 ORDER BY q.Priority DESC, q.Id ASC;
             IF @AnyModel = 0
+            BEGIN
+                -- one statement per model, the model a scalar (worker.ClaimNextJob's header says why):
+                -- the first @Count of each (job type, model), then the first @Count of those
+                DELETE FROM @Heads;
+                SET @Model = @FirstModel;
+                WHILE @Model IS NOT NULL
+                BEGIN
+                    INSERT INTO @Heads (JobId, Attempts, MaxAttempts, Priority, Id)
+                    SELECT q.JobId, q.Attempts, q.MaxAttempts, q.Priority, q.Id
+                    FROM @Types AS t
+                    CROSS APPLY (
+                        SELECT TOP (@Count)
+                            j.JobId,
+                            j.Attempts,
+                            j.MaxAttempts,
+                            j.Priority,
+                            j.Id
+                        FROM dbo.ProcessingJobs AS j
+                        WHERE
+                            j.Status = 'queued'
+                            AND j.Delayed = 0
+                            AND j.JobType = t.JobType
+                            AND j.ModelName = @Model
+                            AND j.AvailableAt <= @Now
+                        ORDER BY j.Priority DESC, j.Id ASC
+                    ) AS q;
+                    SET @Model = (SELECT MIN(m.ModelName) FROM @Models AS m WHERE m.ModelName > @Model);
+                END;
                 INSERT INTO @Candidates (JobId, Expired, OldWorker, Attempts, MaxAttempts, Seq)
                 SELECT TOP (@Count)
-                    q.JobId,
+                    h.JobId,
                     0,
                     NULL,
-                    q.Attempts,
-                    q.MaxAttempts,
-                    1000 + ROW_NUMBER() OVER (ORDER BY q.Priority DESC, q.Id ASC)
-                FROM @Types AS t
-                CROSS JOIN @Models AS m
-                CROSS APPLY (
-                    SELECT TOP (@Count)
-                        j.JobId,
-                        j.Attempts,
-                        j.MaxAttempts,
-                        j.Priority,
-                        j.Id
-                    FROM dbo.ProcessingJobs AS j
-                    WHERE
-                        j.Status = 'queued'
-                        AND j.Delayed = 0
-                        AND j.JobType = t.JobType
-                        AND j.ModelName = m.ModelName
-                        AND j.AvailableAt <= @Now
-                    ORDER BY j.Priority DESC, j.Id ASC
-                ) AS q
-                ORDER BY q.Priority DESC, q.Id ASC;
+                    h.Attempts,
+                    h.MaxAttempts,
+                    1000 + ROW_NUMBER() OVER (ORDER BY h.Priority DESC, h.Id ASC)
+                FROM @Heads AS h
+                ORDER BY h.Priority DESC, h.Id ASC;
+            END;
 
             IF @Pass = 2 OR (NOT EXISTS (SELECT 1 FROM @Candidates) AND NOT EXISTS (
                 SELECT 1 FROM dbo.ProcessingJobs AS j
