@@ -15,7 +15,12 @@ their statements took on the server. What else the server did right after the lo
 autovacuum workers, checkpoints) is recorded, and every call is timed once more on the same
 connection after autovacuum has finished ("settled"): a call slow right after the load and not
 once settled, whose plans seek, was slowed by the server's work after the load, not by its plan.
-Asserts nothing: figures to read.
+Two more controls: every call is timed on a new connection after the load ("fresh": a session that
+never planned these procedures, so a call as slow there costs what the bigger tables cost, not a
+cached plan), and the share of the machine's CPUs that were busy while each phase ran is recorded
+(on two cores, a claim that takes 12 ms of server CPU is slowed by anything else running).
+``--cpu-hogs N`` is the experiment for the last: N busy-loop processes run while the calls after
+the load are timed. Asserts nothing: figures to read.
 """
 
 from __future__ import annotations
@@ -24,8 +29,11 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -112,18 +120,48 @@ def statement_ms(lines: list[str]) -> float:
 
 
 CONTROL = "log_audit (control: a one-row write)"
+CPU = "cpu"  # not a call: the machine's CPU share busy while the calls ran
+
+
+def cpu_sample() -> tuple[int, int]:
+    """The machine's busy and total CPU jiffies so far (``/proc/stat``; zeros where there is none)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
 
 
 def calls(db: SongsDatabase, settings: Settings, n: int) -> dict[str, dict[str, float]]:
     """The scale bench's lookups and claim, and a control: the smallest write there is (one audit
     row, one commit, on an index that only appends). A claim slowed as much as the control is
-    slowed by what every commit costs at that moment, not by how it finds its job."""
+    slowed by what every commit costs at that moment, not by how it finds its job. ``cpu_busy``:
+    the share of the machine's CPUs busy while they ran (the bench and the server included), which
+    says whether something else competed for the two cores."""
+    busy0, total0 = cpu_sample()
     timings = lookups(db, settings, n)
     timings[CONTROL] = timed(lambda i: db.log_audit("song", f"control-{i}", "viewed"), n)
+    busy1, total1 = cpu_sample()
+    timings[CPU] = {"median_ms": 0.0, "p99_ms": 0.0, "n": 0,
+                    "busy": round((busy1 - busy0) / max(total1 - total0, 1), 3)}
     return timings
 
 
-def one_round(server: Settings, engine: str, rows: int, n_calls: int) -> dict[str, Any]:
+@contextmanager
+def cpu_hogs(count: int) -> Iterator[None]:
+    """``count`` processes that keep a core busy each (the experiment ``--cpu-hogs``): what a call
+    costs when something else on the machine competes with the server for its CPUs."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
+def one_round(server: Settings, engine: str, rows: int, n_calls: int, hogs: int = 0) -> dict[str, Any]:
     settings = server.with_database(f"songsdb_bench_ll_{os.getpid()}_{time.monotonic_ns() % 10**6}")
     Migrator(settings).create_database()
     Migrator(settings).migrate()
@@ -137,9 +175,10 @@ def one_round(server: Settings, engine: str, rows: int, n_calls: int) -> dict[st
             load(settings, rows + 100)
             loaded_s = time.monotonic() - started
             during = [background(settings, engine)]
-            after = calls(db, settings, n_calls)
+            with cpu_hogs(hogs):
+                after = calls(db, settings, n_calls)
             during.append(background(settings, engine))
-            ratios = {name: after[name]["median_ms"] / max(before[name]["median_ms"], 1e-6) for name in before}
+            ratios = {name: ratio_of(after, before, name) for name in timed_calls(before)}
             captured: dict[str, list[str]] = {}
             if engine == "babelfish":
                 calls_by_name = procedures(settings)
@@ -151,15 +190,28 @@ def one_round(server: Settings, engine: str, rows: int, n_calls: int) -> dict[st
             # what is left of a slow call then is not the load's background work
             waited = settle(settings, engine)
             settled = calls(db, settings, n_calls)
-            settled_ratios = {name: settled[name]["median_ms"] / max(before[name]["median_ms"], 1e-6) for name in before}
+            settled_ratios = {name: ratio_of(settled, before, name) for name in timed_calls(before)}
+        # a new connection (a session that never planned these procedures) on the loaded tables: a call
+        # as slow there as on the long-lived one costs what the bigger tables cost, not a cached plan
+        with SongsDatabase(settings, pool_size=1) as new:
+            fresh = calls(new, settings, n_calls)
+        fresh_ratios = {name: ratio_of(fresh, before, name) for name in timed_calls(before)}
         return {
-            "load_s": round(loaded_s, 1), "before": before, "after": after, "ratios": ratios,
+            "load_s": round(loaded_s, 1), "cpu_hogs_after_load": hogs, "before": before, "after": after, "ratios": ratios,
             "background_after_load": during, "settled_after_s": waited, "settled": settled,
-            "settled_ratios": settled_ratios, "plans": captured,
+            "settled_ratios": settled_ratios, "fresh": fresh, "fresh_ratios": fresh_ratios, "plans": captured,
             "plans_statement_ms": {name: statement_ms(lines) for name, lines in captured.items()},
         }
     finally:
         drop_database(server, settings.target_database, engine)
+
+
+def timed_calls(timings: dict[str, dict[str, float]]) -> list[str]:
+    return [name for name in timings if name != CPU]
+
+
+def ratio_of(later: dict[str, dict[str, float]], before: dict[str, dict[str, float]], name: str) -> float:
+    return later[name]["median_ms"] / max(before[name]["median_ms"], 1e-6)
 
 
 def main() -> None:
@@ -170,6 +222,10 @@ def main() -> None:
     parser.add_argument(
         "--no-session-setup", action="store_true",
         help="skip the client's per-connection set-up (songsdb.statements.SESSION_SETUP), to see what it prevents",
+    )
+    parser.add_argument(
+        "--cpu-hogs", type=int, default=0,
+        help="an experiment: this many busy-loop processes run while the calls after the load are timed",
     )
     args = parser.parse_args()
     if args.no_session_setup:
@@ -183,11 +239,13 @@ def main() -> None:
     engine = detect_server_engine(server)
     rounds = []
     for n in range(1, args.rounds + 1):
-        result = one_round(server, engine, args.rows, args.calls)
+        result = one_round(server, engine, args.rows, args.calls, args.cpu_hogs)
         rounds.append(result)
         worst = max(result["ratios"].items(), key=lambda kv: kv[1])
         print(f"round {n}: loaded {args.rows} rows in {result['load_s']} s; worst ratio {worst[1]:.2f} ({worst[0]})", flush=True)
         print(f"  server besides the bench after the load: {result['background_after_load']}; settled after {result['settled_after_s']} s")
+        print("  CPU busy while timed: before {:.0%}, after {:.0%}, settled {:.0%}, fresh {:.0%}".format(
+            *(result[phase][CPU]["busy"] for phase in ("before", "after", "settled", "fresh"))))
         for name, ratio in result["ratios"].items():
             b, a = result["before"][name]["median_ms"], result["after"][name]["median_ms"]
             later = result["settled"][name]["median_ms"]
@@ -195,6 +253,7 @@ def main() -> None:
             print(
                 f"  {name:32} {b:8.2f} ms -> {a:8.2f} ms  x{ratio:.2f}{'  SLOW' if ratio > SLOW else '      '}"
                 f"  settled {later:8.2f} ms x{result['settled_ratios'][name]:.2f}"
+                f"  fresh {result['fresh'][name]['median_ms']:8.2f} ms x{result['fresh_ratios'][name]:.2f}"
                 + (f"  (its statements took at most {plan_ms} ms on the server)" if plan_ms is not None else "")
             )
     out = {
@@ -206,6 +265,7 @@ def main() -> None:
         "rows": args.rows,
         "session_setup": not args.no_session_setup,
         "calls": args.calls,
+        "cpu_hogs_after_load": args.cpu_hogs,
         "rounds": rounds,
     }
     RESULTS.mkdir(exist_ok=True)
