@@ -121,6 +121,11 @@ BEGIN
     DECLARE @Model nvarchar(50);
     DECLARE @BestPriority int;
     DECLARE @BestId bigint;
+    DECLARE @Next uniqueidentifier;
+    DECLARE @NextAttempts int;
+    DECLARE @NextMaxAttempts int;
+    DECLARE @NextPriority int;
+    DECLARE @NextId bigint;
 
     BEGIN TRY
         -- The first pass looks without the lock: when it finds nothing, the call ends there.
@@ -173,19 +178,19 @@ BEGIN
                 ORDER BY q.Priority DESC, q.Id ASC;
             IF @Candidate IS NULL AND @AnyModel = 0
             BEGIN
-                -- one model at a time, the model a scalar (the header says why); the best head so far
-                -- is kept, and a later model's head replaces it only when it comes first in claim order
+                -- one model at a time, the model a scalar (the header says why). Each model's head is
+                -- read into variables of its own, then kept when it comes before the best so far in
+                -- claim order: no statement reads a variable it assigns
                 SET @Model = @FirstModel;
                 WHILE @Model IS NOT NULL
                 BEGIN
+                    SET @Next = NULL;
                     SELECT TOP (1)
-                        @Candidate = q.JobId,
-                        @Old = 'queued',
-                        @OldWorker = NULL,
-                        @Attempts = q.Attempts,
-                        @MaxAttempts = q.MaxAttempts,
-                        @BestPriority = q.Priority,
-                        @BestId = q.Id
+                        @Next = q.JobId,
+                        @NextAttempts = q.Attempts,
+                        @NextMaxAttempts = q.MaxAttempts,
+                        @NextPriority = q.Priority,
+                        @NextId = q.Id
                     FROM @Types AS t
                     CROSS APPLY (
                         SELECT TOP (1)
@@ -203,8 +208,17 @@ BEGIN
                             AND j.AvailableAt <= @Now
                         ORDER BY j.Priority DESC, j.Id ASC
                     ) AS q
-                    WHERE @Candidate IS NULL OR q.Priority > @BestPriority OR (q.Priority = @BestPriority AND q.Id < @BestId)
                     ORDER BY q.Priority DESC, q.Id ASC;
+                    IF @Next IS NOT NULL
+                        AND (@Candidate IS NULL OR @NextPriority > @BestPriority OR (@NextPriority = @BestPriority AND @NextId < @BestId))
+                        SELECT
+                            @Candidate = @Next,
+                            @Old = 'queued',
+                            @OldWorker = NULL,
+                            @Attempts = @NextAttempts,
+                            @MaxAttempts = @NextMaxAttempts,
+                            @BestPriority = @NextPriority,
+                            @BestId = @NextId;
                     SET @Model = (SELECT MIN(m.ModelName) FROM @Models AS m WHERE m.ModelName > @Model);
                 END;
             END;

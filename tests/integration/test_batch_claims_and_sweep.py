@@ -163,7 +163,7 @@ def test_a_job_waiting_out_its_back_off_stays_out_of_the_claim_index_and_comes_b
     [job] = songsdb_web.enqueue_jobs(s, [(m, "separation", 5)])
     first = songsdb_worker.claim_next_job("w1", model_names=[m])
     assert first is not None
-    songsdb_worker.fail_job(first.id, first.claim_token, "transient", retry_delay_seconds=2)
+    songsdb_worker.fail_job(first.id, first.claim_token, "transient", retry_delay_seconds=5)  # long enough for a slow machine to claim once before it is due
     delayed = "SELECT Delayed FROM dbo.ProcessingJobs WHERE JobId = ?;"
     assert scalar(songsdb_database, delayed, str(job.id)) in (1, True)  # out of IX_ProcessingJobs_ClaimReady (0025)
     [ready] = songsdb_web.enqueue_jobs(s, [(m, "separation", 0)])  # behind the delayed one in claim order
@@ -175,6 +175,6 @@ def test_a_job_waiting_out_its_back_off_stays_out_of_the_claim_index_and_comes_b
         return [found.id] if found else []
 
     assert claim() == [ready.id]  # not before its back-off, and not in the way of the job behind it
-    time.sleep(2.5)
+    time.sleep(5.5)
     assert claim() == [job.id]  # due: moved back under the lock and claimed
     assert scalar(songsdb_database, delayed, str(job.id)) in (0, False)

@@ -22,7 +22,7 @@ from songsdb.database import SongsDatabase
 from .conftest import DatabaseFactory
 from .helpers import query, scalar
 from .test_long_lived_plans import NUMBERS
-from .test_page_reads import plans
+from .test_page_reads import NODE, big_reads
 
 BACKLOG = 20_000
 
@@ -45,30 +45,49 @@ def backlog(engine: str, databases: DatabaseFactory) -> Settings:
     return target
 
 
-def claim_plan(settings: Settings, procedure: str, models: list[str], count: int | None = None) -> str:
-    args = "@WorkerId = N'plan-reader', @ModelNames = N'" + json.dumps(models) + "', @LeaseSeconds = 60"
-    return plans(settings, f"EXEC {procedure} {args}{'' if count is None else f', @Count = {count}'};")
+def session_plans(db: SongsDatabase, call: str) -> str:
+    """The plans of every statement ``call`` ran on the client's own pooled session (``pool_size=1``:
+    the session every earlier call of this client used, with the client's session set-up)."""
+    conn = db._pool.acquire()
+    try:
+        cursor = conn.raw.cursor()
+        cursor.execute("SET BABELFISH_STATISTICS PROFILE ON;")
+        cursor.execute(call)
+        lines: list[str] = []
+        while True:
+            if cursor.description is not None:
+                rows = cursor.fetchall()
+                if cursor.description[0][0].upper().startswith("QUERY PLAN"):
+                    lines.extend(str(r[0]) for r in rows)
+            if not cursor.nextset():
+                break
+        cursor.execute("SET BABELFISH_STATISTICS PROFILE OFF;")
+        return "\n".join(lines)
+    finally:
+        db._pool.release(conn)
 
 
-def enqueue(settings: Settings, model: str, n: int) -> list[uuid.UUID]:
-    with SongsDatabase(settings) as db:
+@pytest.mark.parametrize("count", [None, 2], ids=["claim_next_job", "claim_next_jobs"])
+def test_a_claim_by_model_seeks_its_model_behind_a_backlog_of_another(backlog: Settings, count: int | None) -> None:
+    mine, reader = f"m-{uuid.uuid4().hex[:10]}", f"plan-{uuid.uuid4().hex[:10]}"
+    models = [mine, "no-such-model"]
+    with SongsDatabase(backlog, pool_size=1, max_idle=3600, max_lifetime=3600) as db:
         song = db.create_song(f"s-{uuid.uuid4()}", "a.mp3")
-        return [job.id for job in db.enqueue_jobs(song, [(model, "separation")] * n)]
-
-
-@pytest.mark.parametrize("procedure, count", [("worker.ClaimNextJob", None), ("worker.ClaimNextJobs", 2)])
-def test_a_claim_by_model_seeks_its_model_behind_a_backlog_of_another(backlog: Settings, procedure: str, count: int | None) -> None:
-    mine = f"m-{uuid.uuid4().hex[:10]}"
-    wanted = enqueue(backlog, mine, 3)  # behind the 20,000 in claim order (same priority, later ids)
-    plan = claim_plan(backlog, procedure, [mine, "no-such-model"], count)
-    assert "Query Text" in plan, plan  # the profile was read: the checks below are not vacuous
-    # a seek by model (IX_ProcessingJobs_ClaimByModelReady, or OpenWork keyed by ModelName), not the
-    # claim index of every model read in claim order with the model as a filter
-    assert "Index Scan using ix_processingjobs_claimready" not in plan, plan
-    removed = [int(line.split(":")[1]) for line in plan.splitlines() if "Rows Removed by Filter:" in line]
-    assert max(removed, default=0) < 100, plan
-    claimed = query(backlog, "SELECT JobId FROM dbo.ProcessingJobs WHERE WorkerId = N'plan-reader' AND ModelName = ?;", mine)
-    assert {uuid.UUID(str(r[0])) for r in claimed} == set(wanted[: count or 1])
+        # behind the 20,000 in claim order (same priority, later ids)
+        wanted = [job.id for job in db.enqueue_jobs(song, [(mine, "separation")] * 20)]
+        for _ in range(8):  # past the five calls after which PostgreSQL may switch a session to a generic plan
+            taken = db.claim_next_job("warm", model_names=models) if count is None else db.claim_next_jobs("warm", count, model_names=models)
+            assert taken
+        procedure = "worker.ClaimNextJob" if count is None else "worker.ClaimNextJobs"
+        plan = session_plans(
+            db, f"EXEC {procedure} @WorkerId = N'{reader}', @ModelNames = N'{json.dumps(models)}', @LeaseSeconds = 60"
+            + ("" if count is None else f", @Count = {count}") + ";",
+        )
+    assert "Query Text" in plan and NODE.search(plan), plan  # the profile was read: the checks below are not vacuous
+    assert "ix_processingjobs_claimready" not in plan, plan  # not the claim index of every model, filtered
+    assert big_reads(plan, 100) == [], plan  # no statement of the claim reads the backlog (or any big table)
+    claimed = query(backlog, "SELECT JobId FROM dbo.ProcessingJobs WHERE WorkerId = ?;", reader)
+    assert len(claimed) == (count or 1) and {uuid.UUID(str(r[0])) for r in claimed} <= set(wanted)
     assert scalar(backlog, "SELECT COUNT(*) FROM dbo.ProcessingJobs WHERE ModelName = N'backlog-model' AND Status = 'queued';") == BACKLOG
 
 
@@ -82,3 +101,18 @@ def test_a_batch_claim_over_several_models_takes_them_in_claim_order(songsdb_wor
     batch = songsdb_worker.claim_next_jobs("gpu-order", 4, model_names=[b, a])
     assert [job.id for job in batch] == [high.id, mid.id, tie_first.id, tie_second.id]
     assert [job.id for job in songsdb_worker.claim_next_jobs("gpu-order", 4, model_names=[a, b])] == [low.id]
+
+
+def test_a_claim_over_several_models_takes_the_first_in_claim_order_whichever_model_holds_it(
+    songsdb_worker: SongsDatabase, songsdb_web: SongsDatabase
+) -> None:
+    """The models are visited in name order; the best head may be in the last one visited, and a
+    priority tie between models goes to the older job."""
+    u = uuid.uuid4().hex[:10]
+    a, b = f"m-{u}-a", f"m-{u}-b"  # visited a, then b
+    song = songsdb_web.create_song(f"s-{uuid.uuid4()}", "a.mp3")
+    first_a, best_b, tied_b, last_a = songsdb_web.enqueue_jobs(
+        song, [(a, "separation", 3), (b, "chroma", 5), (b, "separation", 3), (a, "transcription", 3)]
+    )
+    claimed = [songsdb_worker.claim_next_job("gpu-order", model_names=[b, a]) for _ in range(5)]
+    assert [job.id if job else None for job in claimed] == [best_b.id, first_a.id, tied_b.id, last_a.id, None]

@@ -11,6 +11,8 @@ The test reads each procedure's plans at that size and finds no sequential scan 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from songsdb.config import Settings
@@ -25,7 +27,8 @@ BIG_TABLES = ("songs", "processingjobs", "auditlog")
 
 @pytest.fixture(scope="module")
 def loaded(engine: str, databases: DatabaseFactory) -> Settings:
-    """A database with 20,000 songs, jobs (failed, running and completed) and audit rows of one request."""
+    """A database with 20,000 songs, jobs (failed, running and completed) and audit rows of one request.
+    Each running job's lease ends at another second, as leases renewed by many workers do."""
     if engine != "babelfish":
         pytest.skip("the plans read here are PostgreSQL's (Babelfish); SQL Server estimates a table variable by its rows")
     target = databases.new(migrate=True)
@@ -46,9 +49,9 @@ def loaded(engine: str, databases: DatabaseFactory) -> Settings:
         "CASE WHEN v.Status = 'failed' THEN N'boom' END, "
         "CASE WHEN v.Status = 'running' THEN N'gpu-1' END, "
         "CASE WHEN v.Status = 'running' THEN NEWID() END, "
-        "CASE WHEN v.Status = 'running' THEN DATEADD(HOUR, 1, SYSUTCDATETIME()) END, "
+        "CASE WHEN v.Status = 'running' THEN DATEADD(SECOND, s.N, SYSUTCDATETIME()) END, "
         "CASE WHEN v.Status = 'running' THEN 'worker' END "
-        "FROM (SELECT Id, ROW_NUMBER() OVER (ORDER BY Id) % 3 AS Kind FROM dbo.Songs) AS s "
+        "FROM (SELECT Id, ROW_NUMBER() OVER (ORDER BY Id) % 3 AS Kind, ROW_NUMBER() OVER (ORDER BY Id) AS N FROM dbo.Songs) AS s "
         "INNER JOIN (VALUES (0, 'failed'), (1, 'running'), (2, 'completed')) AS v (Kind, Status) ON v.Kind = s.Kind;",
     )
     query(
@@ -82,6 +85,28 @@ def plans(settings: Settings, call: str) -> str:
         conn.close()
 
 
+NODE = re.compile(r" on (songs|processingjobs|auditlog|jobattempts|separatedtracks|transcriptions|chromaanalysis)\b.*"
+                  r"actual time=[0-9.]+\.\.[0-9.]+ rows=(\d+) loops=(\d+)")
+
+
+def big_reads(plan: str, limit: int) -> list[str]:
+    """The plan nodes that read more than ``limit`` rows of a table (per loop times loops: what the
+    node returned, so a sequential or full index scan of a big table shows, and so does a seek
+    whose filter threw most of what it read away ("Rows Removed by Filter")."""
+    found = []
+    lines = plan.splitlines()
+    for number, line in enumerate(lines):
+        match = NODE.search(line)
+        if not match:
+            continue
+        rows = int(match.group(2)) * int(match.group(3))
+        following = lines[number + 1 : number + 4]
+        removed = sum(int(x.split(":")[1]) * int(match.group(3)) for x in following if "Rows Removed by" in x)
+        if rows + removed > limit or "Seq Scan" in line and match.group(1) in BIG_TABLES:
+            found.append(line.strip())
+    return found
+
+
 CALLS = {
     "api.ListSongs": "EXEC api.ListSongs @Limit = 50;",
     "api.ListSongs by status": "EXEC api.ListSongs @Status = 'completed', @Limit = 50;",
@@ -98,6 +123,5 @@ CALLS = {
 def test_a_page_of_a_list_procedure_is_read_without_scanning_a_big_table(loaded: Settings, name: str) -> None:
     assert scalar(loaded, "SELECT COUNT(*) FROM dbo.ProcessingJobs;") == ROWS
     plan = plans(loaded, CALLS[name])
-    assert "Query Text" in plan, plan  # the profile was read: the check below is not vacuous
-    scans = [line.strip() for line in plan.splitlines() if any(f"Seq Scan on {t} " in line for t in BIG_TABLES)]
-    assert scans == [], plan
+    assert "Query Text" in plan and NODE.search(plan), plan  # the profile was read: the check below is not vacuous
+    assert big_reads(plan, 1_000) == [], plan  # a page of 50: its keys and rows, never the table
