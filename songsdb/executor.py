@@ -41,7 +41,7 @@ from songsdb.errors import (
     sqlstate,
 )
 from songsdb.models import from_row, from_rows
-from songsdb.pool import ConnectionPool, PooledConnection, PoolStats, ping, quietly
+from songsdb.pool import ConnectionPool, PooledConnection, PoolStats, limited, ping, quietly
 from songsdb.retry import RetryPolicy, is_connection_lost, is_timeout
 from songsdb.statements import statement
 
@@ -434,9 +434,18 @@ def execute_once(conn: PooledConnection, sql: str, values: Any, timeout: int | N
     """Send one call on ``conn`` and return every result set as (column names, rows); no retry, no mapping.
 
     A call with a limit of its own (``timeout`` not None) runs on a cursor made under that limit
-    (:meth:`~songsdb.pool.PooledConnection.cursor_for`), kept like any other: still one request.
+    (:meth:`~songsdb.pool.PooledConnection.cursor_for`), kept like any other: still one request; the
+    connection's own limit is held at it while the call runs (:func:`~songsdb.pool.limited`), since
+    Microsoft's ODBC Driver 18 waits up to twice that for a cancel to be acknowledged.
     """
     cursor = conn.cursor_for(sql, timeout)
+    if timeout is None:
+        return _results(cursor, sql, values)
+    with limited(conn.raw, timeout):  # what the driver waits for after the limit passes is bounded by it too
+        return _results(cursor, sql, values)
+
+
+def _results(cursor: Any, sql: str, values: Any) -> list[ResultSet]:
     cursor.execute(sql, values)
     sets: list[ResultSet] = []
     while True:

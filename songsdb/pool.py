@@ -33,13 +33,14 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from songsdb.errors import PoolTimeout
 
-__all__ = ["ConnectionPool", "PooledConnection", "PoolStats", "ping", "quietly"]
+__all__ = ["ConnectionPool", "PooledConnection", "PoolStats", "limited", "ping", "quietly"]
 
 STATEMENTS_PER_CONNECTION = 32
 LIFETIME_JITTER = 0.05  # each connection lives 95-100 % of max_lifetime (psycopg_pool's -5 %): made together, not replaced together
@@ -326,16 +327,36 @@ if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork, and the pid c
 def ping(raw: Any) -> None:
     """The cheapest round trip there is; raises when the session is gone, or after PING_TIMEOUT seconds
     (a black-holed peer must not hold a borrower for as long as the query limit, or forever when it is 0)."""
-    previous = raw.timeout
-    raw.timeout = PING_TIMEOUT
-    try:
+    with limited(raw, PING_TIMEOUT):
         cursor = raw.cursor()
-    finally:
-        raw.timeout = previous
+        try:
+            cursor.execute("SELECT 1;").fetchall()
+        finally:
+            quietly(cursor.close)
+
+
+@contextmanager
+def limited(raw: Any, seconds: int) -> Iterator[None]:
+    """``raw``'s time limit is ``seconds`` inside the block, then what it was.
+
+    pyodbc's ``Connection.timeout`` is two limits: the query limit each new cursor gets, and the
+    connection's own (``SQL_ATTR_CONNECTION_TIMEOUT``). Microsoft's ODBC Driver 18 waits up to twice
+    the connection's limit for the server to acknowledge the cancel it sends when a query limit
+    passes (measured: a 1 s query limit on a connection whose limit is 30 s returned after 61 s when
+    nothing answered, and never with 0 = none); FreeTDS waits one query limit more. So a call with a
+    limit of its own (and the liveness check) holds the connection's limit at it while it runs.
+    Setting it is local to the driver: nothing is sent. Restoring it on a session that broke is
+    skipped quietly: that connection is discarded anyway.
+    """
+    previous = raw.timeout
+    if previous == seconds:
+        yield
+        return
+    raw.timeout = seconds
     try:
-        cursor.execute("SELECT 1;").fetchall()
+        yield
     finally:
-        quietly(cursor.close)
+        quietly(lambda: setattr(raw, "timeout", previous))
 
 
 def quietly(action: Callable[[], Any]) -> bool:

@@ -452,6 +452,30 @@ def test_a_mistyped_override_is_a_type_error_and_a_bad_time_limit_a_validation_e
     assert view._pool is db._pool and view._timeout == 600 and db._timeout is None
 
 
+def test_a_call_with_its_own_time_limit_runs_with_the_connections_limit_held_at_it_and_restored_after() -> None:
+    """pyodbc's ``timeout`` is the query limit of new cursors and the connection's own limit, which bounds
+    how long Microsoft's ODBC Driver 18 waits for the cancel it sends when the query limit passes (twice
+    it): a 1 s call on a connection whose limit is 30 s waited 61 s on a server that stopped answering."""
+    seen: list[int] = []
+
+    def respond(sql: str, params: list[Any]):
+        seen.append(made[-1].timeout)  # the connection's limit while the call runs
+        return song_result(sql, params)
+
+    db, made = make_db(respond)
+    db.get_song("f")  # on a new connection: the fake's limit, 0
+    made[-1].timeout = 30  # the client's default SONGSDB_QUERY_TIMEOUT
+    db.with_timeout(1).get_song("f")
+    db.with_timeout(0).create_song("g", "a.mp3")  # 0: no limit at all, the connection's included
+    db.get_song("f")
+    failing = db.with_timeout(2)
+    made[-1].respond = lambda sql, params: (seen.append(made[-1].timeout), server_error(0, "HYT00", "Query timeout expired"))[1]
+    with pytest.raises(errors.QueryTimeout):
+        failing.get_song("f")
+    assert seen == [0, 1, 0, 30, 2]
+    assert made[0].timeout == 30  # restored after each call, also the one that timed out
+
+
 def test_the_end_of_a_transaction_waits_for_a_call_still_running_on_another_thread() -> None:
     import time as _time
 

@@ -373,3 +373,24 @@ def test_the_liveness_check_has_its_own_short_limit_and_restores_the_connections
     conn.timeout = 0  # no query limit
     ping(conn)
     assert seen == [PING_TIMEOUT] and conn.timeout == 0
+
+
+def test_the_liveness_check_waits_for_its_answer_under_its_own_limit_as_the_connections_limit_too() -> None:
+    """pyodbc's ``timeout`` is also the connection's limit, which bounds how long Microsoft's ODBC Driver 18
+    waits for a cancel to be acknowledged: held at PING_TIMEOUT while the round trip runs, restored after."""
+    from songsdb.pool import PING_TIMEOUT, ping
+
+    during: list[int] = []
+
+    class Timed(Conn):
+        def execute(self, sql: str) -> Any:
+            during.append(self.timeout)
+            return self
+
+        def fetchall(self) -> list[Any]:
+            return []
+
+    conn = Timed()
+    conn.timeout = 0  # no query limit
+    ping(conn)
+    assert during == [PING_TIMEOUT] and conn.timeout == 0
