@@ -3,11 +3,14 @@
     SONGSDB_TEST_DSN='DRIVER={FreeTDS};...;DATABASE=master;' .venv/bin/python bench/upgrade_under_load.py --rows 1000000
     .venv/bin/python bench/upgrade_under_load.py --rows 5000 --seconds 10          # a smoke run, about a minute
     .venv/bin/python bench/upgrade_under_load.py --rows 20000 --maintenance         # past 10,000 songs: the runbook too
+    .venv/bin/python bench/upgrade_under_load.py --rows 1000000 --maintenance       # the issue's run (see README, Performance)
 
 In a throwaway database:
 
 1. the previous release's ``sql/`` tree (``--from``, default 567db82, the last release before session 6;
-   taken with ``git archive``) is applied with ``Migrator(settings, root=<that tree>)``, and the web and
+   taken with ``git archive``) is applied with ``Migrator(settings, root=<that tree>)`` (songsdb's
+   migrator and its rendering have not changed since 567db82, so the history and checksums it records
+   are the ones that release's own migrator would have recorded), and the web and
    worker duty roles get a login each (as ``songsdb up`` provisions them): the load runs as the
    application's logins, with their rights, not as the administrator;
 2. ``--rows`` songs, jobs (one per song, 5 % queued) and audit rows are bulk-loaded with set-based
@@ -20,18 +23,24 @@ In a throwaway database:
    client (``enqueue_jobs``);
 4. upgrade: the same load runs while ``Migrator(settings).migrate()`` applies every pending script of
    the current ``sql/``. Each script's duration comes from ``deploy.SchemaHistory``, and its window on
-   the client's clock from the migrator's log ("applied ..."), so the calls that ran during each script
+   the client's clock from the migrator (its start and end), so the calls that ran during each script
    are known. A maintenance-window step that refuses (0043 on Standard/Express, 0045 on every engine,
    above 10,000 songs) stops the migrate with a MigrationError: where and why is recorded, and the load
-   goes on for ``--after-seconds`` at that state (the application must keep working there);
+   goes on for ``--after-seconds`` at that state (the application must keep working there). A migrate
+   that fails otherwise (a deadlock, a lock timeout, drift) is recorded as a failure, the load goes on
+   for ``--after-seconds``, and the deploy is run again, as an operator would, up to ``--redeploys``
+   times (a transactional script was rolled back; the rest resume where they stopped);
 5. with ``--maintenance``: the load stops, the runbook's manual steps for the refused script run
    (README, "Songs' internal key": 0043's ``ALTER COLUMN``, 0045's statements in one transaction), the
-   load starts again and the migrate is run again (and again, up to three times), then
-   ``--after-seconds`` more.
+   load starts again and the migrate is run again, then ``--after-seconds`` more.
+
+Each (re)start of the load first waits until each thread has made 5 calls (a new Babelfish session
+compiles the procedures it calls: seconds, not the idle figure); a call counts in the phase it started in.
 
 Every call is timed; every failed call is counted with its exception type and message, by phase and
 by script. The writer's and the worker's p99 during the upgrade are compared with idle (issue goal:
-no call fails, the writer's p99 within 2x of idle). Prints a table, writes
+no call fails, the writer's p99 within 2x of idle; and here also: no migrate fails). The 20 slowest
+calls are kept with when they ended. Prints a table, writes
 bench/results/upgrade-under-load-<UTC>.json. Asserts nothing: these are figures to read.
 """
 
@@ -40,7 +49,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import logging
 import os
 import platform
 import re
@@ -75,6 +83,7 @@ MODEL = "upgrade-bench"  # the bench worker's jobs, apart from the bulk-loaded o
 WRITE, CLAIM = "create_song", "claim_next_job + complete_job"
 REFILL = "enqueue_jobs (refill)"
 _STEP = re.compile(r"schema/(\d{4})_\w+\.sql")
+_REFUSAL = re.compile(r"\b(0043|0045): dbo\.Songs holds more than 10,000 songs")  # their RAISERROR texts
 
 
 def previous_release(commit: str, into: Path) -> Path:
@@ -107,10 +116,12 @@ class Recorder:
 
     phase: str = "warm-up"
     calls: list[Call] = field(default_factory=list)
+    t0: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @contextmanager
     def timed(self, op: str) -> Iterator[None]:
+        label = self.phase  # the phase the call started in
         started = time.perf_counter()
         error = None
         try:
@@ -120,7 +131,7 @@ class Recorder:
         finally:
             ms = (time.perf_counter() - started) * 1000
             with self.lock:
-                self.calls.append(Call(self.phase, op, time.monotonic(), ms, error))
+                self.calls.append(Call(label, op, time.monotonic(), ms, error))
 
     def select(self, phase: str | None = None, start: float = 0.0, end: float = float("inf")) -> list[Call]:
         with self.lock:
@@ -236,16 +247,19 @@ def last_history_id(settings: Settings) -> int:
     return int(execute(settings, "SELECT COALESCE(MAX(Id), 0) FROM deploy.SchemaHistory;")[0][0])
 
 
-class Applied(logging.Handler):
-    """The client clock's time of each "applied <script>" the migrator logs: each script's window."""
+class TimedMigrator(Migrator):
+    """The migrator, noting on the client's clock when each script it applies starts and ends (its window)."""
 
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.ends: list[tuple[str, float]] = []
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.windows: list[tuple[str, float, float]] = []
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.msg == "applied %s in %d ms" and record.args:
-            self.ends.append((str(record.args[0]), time.monotonic()))  # type: ignore[index]
+    def _apply(self, conn: Any, item: Any) -> None:
+        started = time.monotonic()
+        try:
+            super()._apply(conn, item)
+        finally:
+            self.windows.append((str(item.name), started, time.monotonic()))
 
 
 @dataclass
@@ -259,15 +273,18 @@ class Migration:
     error: str | None  # "Type: message" when the migrate raised
     scripts: list[dict[str, Any]]
 
+    @property
+    def outcome(self) -> str:
+        """completed; refused (a maintenance-window step's RAISERROR: 0043, 0045 above 10,000 songs); failed."""
+        if self.error is None:
+            return "completed"
+        return "refused" if self.stopped_at and _REFUSAL.search(self.error) else "failed"
 
-def migrate_under_load(settings: Settings, recorder: Recorder, migrator: Migrator) -> Migration:
-    """``migrator.migrate()`` while the load runs; every script's duration and the calls in its window."""
+
+def migrate_under_load(settings: Settings, recorder: Recorder) -> Migration:
+    """``migrate()`` while the load runs; every script's duration and the calls during it."""
     before = last_history_id(settings)
-    handler = Applied()
-    logger = logging.getLogger("songsdb.migrate")
-    logger.addHandler(handler)
-    old_level = logger.level
-    logger.setLevel(logging.INFO)
+    migrator = TimedMigrator(settings)
     applied: list[str] = []
     error = stopped_at = None
     started = time.monotonic()
@@ -279,21 +296,15 @@ def migrate_under_load(settings: Settings, recorder: Recorder, migrator: Migrato
         stopped_at = found.group(0) if found else None
         if not isinstance(exc, MigrationError):
             print(f"the migrate raised {error}", flush=True)
-    finally:
-        ended = time.monotonic()
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
-    rows = history(settings, before)
-    windows: dict[str, tuple[float, float]] = {}
-    previous = started
-    for name, end in handler.ends:
-        windows[name] = (previous, end)
-        previous = end
+    ended = time.monotonic()
+    windows: dict[str, list[tuple[float, float]]] = {}
+    for name, start, end in migrator.windows:
+        windows.setdefault(name, []).append((start, end))
     scripts = []
-    for row in rows:
-        start, end = windows.get(row["script"], (previous, ended) if not row["success"] else (0.0, 0.0))
-        during = recorder.select(start=start, end=end) if end > start else []
-        by_op = summary(during)
+    for row in history(settings, before):
+        mine = windows.get(row["script"])
+        start, end = mine.pop(0) if mine else (0.0, 0.0)
+        by_op = summary(recorder.select(start=start, end=end)) if end > start else {}
         scripts.append({
             **row,
             "window_s": round(end - start, 3) if end > start else None,
@@ -334,6 +345,19 @@ def phase(recorder: Recorder, name: str, seconds: float) -> None:
     time.sleep(seconds)
 
 
+def warm_up(recorder: Recorder, name: str = "warm-up", calls: int = 5, limit_s: float = 120) -> None:
+    """Until each thread has made ``calls`` calls in this phase (at least 3 s): a new session compiles
+    the procedures it calls (Babelfish, seconds under Microsoft's driver), which is not the idle figure."""
+    recorder.phase = name
+    deadline = time.monotonic() + limit_s
+    time.sleep(3)
+    while time.monotonic() < deadline:
+        done = Counter(c.op for c in recorder.select(name))
+        if done[WRITE] >= calls and done[CLAIM] >= calls:
+            return
+        time.sleep(0.5)
+
+
 def run(server: Settings, args: argparse.Namespace) -> dict[str, Any]:
     engine = detect_server_engine(server)
     factory = DatabaseFactory(server, engine, prefix="songsdb_bench_upgrade_")
@@ -348,7 +372,7 @@ def run(server: Settings, args: argparse.Namespace) -> dict[str, Any]:
         "from": args.from_commit,
         "to": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
         "rows": args.rows,
-        "settings": {k: getattr(args, k) for k in ("seconds", "after_seconds", "pause_ms", "queued", "maintenance")},
+        "settings": {k: getattr(args, k) for k in ("seconds", "after_seconds", "pause_ms", "queued", "maintenance", "redeploys")},
         "phases": {},
         "migrations": [],
     }
@@ -375,44 +399,53 @@ def run(server: Settings, args: argparse.Namespace) -> dict[str, Any]:
 
         load_threads = Load(roles["web"], roles["worker"], recorder, song, args.pause_ms / 1000)
         load_threads.start()
-        phase(recorder, "warm-up", 3)  # each new session compiles the procedures it calls (Babelfish)
+        warm_up(recorder)
         phase(recorder, "idle", args.seconds)
         print(f"idle: {summary(recorder.select('idle')).get(WRITE, {}).get('calls', 0)} writes", flush=True)
 
-        current = Migrator(settings)
-        attempt = 0
+        current = Migrator(settings)  # renders the manual steps
+        attempt = failures = 0
         while True:
             attempt += 1
             name = "upgrade" if attempt == 1 else f"redeploy {attempt - 1}"
             recorder.phase = name
-            migration = migrate_under_load(settings, recorder, current)
-            out["migrations"].append({"phase": name, **migration.__dict__})
+            migration = migrate_under_load(settings, recorder)
+            out["migrations"].append({"phase": name, "outcome": migration.outcome, **migration.__dict__})
             print(f"{name}: {len(migration.applied)} scripts applied in {migration.ended - migration.started:.1f} s"
                   + (f"; stopped: {migration.error}" if migration.error else ""), flush=True)
-            after = f"after {name}" + (f" (stopped at {migration.stopped_at})" if migration.stopped_at else "")
+            after = f"after {name}" + (f" ({migration.outcome} at {migration.stopped_at})" if migration.stopped_at else "")
             phase(recorder, after, args.after_seconds)
-            if not (args.maintenance and migration.stopped_at and attempt <= 3):
+            if migration.outcome == "failed" and failures < args.redeploys:
+                failures += 1  # an operator deploys again: a transactional script was rolled back, the rest resume
+                continue
+            if not (args.maintenance and migration.outcome == "refused" and attempt <= 6):
                 break
+            statements = manual_steps(current, engine, str(migration.stopped_at))
             load_threads.halt()  # the maintenance window: the services are stopped
-            statements = manual_steps(current, engine, migration.stopped_at)
             seconds = run_manual_steps(settings, statements)
             out.setdefault("maintenance", []).append(
                 {"script": migration.stopped_at, "statements": statements, "seconds": round(seconds, 3)})
             print(f"maintenance window for {migration.stopped_at}: {len(statements)} statements in {seconds:.1f} s", flush=True)
             load_threads.start()
-            phase(recorder, f"warm-up {attempt}", 1)
+            warm_up(recorder, f"warm-up {attempt}")
         load_threads.halt()
         load_threads = None
-
-        out["phases"] = {p: summary(recorder.select(p)) for p in dict.fromkeys(c.phase for c in recorder.select())}
-        out["failed_calls"] = [c.__dict__ for c in recorder.select() if c.error is not None][:200]
-        out["goal"] = goal(out["phases"])
         out["tables_after"] = {
             t: int(execute(settings, f"SELECT COUNT_BIG(*) FROM dbo.{t};")[0][0]) for t in ("Songs", "ProcessingJobs", "AuditLog")
         }
+    except Exception as exc:  # keep what was measured up to here, and say what stopped the bench
+        out["bench_error"] = f"{type(exc).__name__}: {exc}"
+        print(f"the bench stopped: {out['bench_error']}", flush=True)
     finally:
         if load_threads is not None:
             load_threads.halt()
+        out["phases"] = {p: summary(recorder.select(p)) for p in dict.fromkeys(c.phase for c in recorder.select())}
+        out["failed_calls"] = [c.__dict__ for c in recorder.select() if c.error is not None][:200]
+        out["slowest_calls"] = [  # when each ended, in seconds from the bench's start; with the phase it started in
+            {**c.__dict__, "ended": round(c.ended - recorder.t0, 3)}
+            for c in sorted(recorder.select(), key=lambda c: -c.ms)[:20]
+        ]
+        out["goal"] = goal(out["phases"], out["migrations"])
         if args.keep:
             print(f"kept database {out.get('database')} (its role logins were kept too)")
         else:
@@ -420,8 +453,9 @@ def run(server: Settings, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def goal(phases: dict[str, Any]) -> dict[str, Any]:
-    """The issue's goal: no call failed; the writer's p99 during the upgrade within 2x of idle."""
+def goal(phases: dict[str, Any], migrations: list[dict[str, Any]]) -> dict[str, Any]:
+    """The issue's goal: no call failed; the writer's p99 during the upgrade within 2x of idle; and no
+    migrate failed (a maintenance-window step's refusal is the runbook, not a failure)."""
     idle = phases.get("idle", {})
     busy = phases.get("upgrade", {})
     ratios = {
@@ -430,10 +464,12 @@ def goal(phases: dict[str, Any]) -> dict[str, Any]:
         if busy.get(op, {}).get("p99_ms") and idle.get(op, {}).get("p99_ms")
     }
     failed = {p: sum(v["failed"] for v in ops.values()) for p, ops in phases.items()}
+    failed_migrates = [m["phase"] for m in migrations if m["outcome"] == "failed"]
     return {
         "p99_ratio_upgrade_over_idle": ratios,
         "failed_calls_by_phase": failed,
-        "met": bool(ratios.get(WRITE) is not None and ratios[WRITE] <= 2.0 and not any(failed.values())),
+        "failed_migrates": failed_migrates,
+        "met": bool(ratios.get(WRITE) is not None and ratios[WRITE] <= 2.0 and not any(failed.values()) and not failed_migrates),
     }
 
 
@@ -450,8 +486,8 @@ def report(out: dict[str, Any]) -> None:
         failed = sum(v["failed"] for v in ops.values())
         print(f"{name:<44}{cell(w):>31}{(w or {}).get('calls', 0):>6}{cell(c):>32}{(c or {}).get('calls', 0):>6}{failed:>8}")
     for migration in out["migrations"]:
-        print(f"\n{migration['phase']}: {migration['ended'] - migration['started']:.1f} s"
-              + (f", stopped at {migration['stopped_at']}" if migration["stopped_at"] else ""))
+        print(f"\n{migration['phase']}: {migration['ended'] - migration['started']:.1f} s, {migration['outcome']}"
+              + (f" at {migration['stopped_at']}" if migration["stopped_at"] else ""))
         for s in migration["scripts"]:
             if s["kind"] != "versioned" and s["success"]:
                 continue
@@ -468,7 +504,8 @@ def report(out: dict[str, Any]) -> None:
         print(f"maintenance window for {m['script']}: {len(m['statements'])} statements in {m['seconds']:.2f} s")
     g = out["goal"]
     print(f"\np99 during the upgrade / idle: {g['p99_ratio_upgrade_over_idle']} (goal for create_song <= 2); "
-          f"failed calls by phase: {g['failed_calls_by_phase']} (goal: none); goal met: {g['met']}")
+          f"failed calls by phase: {g['failed_calls_by_phase']} (goal: none); failed migrates: {g['failed_migrates']} "
+          f"(goal: none); goal met: {g['met']}")
 
 
 def main() -> None:
@@ -480,6 +517,7 @@ def main() -> None:
     parser.add_argument("--pause-ms", type=float, default=10, help="each thread's pause between calls")
     parser.add_argument("--queued", type=int, default=20_000, help="jobs queued for the bench's worker")
     parser.add_argument("--maintenance", action="store_true", help="run the runbook's manual steps after a refusal, then migrate again")
+    parser.add_argument("--redeploys", type=int, default=3, help="after a migrate that failed (not refused), deploy again up to this often")
     parser.add_argument("--keep", action="store_true", help="keep the database and its logins (the name is printed)")
     args = parser.parse_args()
     dsn = os.environ.get("SONGSDB_TEST_DSN")
