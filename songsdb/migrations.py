@@ -561,7 +561,13 @@ GO
 
 
 def deadlock_priority(engine: str) -> str:
-    """:data:`DEADLOCK_PRIORITY` for the engines that take it (SQL Server; Babelfish 4.2 refuses the statement)."""
+    """:data:`DEADLOCK_PRIORITY` where it means something: SQL Server.
+
+    Babelfish 4.2 accepts the statement and ignores it (its escape hatch
+    ``babelfishpg_tsql.escape_hatch_session_settings`` is ``ignore`` by default; ``sys.dm_exec_sessions``
+    still shows ``deadlock_priority`` 0 afterwards, and with the hatch set to ``strict`` it would be an
+    error): PostgreSQL picks its deadlock victim by itself. So it is not sent there.
+    """
     return DEADLOCK_PRIORITY if engine == "sqlserver" else ""
 
 

@@ -255,7 +255,7 @@ def test_the_deploy_waits_less_for_a_lock_than_the_claims_do_so_no_claim_times_o
 
 
 def test_the_deployment_script_is_the_deadlock_victim_on_sql_server_only() -> None:
-    """M4; Babelfish 4.2 refuses SET DEADLOCK_PRIORITY, so it is not rendered there."""
+    """M4; Babelfish 4.2 accepts SET DEADLOCK_PRIORITY and ignores it, so it is not rendered there."""
     item = rendered("schema/0001_a.sql", "CREATE TABLE dbo.A (Id int);\n")
     assert "SET DEADLOCK_PRIORITY LOW;" in split_batches(build_deployment_script([item], "sqlserver"))[0].sql
     assert "DEADLOCK_PRIORITY" not in build_deployment_script([item], "babelfish")
