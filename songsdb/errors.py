@@ -41,6 +41,7 @@ __all__ = [
     "PermissionDenied",
     "ImportInterrupted",
     "MigrationError",
+    "MaintenanceStepRequired",
     "CatalogueEntry",
     "CATALOGUE",
     "native_error_number",
@@ -234,6 +235,20 @@ class ConcurrencyConflict(Conflict):
 
 class MigrationError(SongsDbError):
     """A migration script could not be applied, or the history disagrees with the files."""
+
+
+class MaintenanceStepRequired(MigrationError):
+    """A maintenance-window step refused to run; this release's procedures were applied, the step and what follows were not.
+
+    ``script`` names the step (``schema/0045_songs_clustered_on_song_key.sql``); ``applied`` is what this
+    ``migrate`` applied before it stopped, in order (versioned scripts before the step, then views,
+    functions and procedures).
+    """
+
+    def __init__(self, *args: object, script: str = "", applied: tuple[str, ...] = ()) -> None:
+        super().__init__(*args)
+        self.script = script
+        self.applied = applied
 
 
 def http_answer(error: BaseException) -> tuple[int, dict[str, object], dict[str, str]]:

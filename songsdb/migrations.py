@@ -53,6 +53,8 @@ __all__ = [
     "deployment_guards",
     "build_deployment_script",
     "DDL_LOCK_TIMEOUT_MS",
+    "DEADLOCK_PRIORITY",
+    "MAINTENANCE_STEPS",
     "RCSI_SCRIPT",
 ]
 
@@ -62,6 +64,7 @@ REPEATABLE = "repeatable"
 _VERSIONED_NAME = re.compile(r"^(?P<version>\d{4})_[a-z0-9_]+\.sql$")
 _REPEATABLE_NAME = re.compile(r"^(?P<schema>[A-Za-z_]\w*)\.(?P<object>[A-Za-z_]\w*)\.sql$")
 _NO_TRANSACTION = re.compile(r"^\s*--\s*songsdb:\s*no-transaction\s*$", re.IGNORECASE | re.MULTILINE)
+_MAINTENANCE_STEP = re.compile(r"^\s*--\s*songsdb:\s*maintenance-step\s*$", re.IGNORECASE | re.MULTILINE)
 _REPEATABLE_FOLDERS = ("functions", "views", "procs")
 
 HISTORY_TABLE = "deploy.SchemaHistory"
@@ -71,11 +74,31 @@ HISTORY_TABLE = "deploy.SchemaHistory"
 RCSI_SCRIPT = "schema/0014_read_committed_snapshot.sql"
 
 # How long a deployment's statement waits for a lock before it fails with 1222 (and its script is
-# rolled back): a DDL statement's Sch-M request that queues behind a long query would otherwise make
-# every later query on that table queue behind it (a lock convoy). SET LOCK_TIMEOUT (Transact-SQL):
-# "When a wait for a lock exceeds the time-out value, an error is returned"; it does not bound
-# CREATE/ALTER/DROP DATABASE, which is why 0014 says WITH NO_WAIT itself.
-DDL_LOCK_TIMEOUT_MS = 30_000
+# rolled back, then tried again: songsdb.migrator.DdlRetry). SQL Server grants locks in order: while
+# a DDL statement's Sch-M request waits behind one long transaction, every later request on that
+# table waits behind it, snapshot readers' Sch-S included (a lock convoy; the DBA review of session
+# 6, M3). So the wait is short: 1.5 s, below the 2 s the claim procedures give their own lock waits
+# (worker.ClaimNextJob, worker.ClaimNextJobs: SET LOCK_TIMEOUT 2000), so a claim, heartbeat or read
+# queued behind a waiting deploy is delayed by at most 1.5 s and never fails because of it; the
+# deploy gives up, lets the queue drain during its back-off, and asks again. SET LOCK_TIMEOUT
+# (Transact-SQL): "When a wait for a lock exceeds the time-out value, an error is returned"; it does
+# not bound CREATE/ALTER/DROP DATABASE, which is why 0014 says WITH NO_WAIT itself. Babelfish maps it
+# to PostgreSQL's lock_timeout (error 33557097, "canceling statement due to lock timeout").
+DDL_LOCK_TIMEOUT_MS = 1_500
+
+# The deploy's session is always the one a deadlock rolls back, never the application's
+# (SET DEADLOCK_PRIORITY (Transact-SQL): "the session with the lower deadlock priority is chosen as
+# the deadlock victim"); the migrator then tries the script again (songsdb.migrator.DdlRetry).
+DEADLOCK_PRIORITY = "SET DEADLOCK_PRIORITY LOW;\n"
+
+# Versioned scripts that stop the deploy on purpose (a step that must wait for a maintenance window
+# on a large table) rather than fail: `-- songsdb:maintenance-step` in a new script's header, or
+# listed here for the ones already applied somewhere (their checksums are recorded; they cannot be
+# edited to carry the marker). Such a script refuses with RAISERROR (N'NNNN: ...', 16, 1) naming its
+# own number, and RETURN: the migrator then stops applying versioned scripts, still applies every
+# pending view, function and procedure (they must work at the schema before the step; the author of
+# a step checks that), and raises naming the step (songsdb.migrator.Migrator.migrate).
+MAINTENANCE_STEPS = frozenset({"schema/0043_songs_key_not_null.sql", "schema/0045_songs_clustered_on_song_key.sql"})
 
 # SQL Server stores ANSI_NULLS and QUOTED_IDENTIFIER with every procedure and view it creates, and
 # filtered indexes need these set to create them or write through them. ODBC drivers turn most of
@@ -129,6 +152,14 @@ class Script:
         """False when the header opts out with ``-- songsdb:no-transaction``."""
         header = self.source.split("\nGO", 1)[0]
         return not _NO_TRANSACTION.search(header)
+
+    @property
+    def maintenance_step(self) -> bool:
+        """True for a versioned script that may refuse to run outside a maintenance window (:data:`MAINTENANCE_STEPS`)."""
+        if self.kind != VERSIONED:
+            return False
+        header = self.source.split("\nGO", 1)[0]
+        return self.name in MAINTENANCE_STEPS or bool(_MAINTENANCE_STEP.search(header))
 
 
 @dataclass(frozen=True)
@@ -529,6 +560,17 @@ GO
 """
 
 
+def deadlock_priority(engine: str) -> str:
+    """:data:`DEADLOCK_PRIORITY` where it means something: SQL Server.
+
+    Babelfish 4.2 accepts the statement and ignores it (its escape hatch
+    ``babelfishpg_tsql.escape_hatch_session_settings`` is ``ignore`` by default; ``sys.dm_exec_sessions``
+    still shows ``deadlock_priority`` 0 afterwards, and with the hatch set to ``strict`` it would be an
+    error): PostgreSQL picks its deadlock victim by itself. So it is not sent there.
+    """
+    return DEADLOCK_PRIORITY if engine == "sqlserver" else ""
+
+
 def build_deployment_script(
     items: Iterable[RenderedScript],
     engine: str,
@@ -540,7 +582,8 @@ def build_deployment_script(
     In order: ``:on error exit`` (line 1: sqlcmd stops at the first error even without ``-b``); the
     session options SQL Server needs (:data:`SESSION_OPTIONS`, so plain ``sqlcmd -d <database> -i
     <file>``, with QUOTED_IDENTIFIER OFF by default, creates every object with the right settings),
-    ``XACT_ABORT``, and a lock timeout of :data:`DDL_LOCK_TIMEOUT_MS`; a check that the client ran
+    ``XACT_ABORT``, a lock timeout of :data:`DDL_LOCK_TIMEOUT_MS` and (SQL Server) a low deadlock
+    priority (:data:`DEADLOCK_PRIORITY`); a check that the client ran
     that first batch; with ``create_database``, the batches that create that database when missing and
     switch to it (so it also runs from an empty server: ``sqlcmd -b -i <file>``); the guard rails of
     :func:`deployment_guards`; the history table; then each script.
@@ -555,7 +598,10 @@ def build_deployment_script(
         "SET NOEXEC OFF;\n",
         SESSION_OPTIONS,
         "SET NOCOUNT ON;\nSET XACT_ABORT ON;\n",
-        f"SET LOCK_TIMEOUT {DDL_LOCK_TIMEOUT_MS};  -- a statement that waits longer for a lock fails (no lock convoy)\n",
+        f"SET LOCK_TIMEOUT {DDL_LOCK_TIMEOUT_MS};  -- a statement that waits longer for a lock fails with 1222, its script "
+        "is rolled back and sqlcmd stops (line 1): run the rest again (songsdb script --pending, or songsdb migrate, which "
+        "retries); a waiting DDL statement holds up the later queries on its table for at most this long\n",
+        deadlock_priority(engine),
         _SQLCMD_MARK,
         "GO\n",
         _SQLCMD_CHECK,
@@ -567,6 +613,11 @@ def build_deployment_script(
     for item in items:
         mode = "in one transaction" if item.script.transactional else "WITHOUT a transaction (header opts out)"
         out.append(f"\n-- ===== {item.name} ({item.script.kind}, sha256 {item.checksum}), {mode}\n")
+        if item.script.maintenance_step:
+            out.append(
+                "-- a maintenance-window step: where it cannot run online it refuses (RAISERROR naming its number) and the "
+                "script stops here; see its header and the README's runbook\n"
+            )
         if item.script.transactional:
             out.append("BEGIN TRANSACTION;\nGO\n")
         for batch in item.batches:

@@ -18,12 +18,24 @@ The order of work in :meth:`Migrator.migrate`:
 5. run each pending script in its own transaction (``XACT_ABORT ON``) with its
    history row; a failure rolls the script back, is recorded with
    ``Success = 0`` and raised naming the file, batch and line. Every statement
-   waits at most ``DDL_LOCK_TIMEOUT_MS`` for a lock (``SET LOCK_TIMEOUT``).
+   waits at most ``DDL_LOCK_TIMEOUT_MS`` for a lock (``SET LOCK_TIMEOUT``), and the
+   session is the deadlock victim of choice (``SET DEADLOCK_PRIORITY LOW``, SQL
+   Server). A script that loses a lock (lock timeout 1222, deadlock victim 1205)
+   was rolled back, or runs without a transaction and is re-entrant, so it is
+   tried again from its top after a back-off (:class:`DdlRetry`); only its last
+   failure is recorded;
+6. a maintenance-window step (:data:`songsdb.migrations.MAINTENANCE_STEPS`) that
+   refuses (``RAISERROR (N'NNNN: ...', 16, 1)`` naming its own number) stops the
+   versioned scripts there; every pending view, function and procedure is still
+   applied, so the database never waits for its window with this release's schema
+   under the previous release's procedures, and
+   :class:`~songsdb.errors.MaintenanceStepRequired` names the step.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
 from collections.abc import Iterator
@@ -34,17 +46,26 @@ from typing import Any
 
 from songsdb.batches import split_batches
 from songsdb.config import Settings
-from songsdb.errors import DatabaseMissing, MigrationError, map_database_error, server_message
+from songsdb.errors import (
+    DatabaseMissing,
+    MaintenanceStepRequired,
+    MigrationError,
+    map_database_error,
+    native_error_number,
+    server_message,
+)
 from songsdb.lint import format_findings, lint_rendered
 from songsdb.migrations import (
     DDL_LOCK_TIMEOUT_MS,
     HISTORY_BOOTSTRAP,
     RCSI_SCRIPT,
+    REPEATABLE,
     SESSION_OPTIONS,
     VERSIONED,
     AppliedRow,
     RenderedScript,
     ScriptState,
+    deadlock_priority,
     deployment_guards,
     discover,
     drift_message,
@@ -53,8 +74,9 @@ from songsdb.migrations import (
     render,
     template_context,
 )
+from songsdb.retry import lock_conflict
 
-__all__ = ["Migrator", "MigrationReport", "detect_engine", "drain", "read_committed_snapshot"]
+__all__ = ["Migrator", "MigrationReport", "DdlRetry", "detect_engine", "drain", "read_committed_snapshot", "refusal"]
 
 log = logging.getLogger("songsdb.migrate")
 
@@ -64,6 +86,56 @@ LOCK_RESOURCE = "songsdb.migrate"
 # login" (SQL Server 4060, followed by a second record, 18456 "login failed", which is why the numbers
 # of every record are read here: the database's name, checked by _DATABASE_NAME, holds no parenthesis)
 _NO_DATABASE = re.compile(r"\((?:911|4060)\)(?: \(SQL\w+\))?(?:;|\s*$)")
+
+
+# A maintenance-window step refuses with RAISERROR (N'NNNN: ...', 16, 1): message 50000 on both
+# engines, its text opening with the script's own four-digit number
+_REFUSAL = re.compile(r"^(?P<version>\d{4}): ")
+_RAISERROR_NUMBER = 50000
+
+
+@dataclass(frozen=True)
+class DdlRetry:
+    """How a script that lost a lock (lock timeout 1222, deadlock victim 1205) is tried again.
+
+    ``attempts`` in all (1 = never again); after failed try ``n`` the migrator waits a random time
+    between half and all of ``min(max_delay, base_delay * 2 ** (n - 1))`` seconds: long enough for the
+    queue behind the blocker to drain (never close to zero, unlike full jitter), jittered so that two
+    deploys, or a deploy and a periodic job, do not meet again in step. The defaults try 6 times over
+    about 8 to 16 s of back-off, plus up to 6 lock waits of ``DDL_LOCK_TIMEOUT_MS``.
+    """
+
+    attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        if self.base_delay < 0 or self.max_delay < self.base_delay:
+            raise ValueError("need 0 <= base_delay <= max_delay")
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait after failed try ``attempt`` (1-based)."""
+        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+def refusal(item: RenderedScript, error: BaseException) -> str | None:
+    """The message of a maintenance-window step that refused to run, or None for any other failure.
+
+    A refusal is: a script that is a maintenance step (:data:`songsdb.migrations.MAINTENANCE_STEPS`
+    or the ``-- songsdb:maintenance-step`` header line), failing with RAISERROR's message number
+    50000 whose text opens with that script's own number (``0045: ...``). Anything else (a lock
+    timeout, a server error, another script's message) is a failure.
+    """
+    if not item.script.maintenance_step or native_error_number(error) != _RAISERROR_NUMBER:
+        return None
+    message = server_message(error)
+    match = _REFUSAL.match(message)
+    if match is None or int(match.group("version")) != item.script.version:
+        return None
+    return message
 
 
 @dataclass(frozen=True)
@@ -136,12 +208,15 @@ class Migrator:
         root: Path | None = None,
         lock_timeout_ms: int = 300_000,
         ddl_lock_timeout_ms: int = DDL_LOCK_TIMEOUT_MS,
+        ddl_retry: DdlRetry | None = None,
     ) -> None:
         self.settings = settings
         self.root = root
         self.lock_timeout_ms = lock_timeout_ms  # how long to wait for another migrator to finish
         self.ddl_lock_timeout_ms = ddl_lock_timeout_ms  # how long one statement waits for a lock
+        self.ddl_retry = ddl_retry or DdlRetry()  # how a script that lost a lock is tried again
         self.lock_poll_seconds = 0.5
+        self.sleep = time.sleep  # the back-off's wait (a test may replace it)
         self.database = settings.target_database
         if not _DATABASE_NAME.match(self.database):
             raise MigrationError(f"database name {self.database!r} must match {_DATABASE_NAME.pattern}")
@@ -203,11 +278,33 @@ class Migrator:
                 raise MigrationError(f"the migration linter refuses what would run:\n{format_findings(problems)}")
             self._guard(conn, engine, enables_rcsi=RCSI_SCRIPT in todo)  # before anything is written
             self._applied(conn, create=True)  # deploy.SchemaHistory, when missing
-            applied = []
+            self._deadlock_priority(conn, engine)
+            applied: list[str] = []
+            stopped: tuple[RenderedScript, str] | None = None
             for item in items:
-                if item.name in todo:
-                    self._apply(conn, item)
+                if item.name not in todo:
+                    continue
+                if stopped is not None and item.script.kind != REPEATABLE:
+                    continue  # nothing versioned after a step that waits for its window
+                message = self._apply(conn, item)
+                if message is None:
                     applied.append(item.name)
+                else:
+                    stopped = (item, message)
+            if stopped is not None:
+                from songsdb.cli import command
+
+                step, message = stopped
+                log.warning("stopped at %s, a maintenance-window step: %s", step.name, message)
+                raise MaintenanceStepRequired(
+                    f"{step.name} is a maintenance-window step and refused to run: {message}\n"
+                    f"Versioned scripts stop there; this release's views, functions and procedures were applied "
+                    f"({sum(n.split('/')[0] != 'schema' for n in applied)} script(s)), and the services may run this "
+                    f"release's client meanwhile. Do the step in a maintenance window as its header and the README's "
+                    f"runbook (\"Songs' internal key\") say, then run {command('migrate')} again.",
+                    script=step.name,
+                    applied=tuple(applied),
+                )
             return MigrationReport(engine, tuple(applied))
 
     def baseline(self, version: int) -> list[str]:
@@ -294,6 +391,12 @@ class Migrator:
                 raise
             raise MigrationError(f"{self.database}: {server_message(exc)}") from exc
 
+    def _deadlock_priority(self, conn: Any, engine: str) -> None:
+        """The deploy's session is the deadlock victim, never the application's (SQL Server; see DEADLOCK_PRIORITY)."""
+        text = deadlock_priority(engine)
+        if text:
+            conn.cursor().execute(text)
+
     def _engine(self, conn: Any) -> str:
         return detect_engine(str(conn.cursor().execute("SELECT @@VERSION").fetchone()[0]))
 
@@ -312,7 +415,44 @@ class Migrator:
         ).fetchall()
         return [AppliedRow(str(r[0]), str(r[1]).strip(), str(r[2]).strip()) for r in rows]
 
-    def _apply(self, conn: Any, item: RenderedScript) -> None:
+    def _apply(self, conn: Any, item: RenderedScript) -> str | None:
+        """Run one script with its history row; None when applied, the message when a maintenance step refused.
+
+        A lock timeout or deadlock is tried again, from the top, as :attr:`ddl_retry` says: a
+        transactional script was rolled back whole; a no-transaction one is re-entrant (every one of
+        them checks what is already done, as the next ``migrate`` relies on after any failure).
+        Only the last failure is recorded in deploy.SchemaHistory.
+        """
+        attempt = 1
+        while True:
+            started = time.monotonic()
+            try:
+                self._run(conn, item)
+            except _ScriptFailed as failed:
+                exc = failed.error
+                refused = refusal(item, exc)
+                if refused is None and lock_conflict(exc) and attempt < self.ddl_retry.attempts:
+                    self._rollback(conn)
+                    pause = self.ddl_retry.delay(attempt)
+                    log.warning(
+                        "%s: batch %d (line %d) lost a lock (%s); rolled back, trying again in %.1f s (attempt %d of %d)",
+                        item.name, failed.number, failed.line, server_message(exc), pause, attempt + 1,
+                        self.ddl_retry.attempts,
+                    )
+                    self.sleep(pause)
+                    attempt += 1
+                    continue
+                self._record_failure(conn, item, started, note=None if refused is None else f"refused: {refused}"[:400])
+                if refused is not None:
+                    return refused
+                tries = f" (after {attempt} tries)" if attempt > 1 else ""
+                raise MigrationError(
+                    f"{item.name}: batch {failed.number} of {failed.count} (starting at line {failed.line}) "
+                    f"failed{tries}: {server_message(exc)}"
+                ) from exc
+            return None
+
+    def _run(self, conn: Any, item: RenderedScript) -> None:
         cursor = conn.cursor()
         transactional = item.script.transactional
         started = time.monotonic()
@@ -325,19 +465,28 @@ class Migrator:
                     cursor.execute(batch.sql)
                     drain(cursor)
             except Exception as exc:
-                self._record_failure(conn, item, started)
-                raise MigrationError(
-                    f"{item.name}: batch {number} of {len(batches)} (starting at line {batch.start_line}) "
-                    f"failed: {server_message(exc)}"
-                ) from exc
+                raise _ScriptFailed(exc, number, len(batches), batch.start_line) from exc
         duration = int((time.monotonic() - started) * 1000)
         cursor.execute(history_insert(item, success=True, duration_ms=duration))
         if transactional:
             cursor.execute("COMMIT TRANSACTION;")
         log.info("applied %s in %d ms", item.name, duration)
 
-    def _record_failure(self, conn: Any, item: RenderedScript, started: float) -> None:
-        cursor = conn.cursor()
-        cursor.execute("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;")
+    def _rollback(self, conn: Any) -> None:
+        conn.cursor().execute("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;")
+
+    def _record_failure(self, conn: Any, item: RenderedScript, started: float, note: str | None = None) -> None:
+        self._rollback(conn)
         duration = int((time.monotonic() - started) * 1000)
-        cursor.execute(history_insert(item, success=False, duration_ms=duration))
+        conn.cursor().execute(history_insert(item, success=False, duration_ms=duration, note=note))
+
+
+class _ScriptFailed(Exception):
+    """A batch of a script failed: the driver's error, and where."""
+
+    def __init__(self, error: BaseException, number: int, count: int, line: int) -> None:
+        super().__init__(error)
+        self.error = error
+        self.number = number
+        self.count = count
+        self.line = line

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from songsdb.errors import native_error_number, sqlstate
 
-__all__ = ["RetryPolicy", "NOTHING_COMMITTED", "CONNECTION_LOST", "is_timeout"]
+__all__ = ["RetryPolicy", "NOTHING_COMMITTED", "CONNECTION_LOST", "LOCK_CONFLICTS", "is_timeout", "lock_conflict"]
 
 
 NOTHING_COMMITTED = frozenset({1205, 1222, 40613, 40501, 40197, 49918, 49919, 49920, 4060})
@@ -31,6 +31,19 @@ NEVER_RETRIED = frozenset({911, 18452, 18456, 20009})
 # Babelfish 4.2 answers a lock wait past SET LOCK_TIMEOUT with its generic number (33557097) and
 # PostgreSQL's text, where SQL Server answers 1222; the statement was cancelled, nothing committed
 _BABELFISH_LOCK_TIMEOUT = "canceling statement due to lock timeout"
+
+
+# a deadlock victim (1205) and a lock wait past SET LOCK_TIMEOUT (1222): the session lost a race for a
+# lock, and the server rolled its statement (1222) or its whole transaction (1205) back
+LOCK_CONFLICTS = frozenset({1205, 1222})
+
+
+def lock_conflict(error: BaseException) -> bool:
+    """True for a deadlock victim or a lock timeout, on either engine (what the migrator tries again)."""
+    if native_error_number(error) in LOCK_CONFLICTS:
+        return True
+    text = next((a for a in reversed(getattr(error, "args", ())) if isinstance(a, str)), "")
+    return _BABELFISH_LOCK_TIMEOUT in text
 
 
 def nothing_committed(error: BaseException) -> bool:

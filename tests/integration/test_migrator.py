@@ -230,3 +230,86 @@ def test_the_dba_script_stops_everything_when_its_sqlcmd_first_batch_did_not_run
     with pytest.raises(pyodbc.Error, match="run this script with sqlcmd"):
         run_script(fresh_database, without_first)
     assert scalar(fresh_database, "SELECT OBJECT_ID(N'deploy.SchemaHistory', N'U');") is None
+
+
+def test_a_script_blocked_by_an_open_transaction_is_tried_again_and_readers_never_wait_past_the_claims_bound(
+    fresh_database: Settings, sql_copy: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """M3: the DDL waits at most DDL_LOCK_TIMEOUT_MS per try, so a reader queued behind it never waits 2 s.
+
+    2 s is the lock bound the claim procedures set for themselves (SET LOCK_TIMEOUT 2000); the reader
+    here sets the same, and a read that waited longer would fail with a lock timeout. The other
+    session keeps its transaction open until the migrator has given up twice.
+    """
+    import logging
+    import threading
+    import time
+
+    import pyodbc
+
+    Migrator(fresh_database, root=sql_copy).migrate()
+    query(fresh_database, "INSERT INTO dbo.Songs (Id, FileId, FileName) VALUES (NEWID(), N'held', N'a.mp3');")
+    (sql_copy / "schema" / "0900_lock_probe.sql").write_text("ALTER TABLE dbo.Songs ADD LockProbe int NULL;\n")
+
+    holder = pyodbc.connect(fresh_database.odbc(), autocommit=True, timeout=30)
+    holder.cursor().execute("BEGIN TRANSACTION; UPDATE dbo.Songs SET Title = N'held' WHERE FileId = N'held';")
+    gave_up = threading.Event()
+    done = threading.Event()
+    reads: list[float] = []
+    failures: list[BaseException] = []
+
+    class GaveUp(logging.Handler):
+        seen = 0
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if "lost a lock" in record.getMessage():
+                self.seen += 1
+                if self.seen >= 2:
+                    gave_up.set()
+
+    def release() -> None:
+        gave_up.wait(timeout=90)  # after two tries; the previous code waited 30 s in one
+        holder.cursor().execute("ROLLBACK TRANSACTION;")
+
+    def reader() -> None:
+        conn = pyodbc.connect(fresh_database.odbc(), autocommit=True, timeout=30)
+        try:
+            cursor = conn.cursor()
+            cursor.execute("SET LOCK_TIMEOUT 2000;")
+            while not done.is_set():
+                started = time.monotonic()
+                try:
+                    cursor.execute("SELECT COUNT(*) FROM dbo.Songs;").fetchall()
+                    reads.append(time.monotonic() - started)
+                except pyodbc.Error as exc:  # a lock timeout: the reader waited 2 s
+                    failures.append(exc)
+                time.sleep(0.05)
+        finally:
+            conn.close()
+
+    handler = GaveUp()
+    logger = logging.getLogger("songsdb.migrate")
+    logger.addHandler(handler)
+    threads = [threading.Thread(target=release), threading.Thread(target=reader)]
+    for thread in threads:
+        thread.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="songsdb.migrate"):
+            report = Migrator(fresh_database, root=sql_copy).migrate()
+    finally:
+        done.set()
+        gave_up.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        logger.removeHandler(handler)
+        holder.close()
+
+    assert report.applied == ("schema/0900_lock_probe.sql",)
+    retries = [r.getMessage() for r in caplog.records if "lost a lock" in r.getMessage()]
+    assert len(retries) >= 2 and all(m.startswith("schema/0900_lock_probe.sql: batch 1 (line 1) lost a lock") for m in retries)
+    assert [(n, ok) for n, _, ok in history(fresh_database) if n == "schema/0900_lock_probe.sql"] == [
+        ("schema/0900_lock_probe.sql", True)  # the tries that lost the lock are not recorded
+    ]
+    assert scalar(fresh_database, "SELECT COL_LENGTH(N'dbo.Songs', N'LockProbe');") is not None
+    assert failures == [] and len(reads) >= 5
+    print(f"reads {len(reads)}, longest {max(reads):.2f} s, retries {len(retries)}")

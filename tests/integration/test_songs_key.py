@@ -14,11 +14,12 @@ import pytest
 
 from songsdb.config import Settings
 from songsdb.database import SongsDatabase
+from songsdb.errors import ConcurrencyConflict, MaintenanceStepRequired
 from songsdb.migrations import sql_root
 from songsdb.migrator import Migrator
 
 from .conftest import DatabaseFactory
-from .helpers import query, scalar
+from .helpers import history, query, scalar
 
 NEW_SCRIPTS = ("0040_", "0041_", "0042_", "0043_", "0044_", "0045_", "0046_")
 RESULT_TABLES = ("ProcessingJobs", "SeparatedTracks", "Transcriptions", "ChromaAnalysis")
@@ -187,3 +188,109 @@ def test_the_web_role_creates_and_imports_songs_with_keys(songsdb_web: SongsData
     keys = song_keys(songsdb_database)
     assert keys[str(first).lower()] >= 1
     assert all(keys[str(s).lower()] > keys[str(first).lower()] for s in summary.song_ids.values())
+
+
+# ----- a populated database: the deploy stops at a maintenance step with this release's procedures (M1) -----
+
+PREVIOUS_RELEASE = Path(__file__).parent / "data" / "previous_release"
+DIGITS = "(VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9))"
+
+
+@pytest.fixture
+def previous_release(databases: DatabaseFactory, tmp_path: Path) -> Settings:
+    """Before 0040, with the previous release's procedures where this release changed them.
+
+    ``api.DeleteSong`` as it was released (567db82: it deletes a song's jobs without their
+    ``dbo.JobAttempts`` rows) and no ``worker.ClaimNextJobs`` (new in this release).
+    """
+    root = tmp_path / "previous_sql"
+    shutil.copytree(sql_root(), root)
+    for script in (root / "schema").iterdir():
+        if script.name.startswith(NEW_SCRIPTS):
+            script.unlink()
+    (root / "procs" / "worker.ClaimNextJobs.sql").unlink()
+    shutil.copy(PREVIOUS_RELEASE / "api.DeleteSong.sql", root / "procs" / "api.DeleteSong.sql")
+    target = databases.new(migrate=False)
+    Migrator(target, root=root).migrate()
+    return target
+
+
+def song_with_a_finished_attempt(db: SongsDatabase, file_id: str) -> uuid.UUID:
+    """A song whose job a worker claimed and completed: the job has a dbo.JobAttempts row."""
+    song = db.create_song(file_id, "a.mp3")
+    job = db.create_job(song, "demucs", "separation")
+    claimed = db.claim_next_job("w-m1", model_names=["demucs"])
+    assert claimed is not None and claimed.id == job
+    db.complete_job(job, claimed.claim_token)
+    return song
+
+
+def run_the_0045_block_by_hand(target: Settings, engine: str) -> None:
+    """The runbook's step 2 for 0045: the statements of its IF block, rendered for the engine, in one transaction."""
+    [step] = [i for i in Migrator(target).rendered(engine) if i.name == "schema/0045_songs_clustered_on_song_key.sql"]
+    statements = [line.split(" -- ")[0].strip() for line in step.text.splitlines() if line.strip().startswith("ALTER TABLE")]
+    assert len(statements) == 10
+    query(target, "SET XACT_ABORT ON;\nBEGIN TRANSACTION;\n" + "\n".join(statements) + "\nCOMMIT TRANSACTION;")
+
+
+def test_a_deploy_stopped_at_a_maintenance_step_has_this_releases_procedures_and_proceeds_after_the_step(
+    previous_release: Settings, engine: str
+) -> None:
+    target = previous_release
+    query(
+        target,
+        "INSERT INTO dbo.Songs (Id, FileId, FileName) "
+        f"SELECT TOP (10001) NEWID(), CONCAT(N'm1-', a.d, b.d, c.d, d.d, e.d), N'b.mp3' "
+        f"FROM {DIGITS} AS a (d) CROSS JOIN {DIGITS} AS b (d) CROSS JOIN {DIGITS} AS c (d) "
+        f"CROSS JOIN {DIGITS} AS d (d) CROSS JOIN {DIGITS} AS e (d) ORDER BY a.d, b.d, c.d, d.d, e.d;",
+    )
+    with SongsDatabase(target) as db:
+        before = song_with_a_finished_attempt(db, "m1-before")
+        # M1: the previous release's DeleteSong does not know dbo.JobAttempts (547, which it reports as 50901)
+        with pytest.raises(ConcurrencyConflict, match="nothing was deleted") as refused:
+            db.delete_song(before)
+        assert refused.value.number == 50901
+        assert db.get_song_by_id(before) is not None
+    assert scalar(target, "SELECT OBJECT_ID(N'worker.ClaimNextJobs', N'P');") is None
+
+    # Standard and Express stop at 0043 (no online ALTER COLUMN); Enterprise, Azure and Babelfish at 0045
+    edition = scalar(target, "SELECT CAST(SERVERPROPERTY('EngineEdition') AS int);") if engine == "sqlserver" else None
+    steps = ["0043", "0045"] if engine == "sqlserver" and edition not in (3, 5, 8) else ["0045"]
+    with pytest.raises(MaintenanceStepRequired) as info:
+        Migrator(target).migrate()
+    # this release's procedures are in place although the versioned scripts stopped
+    assert scalar(target, "SELECT OBJECT_ID(N'worker.ClaimNextJobs', N'P');") is not None
+    stopped = info.value
+    assert stopped.script.startswith(f"schema/{steps[0]}_")
+    assert f"{steps[0]}: dbo.Songs holds more than 10,000 songs" in str(stopped) and "Songs' internal key" in str(stopped)
+    assert "procs/api.DeleteSong.sql" in stopped.applied and "procs/worker.ClaimNextJobs.sql" in stopped.applied
+    assert not any(name >= stopped.script for name in stopped.applied if name.startswith("schema/"))
+    assert (stopped.script, False) in [(n, ok) for n, _, ok in history(target)]
+    assert scalar(target, "SELECT COUNT(*) FROM deploy.SchemaHistory WHERE ScriptName = ? AND Note LIKE N'refused: %';", stopped.script) == 1
+
+    # while the deploy waits for its window, this release's client works end to end
+    with SongsDatabase(target) as db:
+        deleted = db.delete_song(before)
+        assert deleted.jobs_deleted == 1 and db.get_song_by_id(before) is None
+        during = song_with_a_finished_attempt(db, "m1-during")
+        db.enqueue_jobs(during, [("whisper", "transcription"), ("chroma", "chroma")])
+        claimed = db.claim_next_jobs("w-m1", 2, model_names=["whisper", "chroma"])
+        assert len(claimed) == 2
+        for job in claimed:
+            db.complete_job(job.id, job.claim_token)
+        assert db.delete_song(during).jobs_deleted == 3
+
+    # the runbook's step 2, then deploy again: it proceeds
+    if "0043" in steps:
+        query(target, "ALTER TABLE dbo.Songs ALTER COLUMN SongKey bigint NOT NULL;")
+        with pytest.raises(MaintenanceStepRequired, match="0045: dbo.Songs holds more than 10,000 songs"):
+            Migrator(target).migrate()
+    run_the_0045_block_by_hand(target, engine)
+    applied = Migrator(target).migrate().applied
+    assert [a for a in applied if a.startswith("schema/")] == [
+        "schema/0045_songs_clustered_on_song_key.sql", "schema/0046_songs_foreign_keys_validated.sql"
+    ]
+    assert key_columns(target, "i.is_primary_key = 1") == ["songkey"]
+    assert Migrator(target).migrate().applied == ()
+    assert scalar(target, "SELECT COUNT(*) FROM dbo.Songs WHERE SongKey IS NULL;") == 0
+    assert scalar(target, "SELECT COUNT(*) FROM dbo.Songs;") == 10_001

@@ -39,6 +39,10 @@ class FakeCursor:
     def fetchall(self) -> list[tuple[Any, ...]]:
         return list(self.current[1]) if self.current else []
 
+    def fetchone(self) -> tuple[Any, ...] | None:
+        rows = self.fetchall()
+        return rows[0] if rows else None
+
     def nextset(self) -> bool:
         if not self.sets:
             return False

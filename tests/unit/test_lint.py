@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from songsdb.lint import (
+    EXEMPT,
     GRANDFATHERED,
     RULES,
     Finding,
@@ -197,20 +198,79 @@ def test_a_column_that_must_be_written_into_every_row_is_flagged(column: str) ->
 @pytest.mark.parametrize(
     "column",
     [
-        "Plays int NOT NULL CONSTRAINT DF_Songs_Plays DEFAULT (0)",
-        "CheckedAt datetime2(3) NOT NULL CONSTRAINT DF_Songs_CheckedAt DEFAULT (SYSUTCDATETIME())",
         "Token uniqueidentifier NULL CONSTRAINT DF_Songs_Token DEFAULT (NEWID())",
         "Genre nvarchar(50) NULL",
+        "Plays int NULL CONSTRAINT DF_Songs_Plays DEFAULT (0)",
     ],
 )
-def test_a_nullable_or_runtime_constant_column_is_quiet(column: str) -> None:
+def test_a_nullable_column_is_quiet(column: str) -> None:
     assert rules(f"ALTER TABLE dbo.Songs ADD {column};") == []
+
+
+CONSTANT_NOT_NULL = [
+    "Plays int NOT NULL CONSTRAINT DF_Songs_Plays DEFAULT (0)",
+    "CheckedAt datetime2(3) NOT NULL CONSTRAINT DF_Songs_CheckedAt DEFAULT (SYSUTCDATETIME())",
+    "Plays int NULL CONSTRAINT DF_Songs_Plays DEFAULT (0) WITH VALUES",
+]
+
+
+@pytest.mark.parametrize("column", CONSTANT_NOT_NULL)
+def test_a_not_null_column_with_a_constant_default_outside_an_enterprise_guard_is_flagged(column: str) -> None:
+    """The DBA review of session 6, M2: metadata-only on Enterprise and Azure, every row rewritten on Standard."""
+    [finding] = findings(f"ALTER TABLE dbo.Songs ADD {column};")
+    assert (finding.line, finding.rule) == (1, "add-column-not-null-default-off-enterprise")
+    assert "Standard and Express" in finding.message and "IN (3, 5, 8)" in finding.message
+
+
+@pytest.mark.parametrize(
+    "guarded",
+    [
+        "IF CAST(SERVERPROPERTY('EngineEdition') AS int) IN (3, 5, 8)\n    {add}\nELSE\n    {nullable}",
+        "IF COL_LENGTH(N'dbo.Songs', N'X') IS NULL AND CAST(SERVERPROPERTY('EngineEdition') AS int) IN (5, 8)\n    {add}",
+        "IF CAST(SERVERPROPERTY('EngineEdition') AS int) IN (5, 8)\n    OR (CAST(SERVERPROPERTY('EngineEdition') AS int) = 3 "
+        "AND CAST(SERVERPROPERTY('ProductMajorVersion') AS int) >= 16)\n    EXEC (N'{add}');",
+        "IF CAST(SERVERPROPERTY('EngineEdition') AS int) = 3\nBEGIN\n    PRINT N'enterprise';\n"
+        "    IF COL_LENGTH(N'dbo.Songs', N'X') IS NULL\n        {add}\nEND;",
+    ],
+)
+def test_the_same_column_guarded_for_enterprise_and_azure_is_quiet(guarded: str) -> None:
+    text = guarded.format(add="ALTER TABLE dbo.Songs ADD Plays int NOT NULL CONSTRAINT DF_Songs_Plays DEFAULT (0);",
+                          nullable="ALTER TABLE dbo.Songs ADD Plays int NULL;")
+    assert rules(NO_TX + text) == []  # without a transaction: both arms name the table (several-ddl-in-transaction)
+
+
+@pytest.mark.parametrize(
+    "unguarded",
+    [
+        # the other arm of the guard
+        "IF CAST(SERVERPROPERTY('EngineEdition') AS int) IN (3, 5, 8)\n    PRINT N'x';\nELSE\n    {add}",
+        # a guard that lets Standard (2) through, and one OR'ed with a test of something else (B1's mistake)
+        "IF CAST(SERVERPROPERTY('EngineEdition') AS int) IN (2, 3)\n    {add}",
+        "IF CAST(SERVERPROPERTY('EngineEdition') AS int) IN (5, 8) OR CAST(SERVERPROPERTY('ProductMajorVersion') AS int) >= 16\n    {add}",
+        "IF CAST(SERVERPROPERTY('EngineEdition') AS int) <> 4\n    {add}",
+        # a guard whose arm ended before the statement
+        "IF CAST(SERVERPROPERTY('EngineEdition') AS int) = 3\n    PRINT N'x';\n{add}",
+        "IF CAST(SERVERPROPERTY('EngineEdition') AS int) = 3\nBEGIN\n    PRINT N'x';\nEND;\n{add}",
+        "IF COL_LENGTH(N'dbo.Songs', N'X') IS NULL\n    {add}",
+    ],
+)
+def test_a_guard_that_lets_standard_edition_through_does_not_count(unguarded: str) -> None:
+    text = unguarded.format(add="ALTER TABLE dbo.Songs ADD Plays int NOT NULL CONSTRAINT DF_Songs_Plays DEFAULT (0);")
+    assert [rule for _, rule in rules(text)] == ["add-column-not-null-default-off-enterprise"]
+
+
+def test_a_constant_default_is_quiet_rendered_for_babelfish_and_on_a_new_table() -> None:
+    """PostgreSQL 11+ stores a constant default without rewriting the table; a new table has no rows."""
+    assert rules("ALTER TABLE dbo.Songs ADD Plays int NOT NULL CONSTRAINT DF_Songs_Plays DEFAULT (0);", engine="babelfish") == []
+    assert rules("CREATE TABLE dbo.New (Id int NOT NULL);\nGO\nALTER TABLE dbo.New ADD Plays int NOT NULL DEFAULT (0);") == []
 
 
 def test_only_the_columns_own_null_and_default_count_not_those_inside_a_check() -> None:
     check = "CONSTRAINT CK_Songs_Rating CHECK (Rating IS NOT NULL OR dbo.Allowed(NEWID()) = 1)"
     assert rules(f"ALTER TABLE dbo.Songs WITH NOCHECK ADD Rating tinyint NULL {check};") == []
-    assert rules(f"ALTER TABLE dbo.Songs WITH NOCHECK ADD Rating tinyint NOT NULL CONSTRAINT DF_Songs_Rating DEFAULT (0) {check};") == []
+    assert rules(f"ALTER TABLE dbo.Songs WITH NOCHECK ADD Rating tinyint NOT NULL CONSTRAINT DF_Songs_Rating DEFAULT (0) {check};") == [
+        (1, "add-column-not-null-default-off-enterprise")  # the column's own constant default, not the CHECK's NEWID()
+    ]
     assert rules(f"ALTER TABLE dbo.Songs WITH NOCHECK ADD Rating tinyint NOT NULL {check};") == [(1, "add-column-not-null-nonconstant-default")]
 
 
@@ -339,6 +399,18 @@ def test_a_grandfathered_script_is_skipped_and_the_same_text_under_a_new_name_is
     assert lint(Script(old.name, old.kind, old.version, old.source.replace("\n", "\r\n")), text) == []  # line endings do not count
     copy = versioned(old.source, "schema/0014_claim_by_model_again.sql")
     assert [(f.line, f.rule) for f in lint(copy, text)] == [(10, "index-in-transaction"), (10, "offline-index")]
+
+
+def test_0024_is_exempt_from_the_later_enterprise_only_default_rule_alone_and_only_as_it_is() -> None:
+    """0024 adds Delayed bit NOT NULL DEFAULT 0 unguarded (M2); it is on main and cannot be edited."""
+    [job_attempts] = [s for s in discover() if s.name == "schema/0024_job_attempts.sql"]
+    assert dict(EXEMPT) == {(job_attempts.name, "add-column-not-null-default-off-enterprise"): checksum(job_attempts.source)}
+    text = render(job_attempts, template_context("sqlserver", "SongsDB")).text
+    assert lint(job_attempts, text) == []
+    edited = Script(job_attempts.name, "versioned", 24, job_attempts.source + "\n-- edited\n")
+    assert [(f.line, f.rule) for f in lint(edited, text)] == [(47, "add-column-not-null-default-off-enterprise")]
+    copy = versioned(job_attempts.source, "schema/0099_job_attempts_again.sql")  # the same text as a new script
+    assert "add-column-not-null-default-off-enterprise" in {f.rule for f in lint(copy, text)}
 
 
 def test_an_edited_grandfathered_script_is_a_finding() -> None:

@@ -10,6 +10,7 @@ from songsdb.batches import split_batches
 from songsdb.errors import MigrationError
 from songsdb.migrations import (
     DDL_LOCK_TIMEOUT_MS,
+    MAINTENANCE_STEPS,
     RCSI_SCRIPT,
     AppliedRow,
     Script,
@@ -242,7 +243,35 @@ def test_the_deployment_script_opens_with_on_error_exit_then_options_and_a_lock_
     first = split_batches(out)[0]
     assert first.commands == (":on error exit",) and ":on error exit" not in first.sql
     assert SESSION_OPTIONS in first.sql and "SET XACT_ABORT ON;" in first.sql
-    assert f"SET LOCK_TIMEOUT {DDL_LOCK_TIMEOUT_MS};" in first.sql and DDL_LOCK_TIMEOUT_MS == 30_000
+    assert f"SET LOCK_TIMEOUT {DDL_LOCK_TIMEOUT_MS};" in first.sql and DDL_LOCK_TIMEOUT_MS == 1_500
+    assert first.sql.index("SET LOCK_TIMEOUT") < first.sql.index("SET DEADLOCK_PRIORITY LOW;")
+
+
+def test_the_deploy_waits_less_for_a_lock_than_the_claims_do_so_no_claim_times_out_behind_it() -> None:
+    """M3: a waiting DDL request queues every later request on its table; the claims allow 2 s (SET LOCK_TIMEOUT 2000)."""
+    for name in ("worker.ClaimNextJob.sql", "worker.ClaimNextJobs.sql"):
+        assert "SET LOCK_TIMEOUT 2000;" in (sql_root() / "procs" / name).read_text()
+    assert DDL_LOCK_TIMEOUT_MS < 2000
+
+
+def test_the_deployment_script_is_the_deadlock_victim_on_sql_server_only() -> None:
+    """M4; Babelfish 4.2 accepts SET DEADLOCK_PRIORITY and ignores it, so it is not rendered there."""
+    item = rendered("schema/0001_a.sql", "CREATE TABLE dbo.A (Id int);\n")
+    assert "SET DEADLOCK_PRIORITY LOW;" in split_batches(build_deployment_script([item], "sqlserver"))[0].sql
+    assert "DEADLOCK_PRIORITY" not in build_deployment_script([item], "babelfish")
+
+
+def test_the_deployment_script_marks_the_maintenance_window_steps() -> None:
+    context = template_context("sqlserver", "SongsDB")
+    items = [render(s, context) for s in discover() if s.kind == "versioned" and s.version in (42, 43, 45)]
+    out = build_deployment_script(items, "sqlserver")
+    marked = [line.split()[2] for line in out.splitlines() if line.startswith("-- =====")]
+    notes = [i for i, line in enumerate(out.splitlines()) if line.startswith("-- a maintenance-window step")]
+    assert marked == ["schema/0042_songs_key_backfill.sql", "schema/0043_songs_key_not_null.sql", "schema/0045_songs_clustered_on_song_key.sql"]
+    assert len(notes) == 2
+    assert [s.name for s in discover() if s.maintenance_step] == sorted(MAINTENANCE_STEPS)
+    assert Script("schema/0099_x.sql", "versioned", 99, "-- songsdb:maintenance-step\n/* x */\nSELECT 1;\nGO\n").maintenance_step
+    assert not Script("procs/api.X.sql", "repeatable", None, "-- songsdb:maintenance-step\n").maintenance_step
 
 
 def test_a_client_that_skipped_the_first_batch_runs_nothing_after_the_second() -> None:

@@ -5,16 +5,17 @@ The driver is faked (``tests/unit/fake_odbc.py``); what SQL Server does is for t
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pyodbc
 import pytest
 
 from songsdb.config import Settings, parse_connection_string
-from songsdb.errors import DatabaseMissing, MigrationError
-from songsdb.migrator import Migrator
+from songsdb.errors import DatabaseMissing, MaintenanceStepRequired, MigrationError
+from songsdb.migrator import DdlRetry, Migrator
 
-from .fake_odbc import FakeConnection
+from .fake_odbc import FakeConnection, server_error
 
 DSN = "DRIVER={FreeTDS};SERVER=dbhost;PORT=1433;UID=deployer;PWD=Secret-1;DATABASE=SongsDb_typo;"
 
@@ -128,4 +129,188 @@ def test_every_migrator_session_bounds_its_lock_waits(monkeypatch: pytest.Monkey
     with pytest.raises(MigrationError):
         Migrator(Settings(connection_string=DSN), lock_timeout_ms=0).migrate()
     first = conn.executed[0][0]
-    assert "QUOTED_IDENTIFIER ON" in first and "SET XACT_ABORT ON;" in first and "SET LOCK_TIMEOUT 30000;" in first
+    assert "QUOTED_IDENTIFIER ON" in first and "SET XACT_ABORT ON;" in first and "SET LOCK_TIMEOUT 1500;" in first
+
+
+# ----- lock conflicts are tried again; a maintenance step stops the versioned scripts only (M1, M3, M4) -----
+
+
+class Server:
+    """A fake server for ``migrate``: an empty database; each script's batches answer as ``failures`` say."""
+
+    def __init__(self, engine: str = "Microsoft SQL Server 2022", failures: dict[str, list[Exception | None]] | None = None) -> None:
+        self.version = engine
+        self.failures = failures or {}  # marker text in a batch -> what each of its runs does (None: succeeds)
+        self.ran: list[str] = []  # the script batches that succeeded, by marker
+        self.history: list[tuple[str, int, str | None]] = []  # (script, success, note)
+        self.executed: list[str] = []
+
+    def respond(self, sql: str, params: list[Any]) -> Any:
+        self.executed.append(sql)
+        if "sp_getapplock" in sql:
+            return [(["result"], [(0,)])]
+        if sql.startswith("SELECT @@VERSION"):
+            return [(["v"], [(self.version,)])]
+        if "OBJECT_ID(N'deploy.SchemaHistory', N'U')" in sql:
+            return [(["id"], [(None,)])]
+        if sql.startswith("INSERT INTO deploy.SchemaHistory"):
+            values = sql.split("VALUES (", 1)[1]
+            name = values.split("'")[1]
+            success = int(values.rsplit(", ", 2)[-2])
+            note = None if values.rstrip().endswith("NULL);") else values.rsplit("N'", 1)[1].rsplit("'", 1)[0]
+            self.history.append((name, success, note))
+            return []
+        for marker, outcomes in self.failures.items():
+            if marker in sql:
+                outcome = outcomes.pop(0) if outcomes else None
+                if outcome is not None:
+                    return outcome
+                self.ran.append(marker)
+                return []
+        return []
+
+
+def sql_tree(tmp_path: Path) -> Path:
+    files = {
+        "schema/0001_first.sql": "CREATE TABLE dbo.First (Id int NOT NULL); -- first\n",
+        "schema/0002_step.sql": "-- songsdb:maintenance-step\n/* a step for a window */\nPRINT N'step';\nGO\n",
+        "schema/0003_after.sql": "CREATE TABLE dbo.After (Id int NOT NULL); -- after\n",
+        "procs/api.Proc.sql": "IF OBJECT_ID(N'api.Proc', N'P') IS NULL EXEC (N'CREATE PROCEDURE api.Proc AS RETURN 0;');\nGO\nALTER PROCEDURE api.Proc AS RETURN 1; -- proc\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    (tmp_path / "views").mkdir()
+    return tmp_path
+
+
+def lock_timeout() -> Exception:
+    return server_error(1222, "HYT00", "Lock request time out period exceeded.")
+
+
+def babelfish_lock_timeout() -> Exception:
+    return server_error(33557097, "42000", "canceling statement due to lock timeout")
+
+
+def migrator_on(monkeypatch: pytest.MonkeyPatch, server: Server, root: Path) -> tuple[Migrator, list[float]]:
+    monkeypatch.setattr(pyodbc, "connect", lambda text, **kwargs: FakeConnection(server.respond))
+    migrator = Migrator(Settings(connection_string=DSN), root=root)
+    slept: list[float] = []
+    migrator.sleep = slept.append
+    return migrator, slept
+
+
+@pytest.mark.parametrize("conflict", [lock_timeout, babelfish_lock_timeout, lambda: server_error(1205, "40001", "deadlock victim")])
+def test_a_script_that_loses_a_lock_is_rolled_back_tried_again_and_recorded_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture, conflict: Any
+) -> None:
+    server = Server(failures={"-- after": [conflict(), conflict(), None]})
+    migrator, slept = migrator_on(monkeypatch, server, sql_tree(tmp_path))
+    with caplog.at_level("WARNING", logger="songsdb.migrate"):
+        report = migrator.migrate()
+    assert "schema/0003_after.sql" in report.applied and server.ran == ["-- after"]
+    assert [h for h in server.history if h[0] == "schema/0003_after.sql"] == [("schema/0003_after.sql", 1, None)]
+    retries = [r.getMessage() for r in caplog.records if "lost a lock" in r.getMessage()]
+    assert len(retries) == 2 and "attempt 2 of 6" in retries[0] and "attempt 3 of 6" in retries[1]
+    assert len(slept) == 2 and 0.25 <= slept[0] <= 0.5 and 0.5 <= slept[1] <= 1.0  # half to all of 0.5 s doubling
+    rollbacks = [i for i, sql in enumerate(server.executed) if sql == "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;"]
+    assert len(rollbacks) == 2
+
+
+def test_a_script_that_keeps_losing_the_lock_fails_after_its_attempts_with_one_history_row(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    server = Server(failures={"-- first": [lock_timeout() for _ in range(3)]})
+    migrator, slept = migrator_on(monkeypatch, server, sql_tree(tmp_path))
+    migrator.ddl_retry = DdlRetry(attempts=3, base_delay=0.1, max_delay=0.15)
+    with pytest.raises(MigrationError, match=r"schema/0001_first.sql: batch 1 of 1 .* failed \(after 3 tries\): Lock request"):
+        migrator.migrate()
+    assert server.history == [("schema/0001_first.sql", 0, None)]
+    assert len(slept) == 2 and 0.05 <= slept[0] <= 0.1 and 0.075 <= slept[1] <= 0.15  # capped at max_delay
+
+
+def test_another_failure_is_never_tried_again(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    server = Server(failures={"-- first": [server_error(208, "42S02", "Invalid object name 'dbo.Nope'.")]})
+    migrator, slept = migrator_on(monkeypatch, server, sql_tree(tmp_path))
+    with pytest.raises(MigrationError, match=r"schema/0001_first.sql: batch 1 of 1 \(starting at line 1\) failed: Invalid"):
+        migrator.migrate()
+    assert slept == [] and server.history == [("schema/0001_first.sql", 0, None)]
+
+
+def test_the_migrators_session_is_the_deadlock_victim_on_sql_server_and_not_asked_on_babelfish(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    root = sql_tree(tmp_path)
+    for version, expected in (("Microsoft SQL Server 2022", 1), ("Babelfish for PostgreSQL with SQL Server Compatibility", 0)):
+        server = Server(engine=version)
+        migrator, _ = migrator_on(monkeypatch, server, root)
+        migrator.migrate()
+        priority = [i for i, sql in enumerate(server.executed) if "DEADLOCK_PRIORITY" in sql]
+        assert len(priority) == expected
+        if expected:
+            first_script = next(i for i, sql in enumerate(server.executed) if "-- first" in sql)
+            assert server.executed[priority[0]] == "SET DEADLOCK_PRIORITY LOW;\n" and priority[0] < first_script
+
+
+def refused(version: str = "0002") -> Exception:
+    return server_error(50000, "42000", f"{version}: dbo.First holds more than 10,000 rows: run it in a window")
+
+
+def test_a_maintenance_step_that_refuses_stops_the_versioned_scripts_and_still_applies_the_procedures(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    server = Server(failures={"PRINT N'step'": [refused()]})
+    migrator, slept = migrator_on(monkeypatch, server, sql_tree(tmp_path))
+    with pytest.raises(MaintenanceStepRequired) as info:
+        migrator.migrate()
+    error = info.value
+    assert isinstance(error, MigrationError) and error.script == "schema/0002_step.sql"
+    assert error.applied == ("schema/0001_first.sql", "procs/api.Proc.sql")  # not 0003, which comes after the step
+    assert "schema/0002_step.sql is a maintenance-window step and refused to run: 0002: dbo.First holds" in str(error)
+    assert "Songs' internal key" in str(error) and "migrate again" in str(error)
+    assert not any("-- after" in sql for sql in server.executed)
+    assert any("ALTER PROCEDURE api.Proc" in sql for sql in server.executed)
+    assert [(n, ok) for n, ok, _ in server.history] == [
+        ("schema/0001_first.sql", 1), ("schema/0002_step.sql", 0), ("procs/api.Proc.sql", 1)
+    ]
+    assert server.history[1][2] is not None and server.history[1][2].startswith("refused: 0002: dbo.First holds")
+    assert slept == []
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        server_error(50000, "42000", "0001: a message naming another script"),  # not the step's own number
+        server_error(50000, "42000", "dbo.First holds more than 10,000 rows"),  # no number
+        server_error(2627, "23000", "0002: Violation of PRIMARY KEY constraint"),  # a server error, not RAISERROR
+        lock_timeout(),  # ... tried again, then a failure like any other
+    ],
+)
+def test_anything_else_a_maintenance_step_raises_is_a_failure_that_stops_everything(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, failure: Exception
+) -> None:
+    server = Server(failures={"PRINT N'step'": [failure] * 6})
+    migrator, _ = migrator_on(monkeypatch, server, sql_tree(tmp_path))
+    with pytest.raises(MigrationError) as info:
+        migrator.migrate()
+    assert not isinstance(info.value, MaintenanceStepRequired)
+    assert not any("ALTER PROCEDURE api.Proc" in sql for sql in server.executed)
+
+
+def test_a_refusal_in_a_script_that_is_not_a_maintenance_step_is_a_failure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    root = sql_tree(tmp_path)
+    server = Server(failures={"-- after": [refused("0003")]})
+    migrator, _ = migrator_on(monkeypatch, server, root)
+    with pytest.raises(MigrationError, match="schema/0003_after.sql: batch 1") as info:
+        migrator.migrate()
+    assert not isinstance(info.value, MaintenanceStepRequired)
+
+
+def test_the_back_off_is_bounded_and_never_close_to_zero() -> None:
+    policy = DdlRetry()
+    assert (policy.attempts, policy.base_delay, policy.max_delay) == (6, 0.5, 8.0)
+    for attempt, ceiling in ((1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (5, 8.0), (9, 8.0)):
+        delays = [policy.delay(attempt) for _ in range(200)]
+        assert min(delays) >= ceiling / 2 and max(delays) <= ceiling
+    with pytest.raises(ValueError):
+        DdlRetry(attempts=0)
