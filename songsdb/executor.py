@@ -336,11 +336,14 @@ class Executor:
             attempt += 1
             conn = pinned if pinned is not None else self._acquire(write)
             broken = False
+            started = time.monotonic()
             try:
                 return execute_once(conn, sql, values, self._timeout)
             except BaseException as exc:
                 conn.forget_statements()
                 verdict = self._classify(exc, conn, procedure, write, attempt, in_transaction=pinned is not None)
+                if verdict.error is None and not write:
+                    verdict = self._past_limit(exc, procedure, time.monotonic() - started) or verdict
                 broken = verdict.broken
                 if verdict.error is not None:
                     if tx is not None:
@@ -354,6 +357,20 @@ class Executor:
                     self._pool.release(conn, broken=broken)
             if verdict.wait:
                 self._wait(attempt, failure, procedure)
+
+    def _past_limit(self, exc: BaseException, procedure: str, elapsed: float) -> _Verdict | None:
+        """A read whose attempt ran its whole time limit is not tried again: its caller's deadline has
+        passed. FreeTDS, when the server does not acknowledge the cancel of a timed-out call, reports a
+        lost connection (08S01) rather than a timeout; the read would otherwise be sent again on a new
+        connection and answered long after the limit the caller set."""
+        limit = self.settings.query_timeout if self._timeout is None else self._timeout
+        if not limit or elapsed < limit or not is_connection_lost(exc):
+            return None
+        return _Verdict(QueryTimeout(
+            f"{procedure} ran {elapsed:.1f} s, past its limit of {limit} s (SONGSDB_QUERY_TIMEOUT), and its connection "
+            f"failed ({server_message(exc)}); its connection was discarded and the call was not retried",
+            procedure=procedure, sqlstate=sqlstate(exc),
+        ), broken=True)
 
     def _classify(
         self, exc: BaseException, conn: PooledConnection, procedure: str, write: bool, attempt: int, *, in_transaction: bool

@@ -3,6 +3,8 @@ the EXEC text, parameters, result sets, retries, pooling, transactions and reque
 
 from __future__ import annotations
 
+import time
+
 import math
 import threading
 import uuid
@@ -122,6 +124,19 @@ def test_a_read_is_retried_when_the_connection_dropped() -> None:
     db, made = make_db(lambda sql, p: answers.pop(0))
     assert db.get_song("f") is not None
     assert len(made) == 2
+
+
+def test_a_read_whose_connection_failed_after_its_whole_time_limit_is_a_query_timeout_not_a_retry() -> None:
+    """FreeTDS reports a timed-out call whose cancel went unanswered as a lost connection (08S01)."""
+
+    def slow_then_lost(sql: str, params: list[Any]) -> Any:
+        time.sleep(1.05)
+        return server_error(20004, "08S01", "Read from the server failed")
+
+    db, made = make_db(slow_then_lost)
+    with pytest.raises(errors.QueryTimeout, match="past its limit of 1 s"):
+        db.with_timeout(1).get_song("f")
+    assert len(made) == 1 and made[0].closed  # not sent again; the connection is not pooled again
 
 
 def test_retries_stop_after_the_configured_attempts() -> None:
