@@ -20,8 +20,9 @@
    and @BatchSize stems as staged (at least one job), and results go in DELETE TOP (@BatchSize)
    statements until one deletes fewer.
    Audit, append-only: each step that ran writes one final row ('system', 'cleaned_up') with what
-   its committed batches deleted, "batches", "batchesSkipped" and "finished" (false when the time
-   limit cut it short or an error stopped it: then with "error", raised again after). A session
+   its committed batches deleted (the jobs step counts their dbo.JobAttempts rows too, "jobAttempts"),
+   "batches", "batchesSkipped" and "finished" (false when the time limit cut it short or an error
+   stopped it: then with "error", raised again after). A session
    killed mid-run (a client timeout, KILL) leaves its committed batches unrecorded: give long runs
    a @TimeLimitSeconds below the client's timeout.
    @DryRun = 1 counts what would be deleted and deletes (and audits) nothing.
@@ -89,6 +90,7 @@ BEGIN
     DECLARE @Transcriptions int = 0;
     DECLARE @Chroma int = 0;
     DECLARE @Jobs int = 0;
+    DECLARE @Attempts int = 0;
     DECLARE @Songs int = 0;
     DECLARE @Audit int = 0;
     DECLARE @JobsDone bit = 0;
@@ -103,6 +105,7 @@ BEGIN
     DECLARE @BatchTracks int;
     DECLARE @BatchTranscriptions int;
     DECLARE @BatchChroma int;
+    DECLARE @BatchAttempts int;
     DECLARE @SongTranscriptions int = 0;  -- job-less results deleted with their songs (step 2)
     DECLARE @SongChroma int = 0;
     DECLARE @StepBatches int = 0;
@@ -195,7 +198,7 @@ BEGIN
                 WHERE c.Id > @Last AND c.Id <= @Upto;
 
                 -- results in statements of at most @BatchSize rows, until none had more (header)
-                SELECT @BatchTracks = 0, @BatchTranscriptions = 0, @BatchChroma = 0, @More = 1;
+                SELECT @BatchTracks = 0, @BatchTranscriptions = 0, @BatchChroma = 0, @BatchAttempts = 0, @More = 1;
                 WHILE @More = 1
                 BEGIN
                     DELETE TOP (@BatchSize) FROM dbo.SeparatedTracks WHERE JobId IN (SELECT d.JobId FROM @Doomed AS d);
@@ -211,7 +214,9 @@ BEGIN
                     SET @BatchChroma = @BatchChroma + @Rows;
                     SET @More = CASE WHEN @Rows = @BatchSize THEN 1 ELSE @More END;
                     DELETE TOP (@BatchSize) FROM dbo.JobAttempts WHERE JobId IN (SELECT d.JobId FROM @Doomed AS d);
-                    SET @More = CASE WHEN @@ROWCOUNT = @BatchSize THEN 1 ELSE @More END;
+                    SET @Rows = @@ROWCOUNT;
+                    SET @BatchAttempts = @BatchAttempts + @Rows;
+                    SET @More = CASE WHEN @Rows = @BatchSize THEN 1 ELSE @More END;
                 END;
                 DELETE FROM dbo.ProcessingJobs
                 WHERE Id > @Last AND Id <= @Upto AND Id IN (SELECT d.Id FROM @Doomed AS d);
@@ -221,6 +226,7 @@ BEGIN
                 SET @Tracks = @Tracks + @BatchTracks;
                 SET @Transcriptions = @Transcriptions + @BatchTranscriptions;
                 SET @Chroma = @Chroma + @BatchChroma;
+                SET @Attempts = @Attempts + @BatchAttempts;
                 SET @StepBatches = @StepBatches + 1;
             END TRY
             BEGIN CATCH
@@ -236,6 +242,7 @@ BEGIN
                 N'{"step":"jobs","daysToKeep":', @DaysToKeep, N',"cutoff":"', @CutoffText,
                 N'","processingJobs":', @Jobs, N',"separatedTracks":', @Tracks,
                 N',"transcriptions":', @Transcriptions, N',"chromaAnalysis":', @Chroma,
+                N',"jobAttempts":', @Attempts,
                 N',"batches":', @StepBatches, N',"batchesSkipped":', @StepSkipped
             );
         END;
