@@ -1,7 +1,9 @@
 /* dbo.sp_CleanupOldData - deletes finished work older than @DaysToKeep days and audit rows older than @AuditDaysToKeep.
 
-   The runbooks' `EXEC sp_CleanupOldData @DaysToKeep = 30` keeps working; only songsdb_ops may run it
-   (through ops.CleanupOldData, or directly on SQL Server as the owner's code).
+   The runbooks' `EXEC sp_CleanupOldData @DaysToKeep = 30` keeps working; songsdb_retention (0047), the
+   login only the cleanup uses, may run it on every engine (directly or through ops.CleanupOldData);
+   songsdb_ops keeps EXECUTE, which is enough on SQL Server (ownership chaining) and not on Babelfish,
+   where the caller needs the tables' DELETE rights and only songsdb_retention holds them (0048).
    Retention floors the caller cannot go under: @DaysToKeep >= 7 (results, jobs, songs) and
    @AuditDaysToKeep >= 90 (the audit trail; default 365).
    Steps, each linear in what it deletes (the candidates are staged once, then walked in key order):
@@ -387,7 +389,11 @@ BEGIN
     ) AS r(TableName, RowsDeleted, Finished);
 END;
 GO
--- the operations role's runbooks call this procedure directly (EXEC dbo.sp_CleanupOldData ...), on every
--- engine; only that role may (the stub + ALTER above keeps the grant on SQL Server; it is made again anyway)
+-- the runbooks call this procedure directly (EXEC dbo.sp_CleanupOldData ...), on every engine, as the
+-- retention login (0047), and as the operations login that ran them before it (on Babelfish that login no
+-- longer holds the tables' DELETE rights, 0048: there only songsdb_retention can run it); the stub + ALTER
+-- above keeps the grants on SQL Server, and they are made again anyway
 GRANT EXECUTE ON dbo.sp_CleanupOldData TO songsdb_ops;
+GO
+GRANT EXECUTE ON dbo.sp_CleanupOldData TO songsdb_retention;
 GO
