@@ -208,7 +208,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_cleanup(args: argparse.Namespace) -> int:
     from songsdb.database import SongsDatabase
 
-    with SongsDatabase(settings=_settings(args, role="ops"), role="ops") as db:
+    with SongsDatabase(settings=_settings(args, role="retention"), role="retention") as db:
         report = db.cleanup_old_data(
             args.days,
             audit_days_to_keep=args.audit_days,
@@ -509,7 +509,7 @@ COMMANDS: dict[str, tuple[Handler, str, str]] = {
     "cleanup": (
         cmd_cleanup,
         "delete finished work older than --days (at least 7) and audit rows older than --audit-days (at least 90), "
-        "as the operations login",
+        "as the retention login (SONGSDB_RETENTION_*; without them, the operations login)",
         "songsdb cleanup --days 30 --dry-run",
     ),
     "import": (

@@ -33,8 +33,12 @@ _SECRET_KEYS = {"pwd", "password"}
 _TRUE = {"1", "true", "yes", "on", "y"}
 _FALSE = {"0", "false", "no", "off", "n"}
 
-# duty role -> the database role its login belongs to (sql/schema/0008_roles_by_duty.sql)
-ROLES = {"web": "songsdb_web", "worker": "songsdb_worker", "ops": "songsdb_ops"}
+# duty role -> the database role its login belongs to (sql/schema/0008_roles_by_duty.sql; retention:
+# 0047_retention_role.sql, the login only the cleanup uses)
+ROLES = {"web": "songsdb_web", "worker": "songsdb_worker", "ops": "songsdb_ops", "retention": "songsdb_retention"}
+# whose login a role without login settings of its own uses: the cleanup ran as the operations login
+# before the retention role existed, so a deployment that set only SONGSDB_OPS_* keeps cleaning up
+_FALLBACK = {"retention": "ops"}
 
 # setting name -> environment variable: every variable load_settings reads (a role's own login
 # variables are these with the role after SONGSDB_, see _role_variable). A *_file entry is no
@@ -248,11 +252,14 @@ def _role_variable(role: str, variable: str) -> str:
 
 
 def _login_block(role: str, sources: _Sources) -> str:
-    """Whose login variables ``role`` reads: its own when any of them is set (non-empty), else the web's."""
+    """Whose login variables ``role`` reads: its own when any of them is set (non-empty), else the web's
+    (the retention role's: the operations login's block, as that role would read it)."""
     if role == "web":
         return "web"
     own = [_role_variable(role, _ENV_NAMES[name]) for name in _ROLE_SPECIFIC]
-    return role if any(source.get(variable) for _, source in sources for variable in own) else "web"
+    if any(source.get(variable) for _, source in sources for variable in own):
+        return role
+    return _login_block(_FALLBACK[role], sources) if role in _FALLBACK else "web"
 
 
 def _variable(name: str, block: str) -> str:
@@ -325,12 +332,14 @@ def load_settings(
     """Settings from ``overrides`` (non-None ones), else ``env``, else ``env_file``.
 
     ``role`` picks the login: ``web`` (the default) reads ``SONGSDB_USER`` / ``SONGSDB_PASSWORD`` /
-    ``SONGSDB_CONNECTION_STRING``. ``worker`` and ``ops`` fall back as a block: when any of the role's
+    ``SONGSDB_CONNECTION_STRING``. ``worker``, ``ops`` and ``retention`` fall back as a block: when any of the role's
     own login variables (``SONGSDB_WORKER_USER``, ``_PASSWORD``, ``_PASSWORD_FILE``,
     ``_CONNECTION_STRING``, ``_CONNECTION_STRING_FILE``) is set in ``env`` or ``env_file``, the
     user, password and connection string all come from the role's variables, and a user without a
     password (or the reverse) is a :class:`ConfigurationError` unless a connection string is set;
-    only when none is set are the web ones used, all together. The other settings are shared.
+    only when none is set are the web ones used, all together (for ``retention``: the ``ops`` login,
+    which ran the cleanup before that role existed, or the web's when ops has none either). The other
+    settings are shared.
     ``SONGSDB_PASSWORD_FILE`` and ``SONGSDB_CONNECTION_STRING_FILE`` (and the roles' ones) name a
     file holding the value, less one trailing newline; naming both a value and its file in one
     source, or a file that cannot be read, is a :class:`ConfigurationError`.

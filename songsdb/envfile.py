@@ -2,7 +2,8 @@
 
 One section per duty role: the web service's login (SONGSDB_USER / SONGSDB_PASSWORD, what
 ``SongsDatabase()`` reads), the GPU workers' (SONGSDB_WORKER_USER / ..._PASSWORD, read by
-``SongsDatabase(role="worker")``) and operations' (SONGSDB_OPS_USER / ..._PASSWORD). The
+``SongsDatabase(role="worker")``), operations' (SONGSDB_OPS_USER / ..._PASSWORD) and the cleanup's
+(SONGSDB_RETENTION_USER / ..._PASSWORD, ``songsdb cleanup``). The
 administrator's (SONGSDB_ADMIN_USER / SONGSDB_ADMIN_PASSWORD: sa) sit in their own, clearly
 marked section for songsdb up / migrate / backup only.
 """
@@ -34,7 +35,11 @@ class LocalCredentials:
 _SECTIONS = {
     "web": ("web service: SongsDatabase() (role songsdb_web: EXECUTE on schema api)", "SONGSDB"),
     "worker": ("GPU workers: SongsDatabase(role='worker') (role songsdb_worker: EXECUTE on schema worker)", "SONGSDB_WORKER"),
-    "ops": ("operations: SongsDatabase(role='ops'), songsdb cleanup (role songsdb_ops: EXECUTE on schema ops)", "SONGSDB_OPS"),
+    "ops": ("operations: SongsDatabase(role='ops'), songsdb queue, songsdb console (role songsdb_ops: EXECUTE on schema ops)", "SONGSDB_OPS"),
+    "retention": (
+        "retention: songsdb cleanup, SongsDatabase(role='retention') (role songsdb_retention: the cleanup and nothing else)",
+        "SONGSDB_RETENTION",
+    ),
 }
 
 

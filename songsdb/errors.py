@@ -379,8 +379,8 @@ def map_database_error(error: BaseException, procedure: str | None = None) -> Ba
     if number in _PERMISSION_DENIED or "permission denied" in message.lower():
         return PermissionDenied(
             f"{where}{message} (this login's role may not run it: songsdb_web runs api.*, songsdb_worker "
-            "runs worker.*, songsdb_ops runs ops.*; use that role's client: WebClient, WorkerClient, OpsClient, "
-            "or SongsDatabase(role=...))",
+            "runs worker.*, songsdb_ops runs ops.*, songsdb_retention the cleanup; use that role's client: "
+            "WebClient, WorkerClient, OpsClient, or SongsDatabase(role=...), role='retention' for the cleanup)",
             **data,
         )
     if number in _LOGIN_FAILED:

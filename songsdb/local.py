@@ -44,8 +44,13 @@ from songsdb.volumes import MOUNTS, Volume, VolumeMetadata, create_volume, disca
 __all__ = ["UpOptions", "UpResult", "up", "provision", "admin_settings", "backup", "restore", "space"]
 
 Say = Callable[[str], None]
-# one login per duty role (sql/schema/0008_roles_by_duty.sql)
-ROLE_LOGINS = {"web": "songsdb_web_login", "worker": "songsdb_worker_login", "ops": "songsdb_ops_login"}
+# one login per duty role (sql/schema/0008_roles_by_duty.sql, 0047_retention_role.sql)
+ROLE_LOGINS = {
+    "web": "songsdb_web_login",
+    "worker": "songsdb_worker_login",
+    "ops": "songsdb_ops_login",
+    "retention": "songsdb_retention_login",
+}
 _BACKUP_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.bak$")
 
 
@@ -91,7 +96,7 @@ def _local_settings(host: str, port: int, database: str, user: str, password: st
 def provision(admin: Settings, logins: dict[str, tuple[str, str]], *, create_database: bool = False) -> tuple[str, ...]:
     """Migrate the database (creating it first only with ``create_database``) and give each duty role its login.
 
-    ``logins`` maps a role (web, worker, ops) to its login's (name, password); `up` uses ``ROLE_LOGINS``
+    ``logins`` maps a role (web, worker, ops, retention) to its login's (name, password); `up` uses ``ROLE_LOGINS``
     and ``create_database=True``. A login that exists already keeps its password (sql
     ``ensure_role_login.sql`` never resets one); its user and role membership are still made sure of.
     """

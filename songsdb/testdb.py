@@ -157,7 +157,7 @@ def empty_tables(settings: Settings, tables: tuple[str, ...]) -> None:
 class DatabaseFactory:
     """Makes uniquely named databases on ``server`` (per xdist worker), and drops them all at the end.
 
-    ``new(roles=True)`` also migrates the database and gives each duty role (web, worker, ops)
+    ``new(roles=True)`` also migrates the database and gives each duty role (web, worker, ops, retention)
     a login in it, the way ``songsdb up`` provisions one (:func:`songsdb.local.provision`). The
     logins are made once per factory, with unique names (logins are server-wide), and dropped
     after the databases.
@@ -190,7 +190,7 @@ class DatabaseFactory:
         return settings
 
     def role_logins(self) -> dict[str, tuple[str, str]]:
-        """Role -> (login, password) of this factory's duty-role logins (made by ``new(roles=True)``)."""
+        """Role -> (login, password) of this factory's duty-role logins (made by ``new(roles=True)``), one per ``config.ROLES``."""
         if not self._logins:
             from songsdb.container import generate_password
 

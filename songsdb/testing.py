@@ -26,8 +26,9 @@ Fixtures (per session unless marked "per test"):
   ``@pytest.mark.songsdb_fresh_database`` gets a new migrated database of its own instead
   (a migration takes seconds: mark only the tests that need it);
 - ``songsdb_settings`` (per test): role -> settings of that role's login on ``songsdb_database``;
-- ``songsdb_web``, ``songsdb_worker``, ``songsdb_ops`` (per test): a ``SongsDatabase`` per duty
-  role on ``songsdb_database``, closed after the test (every method, as the original design has);
+- ``songsdb_web``, ``songsdb_worker``, ``songsdb_ops``, ``songsdb_retention`` (per test): a
+  ``SongsDatabase`` per duty role on ``songsdb_database``, closed after the test (every method, as
+  the original design has; the retention login may run only the cleanup);
 - ``songsdb_web_client``, ``songsdb_worker_client``, ``songsdb_ops_client`` (per test): the typed
   role clients (:class:`~songsdb.WebClient`, :class:`~songsdb.WorkerClient`,
   :class:`~songsdb.OpsClient`) on the same logins, for services written against one role.
@@ -196,7 +197,7 @@ def songsdb_database(request: pytest.FixtureRequest, songsdb_databases: Database
 
 @pytest.fixture
 def songsdb_settings(songsdb_databases: DatabaseFactory, songsdb_database: Settings) -> dict[str, Settings]:
-    """Role (web, worker, ops) -> settings of that role's login on this test's database."""
+    """Role (web, worker, ops, retention) -> settings of that role's login on this test's database."""
     return songsdb_databases.role_settings(songsdb_database)
 
 
@@ -226,6 +227,12 @@ def songsdb_worker(songsdb_settings: dict[str, Settings]) -> Iterator[SongsDatab
 def songsdb_ops(songsdb_settings: dict[str, Settings]) -> Iterator[SongsDatabase]:
     """A SongsDatabase signed in as the operations role (schema ``ops``) on this test's database."""
     yield from _client(songsdb_settings, "ops")
+
+
+@pytest.fixture
+def songsdb_retention(songsdb_settings: dict[str, Settings]) -> Iterator[SongsDatabase]:
+    """A SongsDatabase signed in as the retention role (the cleanup only: ``cleanup_old_data``) on this test's database."""
+    yield from _client(songsdb_settings, "retention")
 
 
 @pytest.fixture

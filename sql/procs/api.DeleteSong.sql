@@ -13,7 +13,8 @@
         worker holds in an open transaction is waited for, and its results are then deleted too;
      3. the results (stems, transcriptions, analyses), as a worker writes them after its job;
      4. the jobs, then the song (a worker reads the song last, in its results' foreign key check);
-     5. the audit row.
+     5. the audit row, counting what went: jobs, their attempts (the DBA review's m3), stems,
+        transcriptions, analyses.
    (The review of 2026-11-30, m1: it used to lock the jobs through IX_ProcessingJobs_SongId_CreatedAt
    and their rows, then delete their UQ_ProcessingJobs_JobId keys: the opposite order.)
    Where locking hints are ignored (Babelfish) a job or result added to the song by a transaction
@@ -43,6 +44,7 @@ BEGIN
     DECLARE @Transcriptions int;
     DECLARE @Analyses int;
     DECLARE @Jobs int;
+    DECLARE @Attempts int;
     DECLARE @Details nvarchar(max);
     DECLARE @Seq int = 1;
     DECLARE @JobId uniqueidentifier;
@@ -94,6 +96,7 @@ BEGIN
 
         -- 4. the jobs' attempts (0024), the jobs, then the song
         DELETE FROM dbo.JobAttempts WHERE JobId IN (SELECT j.JobId FROM dbo.ProcessingJobs AS j WHERE j.SongId = @SongId);
+        SET @Attempts = @@ROWCOUNT;
         DELETE FROM dbo.ProcessingJobs WHERE SongId = @SongId;
         SET @Jobs = @@ROWCOUNT;
         DELETE FROM dbo.Songs WHERE Id = @SongId;
@@ -107,7 +110,8 @@ BEGIN
         -- 5. the audit row
         SET @Details = CONCAT(
             N'{"processingJobs":', @Jobs, N',"separatedTracks":', @Tracks,
-            N',"transcriptions":', @Transcriptions, N',"chromaAnalysis":', @Analyses, N'}'
+            N',"transcriptions":', @Transcriptions, N',"chromaAnalysis":', @Analyses,
+            N',"jobAttempts":', @Attempts, N'}'
         );
         EXEC core.WriteAudit
             @RequestId = @RequestId, @EntityType = 'song', @EntityId = @SongIdText,

@@ -1,7 +1,9 @@
 /* dbo.sp_CleanupOldData - deletes finished work older than @DaysToKeep days and audit rows older than @AuditDaysToKeep.
 
-   The runbooks' `EXEC sp_CleanupOldData @DaysToKeep = 30` keeps working; only songsdb_ops may run it
-   (through ops.CleanupOldData, or directly on SQL Server as the owner's code).
+   The runbooks' `EXEC sp_CleanupOldData @DaysToKeep = 30` keeps working; songsdb_retention (0047), the
+   login only the cleanup uses, may run it on every engine (directly or through ops.CleanupOldData);
+   songsdb_ops keeps EXECUTE, which is enough on SQL Server (ownership chaining) and not on Babelfish,
+   where the caller needs the tables' DELETE rights and only songsdb_retention holds them (0048).
    Retention floors the caller cannot go under: @DaysToKeep >= 7 (results, jobs, songs) and
    @AuditDaysToKeep >= 90 (the audit trail; default 365).
    Steps, each linear in what it deletes (the candidates are staged once, then walked in key order):
@@ -20,8 +22,9 @@
    and @BatchSize stems as staged (at least one job), and results go in DELETE TOP (@BatchSize)
    statements until one deletes fewer.
    Audit, append-only: each step that ran writes one final row ('system', 'cleaned_up') with what
-   its committed batches deleted, "batches", "batchesSkipped" and "finished" (false when the time
-   limit cut it short or an error stopped it: then with "error", raised again after). A session
+   its committed batches deleted (the jobs step counts their dbo.JobAttempts rows too, "jobAttempts"),
+   "batches", "batchesSkipped" and "finished" (false when the time limit cut it short or an error
+   stopped it: then with "error", raised again after). A session
    killed mid-run (a client timeout, KILL) leaves its committed batches unrecorded: give long runs
    a @TimeLimitSeconds below the client's timeout.
    @DryRun = 1 counts what would be deleted and deletes (and audits) nothing.
@@ -89,6 +92,7 @@ BEGIN
     DECLARE @Transcriptions int = 0;
     DECLARE @Chroma int = 0;
     DECLARE @Jobs int = 0;
+    DECLARE @Attempts int = 0;
     DECLARE @Songs int = 0;
     DECLARE @Audit int = 0;
     DECLARE @JobsDone bit = 0;
@@ -103,6 +107,7 @@ BEGIN
     DECLARE @BatchTracks int;
     DECLARE @BatchTranscriptions int;
     DECLARE @BatchChroma int;
+    DECLARE @BatchAttempts int;
     DECLARE @SongTranscriptions int = 0;  -- job-less results deleted with their songs (step 2)
     DECLARE @SongChroma int = 0;
     DECLARE @StepBatches int = 0;
@@ -195,7 +200,7 @@ BEGIN
                 WHERE c.Id > @Last AND c.Id <= @Upto;
 
                 -- results in statements of at most @BatchSize rows, until none had more (header)
-                SELECT @BatchTracks = 0, @BatchTranscriptions = 0, @BatchChroma = 0, @More = 1;
+                SELECT @BatchTracks = 0, @BatchTranscriptions = 0, @BatchChroma = 0, @BatchAttempts = 0, @More = 1;
                 WHILE @More = 1
                 BEGIN
                     DELETE TOP (@BatchSize) FROM dbo.SeparatedTracks WHERE JobId IN (SELECT d.JobId FROM @Doomed AS d);
@@ -211,7 +216,9 @@ BEGIN
                     SET @BatchChroma = @BatchChroma + @Rows;
                     SET @More = CASE WHEN @Rows = @BatchSize THEN 1 ELSE @More END;
                     DELETE TOP (@BatchSize) FROM dbo.JobAttempts WHERE JobId IN (SELECT d.JobId FROM @Doomed AS d);
-                    SET @More = CASE WHEN @@ROWCOUNT = @BatchSize THEN 1 ELSE @More END;
+                    SET @Rows = @@ROWCOUNT;
+                    SET @BatchAttempts = @BatchAttempts + @Rows;
+                    SET @More = CASE WHEN @Rows = @BatchSize THEN 1 ELSE @More END;
                 END;
                 DELETE FROM dbo.ProcessingJobs
                 WHERE Id > @Last AND Id <= @Upto AND Id IN (SELECT d.Id FROM @Doomed AS d);
@@ -221,6 +228,7 @@ BEGIN
                 SET @Tracks = @Tracks + @BatchTracks;
                 SET @Transcriptions = @Transcriptions + @BatchTranscriptions;
                 SET @Chroma = @Chroma + @BatchChroma;
+                SET @Attempts = @Attempts + @BatchAttempts;
                 SET @StepBatches = @StepBatches + 1;
             END TRY
             BEGIN CATCH
@@ -236,6 +244,7 @@ BEGIN
                 N'{"step":"jobs","daysToKeep":', @DaysToKeep, N',"cutoff":"', @CutoffText,
                 N'","processingJobs":', @Jobs, N',"separatedTracks":', @Tracks,
                 N',"transcriptions":', @Transcriptions, N',"chromaAnalysis":', @Chroma,
+                N',"jobAttempts":', @Attempts,
                 N',"batches":', @StepBatches, N',"batchesSkipped":', @StepSkipped
             );
         END;
@@ -380,7 +389,11 @@ BEGIN
     ) AS r(TableName, RowsDeleted, Finished);
 END;
 GO
--- the operations role's runbooks call this procedure directly (EXEC dbo.sp_CleanupOldData ...), on every
--- engine; only that role may (the stub + ALTER above keeps the grant on SQL Server; it is made again anyway)
+-- the runbooks call this procedure directly (EXEC dbo.sp_CleanupOldData ...), on every engine, as the
+-- retention login (0047), and as the operations login that ran them before it (on Babelfish that login no
+-- longer holds the tables' DELETE rights, 0048: there only songsdb_retention can run it); the stub + ALTER
+-- above keeps the grants on SQL Server, and they are made again anyway
 GRANT EXECUTE ON dbo.sp_CleanupOldData TO songsdb_ops;
+GO
+GRANT EXECUTE ON dbo.sp_CleanupOldData TO songsdb_retention;
 GO

@@ -1,7 +1,8 @@
 /* ops.CancelJob - cancels a queued, running or failed job, audited ('cancelled') with the operator's name.
 
    The console's Cancel button. A running job loses its holder, claim token and lease: its worker
-   gets InvalidStatusTransition (50202) on its next call and writes nothing more. Completed and
+   gets InvalidStatusTransition (50202) on its next call and writes nothing more, and its worker
+   attempt (dbo.JobAttempts) ends 'cancelled' in the same transaction (0049-0051; the DBA review's m2). Completed and
    cancelled jobs are final. @UserId is the operator (the console's signed-in name), stored in the
    audit row's UserId; RecordedBy is the session's login, as for every audit row.
    Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
@@ -64,6 +65,11 @@ BEGIN
             SET @Text = CONCAT(N'Job ''', @JobIdText, N''' is ', @Status, N'; only a queued, running or failed job can be cancelled.');
             THROW 50202, @Text, 1;
         END;
+        -- the running attempt, if a worker held it, ends with the job (jobs before attempts, as the worker procedures)
+        IF @Status = 'running'
+            UPDATE dbo.JobAttempts
+            SET Outcome = 'cancelled', EndedAt = @Now
+            WHERE JobId = @JobId AND Outcome IS NULL;
 
         SET @Details = (
             SELECT

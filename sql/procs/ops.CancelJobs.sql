@@ -1,7 +1,8 @@
 /* ops.CancelJobs - cancels a selection of jobs (the console's "Cancel selected"): one call, one transaction.
 
    @JobIds is a JSON array of 1 to 500 job ids. Each job that is queued, running or failed is
-   cancelled as ops.CancelJob does (a running one loses its holder, token and lease) and audited
+   cancelled as ops.CancelJob does (a running one loses its holder, token and lease, and its worker
+   attempt ends 'cancelled') and audited
    ('cancelled', with @RequestId, the operator in UserId, and from which status); completed and
    cancelled jobs are final and reported. One UPDATE by JobId that repeats the condition, so a job
    that finished meanwhile is reported, never changed.
@@ -67,6 +68,13 @@ BEGIN
             JobId IN (SELECT o.JobId FROM @Old AS o)
             AND Status IN ('queued', 'running', 'failed')
             AND Status = (SELECT o.Status FROM @Old AS o WHERE o.JobId = dbo.ProcessingJobs.JobId);
+
+        -- the running attempts of the jobs a worker held end with them (0049-0051; the DBA review's m2)
+        UPDATE dbo.JobAttempts
+        SET Outcome = 'cancelled', EndedAt = @Now
+        WHERE
+            JobId IN (SELECT o.JobId FROM @Old AS o INNER JOIN @Done AS d ON d.JobId = o.JobId WHERE o.Status = 'running')
+            AND Outcome IS NULL;
 
         -- who and where from, as core.WriteAudit records them (0015)
         INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, Details, UserId, RecordedBy, Source)

@@ -1,4 +1,8 @@
-/* ops.CleanupOldData - the operations role's door to dbo.sp_CleanupOldData (same parameters, same result).
+/* ops.CleanupOldData - the client's door to dbo.sp_CleanupOldData (same parameters, same result).
+
+   Run by the retention login (songsdb_retention, 0047: `songsdb cleanup`, SongsDatabase(role="retention")),
+   granted below on every engine; songsdb_ops may call it too (EXECUTE on schema ops), which on Babelfish
+   is refused at the first table the cleanup touches (0048: only songsdb_retention holds those rights).
 
    Returns: TableName, RowsDeleted, Finished
    (one row per table)
@@ -27,4 +31,7 @@ BEGIN
         @TimeLimitSeconds = @TimeLimitSeconds,
         @RequestId = @RequestId;
 END;
+GO
+-- the retention role runs the cleanup through this door (0047); ops has it through EXECUTE on schema ops
+GRANT EXECUTE ON ops.CleanupOldData TO songsdb_retention;
 GO

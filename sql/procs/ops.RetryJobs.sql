@@ -1,7 +1,9 @@
 /* ops.RetryJobs - queues a selection of failed jobs again (the console's "Retry selected"): one call, one transaction.
 
    @JobIds is a JSON array of 1 to 500 job ids. Each job that is failed is queued with a fresh
-   budget of attempts, as ops.RetryJob does, and audited ('retried', with @RequestId and the
+   budget of attempts and claimable at once (Delayed = 0: a job that failed while it waited out a
+   back-off would otherwise stay out of the claim indexes until a claim's due-move; the DBA review's
+   m1), as ops.RetryJob does, and audited ('retried', with @RequestId and the
    operator in UserId); the others are left alone and reported. The jobs are changed by JobId in
    one UPDATE that repeats the condition (Status = 'failed'), so a job retried or cancelled by
    someone else meanwhile is reported, never changed twice.
@@ -47,6 +49,7 @@ BEGIN
             Status = 'queued',
             Attempts = 0,
             AvailableAt = @Now,
+            Delayed = 0,
             CompletedAt = NULL,
             RequestId = COALESCE(@RequestId, RequestId),
             UpdatedAt = @Now

@@ -123,7 +123,7 @@ def test_every_audit_row_records_the_login_and_the_procedure_that_wrote_it(
 
 
 def test_the_cleanup_appends_one_final_row_per_step_and_never_updates_an_audit_row(
-    songsdb_database: Settings, songsdb_ops: SongsDatabase, songsdb_settings: dict[str, Settings]
+    songsdb_database: Settings, songsdb_retention: SongsDatabase, songsdb_settings: dict[str, Settings]
 ) -> None:
     song = str(uuid.uuid4())
     query(
@@ -146,7 +146,7 @@ def test_the_cleanup_appends_one_final_row_per_step_and_never_updates_an_audit_r
         "BEGIN THROW 50002, N'audit rows are append-only', 1; END;",
     )
     try:
-        report = songsdb_ops.cleanup_old_data(30, batch_size=1, request_id="req-append")
+        report = songsdb_retention.cleanup_old_data(30, batch_size=1, request_id="req-append")  # the cleanup's login (0047)
     finally:
         query(songsdb_database, "DROP TRIGGER dbo.AuditLogIsAppendOnly;")
     assert report["dbo.ProcessingJobs"] == 3 and report.finished
@@ -159,8 +159,8 @@ def test_the_cleanup_appends_one_final_row_per_step_and_never_updates_an_audit_r
     assert [s["step"] for s in steps] == ["jobs", "songs", "audit"]
     assert (steps[0]["processingJobs"], steps[0]["batches"], steps[0]["finished"]) == (3, 3, True)
     assert (steps[1]["songs"], steps[2]["auditLog"]) == (1, 1)
-    ops_login = login_of(songsdb_settings["ops"])
-    assert {(str(r[3]), str(r[4]).lower()) for r in rows} == {(ops_login, "dbo.sp_cleanupolddata")}
+    retention_login = login_of(songsdb_settings["retention"])
+    assert {(str(r[3]), str(r[4]).lower()) for r in rows} == {(retention_login, "dbo.sp_cleanupolddata")}
 
 
 def test_a_cleanup_stopped_by_an_error_has_recorded_what_its_committed_batches_deleted(

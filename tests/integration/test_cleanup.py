@@ -129,6 +129,24 @@ def test_each_step_writes_one_audit_row_with_its_counts(migrated: Settings) -> N
     assert '"transcriptions":1' in songs  # the song's job-less results are recorded with it
 
 
+def test_the_jobs_steps_audit_row_counts_the_attempts_it_deleted(migrated: Settings) -> None:
+    """The DBA review's m3: the jobs' dbo.JobAttempts rows go with them, and the audit row says how many."""
+    song = add_song(migrated, "failed", 90)
+    jobs = [add_job(migrated, song, "failed", 90), add_job(migrated, song, "completed", 90)]
+    for attempt, job in enumerate([jobs[0], jobs[0], jobs[1]], start=1):
+        query(
+            migrated,
+            "INSERT INTO dbo.JobAttempts (JobId, Attempt, ClaimToken, WorkerId, ClaimedAt, EndedAt, Outcome) "
+            "VALUES (?, ?, NEWID(), N'gpu-1', DATEADD(DAY, -90, SYSUTCDATETIME()), DATEADD(DAY, -90, SYSUTCDATETIME()), 'failed');",
+            job, attempt,
+        )
+    query(migrated, "EXEC dbo.sp_CleanupOldData @DaysToKeep = 30, @BatchSize = 1, @RequestId = N'req-cleanup-attempts';")
+    assert count(migrated, "JobAttempts") == 0 and count(migrated, "ProcessingJobs") == 0
+    rows = query(migrated, "SELECT Details FROM dbo.AuditLog WHERE RequestId = N'req-cleanup-attempts' ORDER BY Id;")
+    [jobs_row] = [str(r[0]) for r in rows if '"step":"jobs"' in str(r[0])]
+    assert '"processingJobs":2' in jobs_row and '"jobAttempts":3' in jobs_row
+
+
 def test_a_dry_run_counts_what_a_run_deletes_and_deletes_nothing(migrated: Settings) -> None:
     song = add_song(migrated, "completed", 90)
     add_job(migrated, song, "completed", 90)

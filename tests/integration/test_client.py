@@ -102,6 +102,22 @@ def test_delete_song_takes_its_jobs_and_results_along_and_is_audited(db: SongsDa
         db.delete_song(song_id)
 
 
+def test_delete_songs_audit_row_counts_the_job_attempts_it_deleted(db: SongsDatabase) -> None:
+    """The DBA review's m3: the song's jobs' attempts (dbo.JobAttempts) are counted in its 'deleted' row."""
+    model = f"m-{uuid.uuid4().hex[:10]}"
+    song_id = db.create_song(new_file_id(), "a.mp3")
+    job_id = db.create_job(song_id, model, "separation", max_attempts=3)
+    first = db.claim_next_job("gpu-1", model_names=[model])
+    assert first is not None and first.id == job_id
+    db.fail_job(job_id, first.claim_token, "out of memory", retry_delay_seconds=0)  # requeued: a second attempt follows
+    second = db.claim_next_job("gpu-2", model_names=[model])
+    assert second is not None and second.id == job_id
+    db.delete_song(song_id, request_id="req-delete-attempts")
+    [entry] = db.get_audit_trail(request_id="req-delete-attempts")
+    assert (entry.entity_type, entry.action) == ("song", "deleted")
+    assert entry.details is not None and entry.details["jobAttempts"] == 2 and entry.details["processingJobs"] == 1
+
+
 def test_jobs_move_through_their_state_machine(db: SongsDatabase) -> None:
     song_id = db.create_song(new_file_id(), "a.mp3")
     job_id = db.create_job(song_id, "demucs", "separation", request_id="req-job")

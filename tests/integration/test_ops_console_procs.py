@@ -246,3 +246,46 @@ def test_a_selection_is_cancelled_in_one_call_final_jobs_are_left_alone(
     }
     with pytest.raises(InvalidStatusTransition):
         songsdb_worker.heartbeat(running, claimed.claim_token, progress=10)
+
+
+def test_a_delayed_job_failed_then_retried_by_retry_jobs_is_in_the_claim_indexes_and_claimable_at_once(
+    songsdb_web: SongsDatabase, songsdb_worker: SongsDatabase, songsdb_ops: SongsDatabase, songsdb_database
+) -> None:
+    """The DBA review's m1: ops.RetryJobs set Delayed = 0 as ops.RetryJob does."""
+    from .helpers import scalar
+
+    mine = model()
+    job_id = songsdb_web.create_job(song(songsdb_web), mine, "separation", max_attempts=3)
+    claimed = songsdb_worker.claim_next_job("gpu-1", model_names=[mine])
+    assert claimed is not None and claimed.id == job_id
+    waiting = songsdb_worker.fail_job(job_id, claimed.claim_token, "busy", retry_delay_seconds=3600)
+    assert waiting.status == "queued"  # requeued behind a back-off of an hour: delayed
+    assert songsdb_web.update_job_status(job_id, "failed", error_message="given up").status == "failed"
+    assert [o.outcome for o in songsdb_ops.retry_jobs([job_id])] == ["retried"]
+    delayed = "SELECT CAST(Delayed AS int) FROM dbo.ProcessingJobs WHERE JobId = ?;"
+    assert scalar(songsdb_database, delayed, str(job_id)) == 0  # in IX_ProcessingJobs_ClaimReady at once
+    again = songsdb_worker.claim_next_job("gpu-2", model_names=[mine])
+    assert again is not None and again.id == job_id
+
+
+def test_cancelling_a_running_job_ends_its_worker_attempt_as_cancelled_one_job_or_a_selection(
+    songsdb_web: SongsDatabase, songsdb_worker: SongsDatabase, songsdb_ops: SongsDatabase, songsdb_database
+) -> None:
+    """The DBA review's m2: ops.CancelJob and ops.CancelJobs end the attempt with the job, not leave it open."""
+    from .helpers import query
+
+    mine = model()
+    jobs = [songsdb_web.create_job(song(songsdb_web), mine, "chroma") for _ in range(2)]
+    claims = [songsdb_worker.claim_next_job(f"gpu-{n}", model_names=[mine]) for n in range(2)]
+    assert all(c is not None for c in claims) and {c.id for c in claims if c} == set(jobs)
+    songsdb_ops.cancel_job_by_operator(jobs[0], user_id="alice")
+    assert [o.outcome for o in songsdb_ops.cancel_jobs([jobs[1]], user_id="bob")] == ["cancelled"]
+    rows = query(
+        songsdb_database,
+        "SELECT JobId, Outcome, CASE WHEN EndedAt IS NULL THEN 0 ELSE 1 END FROM dbo.JobAttempts WHERE JobId IN (?, ?);",
+        str(jobs[0]), str(jobs[1]),
+    )
+    assert sorted((str(r[0]).lower(), r[1], r[2]) for r in rows) == sorted((str(j), "cancelled", 1) for j in jobs)
+    claim = next(c for c in claims if c and c.id == jobs[0])
+    with pytest.raises(InvalidStatusTransition):  # its worker is told on its next call, as before
+        songsdb_worker.heartbeat(jobs[0], claim.claim_token, progress=50)

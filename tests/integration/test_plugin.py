@@ -47,7 +47,7 @@ def test_each_role_client_signs_in_as_its_own_login(
     songsdb_settings: dict[str, Settings], songsdb_server: Settings,
 ) -> None:
     logins = {role: settings.user for role, settings in songsdb_settings.items()}
-    assert set(logins) == {"web", "worker", "ops"} and len(set(logins.values())) == 3
+    assert set(logins) == {"web", "worker", "ops", "retention"} and len(set(logins.values())) == 4
     assert all(login and login.startswith("songsdb_t") and login.endswith(role) for role, login in logins.items())
     assert songsdb_web.create_song("file-roles", "a.mp3")
     assert songsdb_worker.claim_next_job("gpu-1", model_names=["none"]) is None
@@ -56,6 +56,17 @@ def test_each_role_client_signs_in_as_its_own_login(
         songsdb_web.job_summary()
     with pytest.raises(PermissionDenied):
         songsdb_ops.create_song("file-ops", "a.mp3")
+
+
+def test_the_retention_fixture_signs_in_as_a_login_that_runs_the_cleanup_and_nothing_else(
+    songsdb_retention: SongsDatabase, songsdb_settings: dict[str, Settings]
+) -> None:
+    assert songsdb_retention.role == "retention" and songsdb_settings["retention"].user == songsdb_retention.settings.user
+    assert songsdb_retention.cleanup_old_data(30, dry_run=True).dry_run is True
+    with pytest.raises(PermissionDenied):
+        songsdb_retention.job_summary()
+    with pytest.raises(PermissionDenied):
+        songsdb_retention.create_song("file-retention", "a.mp3")
 
 
 def test_the_typed_role_client_fixtures_sign_in_as_the_same_logins(

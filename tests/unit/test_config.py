@@ -129,6 +129,19 @@ def test_a_role_without_login_settings_of_its_own_uses_the_whole_web_login(role:
     assert settings.connection_string == env["SONGSDB_CONNECTION_STRING"]
 
 
+def test_the_retention_role_without_login_settings_of_its_own_uses_the_whole_operations_login() -> None:
+    """The cleanup ran as the operations login before songsdb_retention (0047): such a deployment keeps cleaning up."""
+    env = {**WEB, "SONGSDB_OPS_USER": "ops_login", "SONGSDB_OPS_PASSWORD": "OpsPass#2"}
+    settings = load_settings(env=env, env_file=None, role="retention")
+    assert (settings.user, settings.password) == ("ops_login", "OpsPass#2")
+    own = {**env, "SONGSDB_RETENTION_USER": "retention_login", "SONGSDB_RETENTION_PASSWORD": "Keep#Pass=5"}
+    settings = load_settings(env=own, env_file=None, role="retention")
+    assert (settings.user, settings.password) == ("retention_login", "Keep#Pass=5")
+    assert (load_settings(env=WEB, env_file=None, role="retention").user) == "web_login"  # neither: the web's, as every role
+    with pytest.raises(ConfigurationError, match="SONGSDB_RETENTION_PASSWORD is missing"):
+        load_settings(env={**env, "SONGSDB_RETENTION_USER": "retention_login"}, env_file=None, role="retention")
+
+
 def test_a_roles_own_user_and_password_are_never_overruled_by_the_web_connection_string() -> None:
     env = {
         "SONGSDB_CONNECTION_STRING": "DRIVER={FreeTDS};SERVER=db;UID=web_login;PWD=WebPass#1;",

@@ -100,6 +100,7 @@ def creds() -> LocalCredentials:
             "web": ("songsdb_web_login", "App'Pass#1"),
             "worker": ("songsdb_worker_login", "Work#Pass=3"),
             "ops": ("songsdb_ops_login", "Ops Pass 4"),
+            "retention": ("songsdb_retention_login", "Keep Pass 5"),
         },
         "sa",
         "Sa$Pass=2",
@@ -115,7 +116,8 @@ def test_the_env_file_is_private_and_keeps_each_role_and_the_admin_apart(tmp_pat
     text = path.read_text()
     assert text.index("# --- web service") < text.index("SONGSDB_USER=") < text.index("# --- GPU workers")
     assert text.index("# --- GPU workers") < text.index("SONGSDB_WORKER_USER=") < text.index("# --- operations")
-    assert text.index("# --- operations") < text.index("SONGSDB_OPS_USER=") < text.index("# --- administrator")
+    assert text.index("# --- operations") < text.index("SONGSDB_OPS_USER=") < text.index("# --- retention")
+    assert text.index("# --- retention") < text.index("SONGSDB_RETENTION_USER=") < text.index("# --- administrator")
     assert text.index("# --- administrator") < text.index("SONGSDB_ADMIN_USER=")
     values = read_env_file(path)
     assert values["SONGSDB_PASSWORD"] == "App'Pass#1" and values["SONGSDB_ADMIN_PASSWORD"] == "Sa$Pass=2"
@@ -135,6 +137,8 @@ def test_each_role_reads_its_own_login_from_the_env_file(tmp_path: Path) -> None
     assert (worker.user, worker.password, worker.port) == ("songsdb_worker_login", "Work#Pass=3", 1433)
     ops = load_settings(env={}, env_file=path, role="ops")
     assert (ops.user, ops.password) == ("songsdb_ops_login", "Ops Pass 4")
+    retention = load_settings(env={}, env_file=path, role="retention")
+    assert (retention.user, retention.password) == ("songsdb_retention_login", "Keep Pass 5")
 
 
 def test_gitignore_gets_the_env_file_once(tmp_path: Path) -> None:

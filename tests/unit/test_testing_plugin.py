@@ -90,7 +90,7 @@ def test_the_projects_own_tests_load_the_plugin_exactly_once(autoload: str) -> N
     )
     assert result.returncode == 0, result.stdout + result.stderr
     for name in (
-        "songsdb_web", "songsdb_worker", "songsdb_ops", "songsdb_web_client", "songsdb_worker_client",
+        "songsdb_web", "songsdb_worker", "songsdb_ops", "songsdb_retention", "songsdb_web_client", "songsdb_worker_client",
         "songsdb_ops_client", "songsdb_database", "migrated", "fresh_database",
     ):
         assert name in result.stdout
