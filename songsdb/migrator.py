@@ -126,7 +126,8 @@ def refusal(item: RenderedScript, error: BaseException) -> str | None:
 
     A refusal is: a script that is a maintenance step (:data:`songsdb.migrations.MAINTENANCE_STEPS`
     or the ``-- songsdb:maintenance-step`` header line), failing with RAISERROR's message number
-    50000 whose text opens with that script's own number (``0045: ...``). Anything else (a lock
+    50000 whose text opens with that script's own number (``0045: ...``) and names the maintenance
+    window it needs ("in a maintenance window run ..."). Anything else (a lock
     timeout, a server error, another script's message) is a failure.
     """
     if not item.script.maintenance_step or native_error_number(error) != _RAISERROR_NUMBER:
@@ -135,7 +136,9 @@ def refusal(item: RenderedScript, error: BaseException) -> str | None:
     match = _REFUSAL.match(message)
     if match is None or int(match.group("version")) != item.script.version:
         return None
-    return message
+    # and it names the window: 0043's other message ("... deploy again so that 0042 numbers them") is a
+    # failure to deploy again, not a step for the DBA's runbook
+    return message if "maintenance window" in message.lower() else None
 
 
 @dataclass(frozen=True)
