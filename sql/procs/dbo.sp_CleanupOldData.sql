@@ -395,5 +395,8 @@ GO
 -- above keeps the grants on SQL Server, and they are made again anyway
 GRANT EXECUTE ON dbo.sp_CleanupOldData TO songsdb_ops;
 GO
-GRANT EXECUTE ON dbo.sp_CleanupOldData TO songsdb_retention;
+-- only once the role exists: a deploy stopped at a maintenance step (0045) applies this file before 0047
+-- makes songsdb_retention, and 0047 then grants it what this file would have
+IF DATABASE_PRINCIPAL_ID(N'songsdb_retention') IS NOT NULL
+    EXEC (N'GRANT EXECUTE ON dbo.sp_CleanupOldData TO songsdb_retention;');
 GO

@@ -32,6 +32,8 @@ BEGIN
         @RequestId = @RequestId;
 END;
 GO
--- the retention role runs the cleanup through this door (0047); ops has it through EXECUTE on schema ops
-GRANT EXECUTE ON ops.CleanupOldData TO songsdb_retention;
+-- the retention role runs the cleanup through this door (0047); ops has it through EXECUTE on schema ops.
+-- Only once the role exists (a deploy stopped at 0045 applies this file before 0047; 0047 grants it then)
+IF DATABASE_PRINCIPAL_ID(N'songsdb_retention') IS NOT NULL
+    EXEC (N'GRANT EXECUTE ON ops.CleanupOldData TO songsdb_retention;');
 GO

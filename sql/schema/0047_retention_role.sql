@@ -24,6 +24,14 @@
    cut (0048 takes the cleanup's rights from songsdb_ops). */
 CREATE ROLE songsdb_retention;
 GO
+-- the cleanup's two doors, where they exist already (an upgrade: a deploy stopped at 0045 applied this
+-- release's procedures before this script made the role); on a new database the procedure files grant it
+IF OBJECT_ID(N'dbo.sp_CleanupOldData', N'P') IS NOT NULL
+    EXEC (N'GRANT EXECUTE ON dbo.sp_CleanupOldData TO songsdb_retention;');
+GO
+IF OBJECT_ID(N'ops.CleanupOldData', N'P') IS NOT NULL
+    EXEC (N'GRANT EXECUTE ON ops.CleanupOldData TO songsdb_retention;');
+GO
 {% if engine == "babelfish" %}
 GRANT EXECUTE ON SCHEMA::core TO songsdb_retention;
 GO

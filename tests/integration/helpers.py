@@ -93,3 +93,22 @@ def through(settings: Settings, port: int) -> Settings:
     else:
         pairs[server_key] = f"127.0.0.1,{port}"
     return replace(settings, connection_string=format_connection_string(pairs))
+
+
+def profiled(cursor: Any, call: str) -> str:
+    """The plans of every statement ``call`` ran on ``cursor``'s session, as one text (Babelfish's
+    statistics profile: each statement's plan with its actual rows and times). The profile is
+    switched off again, so a pooled session goes back as it came."""
+    cursor.execute("SET BABELFISH_STATISTICS PROFILE ON;")
+    try:
+        cursor.execute(call)
+        lines: list[str] = []
+        while True:
+            if cursor.description is not None:
+                rows = cursor.fetchall()
+                if cursor.description[0][0].upper().startswith("QUERY PLAN"):
+                    lines.extend(str(r[0]) for r in rows)
+            if not cursor.nextset():
+                return "\n".join(lines)
+    finally:
+        cursor.execute("SET BABELFISH_STATISTICS PROFILE OFF;")

@@ -20,7 +20,7 @@ from songsdb.config import Settings
 from songsdb.database import SongsDatabase
 
 from .conftest import DatabaseFactory
-from .helpers import query, scalar
+from .helpers import profiled, query, scalar
 from .test_long_lived_plans import NUMBERS
 from .test_page_reads import NODE, big_reads
 
@@ -50,19 +50,7 @@ def session_plans(db: SongsDatabase, call: str) -> str:
     the session every earlier call of this client used, with the client's session set-up)."""
     conn = db._pool.acquire()
     try:
-        cursor = conn.raw.cursor()
-        cursor.execute("SET BABELFISH_STATISTICS PROFILE ON;")
-        cursor.execute(call)
-        lines: list[str] = []
-        while True:
-            if cursor.description is not None:
-                rows = cursor.fetchall()
-                if cursor.description[0][0].upper().startswith("QUERY PLAN"):
-                    lines.extend(str(r[0]) for r in rows)
-            if not cursor.nextset():
-                break
-        cursor.execute("SET BABELFISH_STATISTICS PROFILE OFF;")
-        return "\n".join(lines)
+        return profiled(conn.raw.cursor(), call)
     finally:
         db._pool.release(conn)
 

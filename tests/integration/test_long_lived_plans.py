@@ -16,7 +16,7 @@ import pytest
 from songsdb.config import Settings
 from songsdb.database import SongsDatabase
 
-from .helpers import query, scalar
+from .helpers import profiled, query, scalar
 
 DIGITS = "(VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9))"
 NUMBERS = " CROSS JOIN ".join(f"{DIGITS} AS d{i} (n)" for i in range(5))  # up to 100,000 rows
@@ -35,19 +35,7 @@ def session_plan(db: SongsDatabase, song_id: uuid.UUID) -> str:
     """The plans of api.GetSong's statements as the pooled connection's session runs it (Babelfish)."""
     conn = db._pool.acquire()  # pool_size=1: the session every call of this client used
     try:
-        cursor = conn.raw.cursor()
-        cursor.execute("SET BABELFISH_STATISTICS PROFILE ON;")
-        cursor.execute("EXEC api.GetSong @SongId = ?;", str(song_id))
-        lines: list[str] = []
-        while True:
-            if cursor.description is not None:
-                rows = cursor.fetchall()
-                if cursor.description[0][0].upper().startswith("QUERY PLAN"):
-                    lines.extend(str(r[0]) for r in rows)
-            if not cursor.nextset():
-                break
-        cursor.execute("SET BABELFISH_STATISTICS PROFILE OFF;")
-        return "\n".join(lines)
+        return profiled(conn.raw.cursor(), f"EXEC api.GetSong @SongId = '{song_id}';")
     finally:
         db._pool.release(conn)
 

@@ -18,7 +18,7 @@ import pytest
 from songsdb.config import Settings
 
 from .conftest import DatabaseFactory
-from .helpers import query, scalar
+from .helpers import profiled, query, scalar
 from .test_long_lived_plans import NUMBERS
 
 ROWS = 20_000
@@ -64,23 +64,12 @@ def loaded(engine: str, databases: DatabaseFactory) -> Settings:
 
 
 def plans(settings: Settings, call: str) -> str:
-    """The plans of every statement ``call`` ran (Babelfish's statistics profile), as one text."""
+    """The plans of every statement ``call`` ran on a new session, as one text."""
     import pyodbc
 
     conn = pyodbc.connect(settings.odbc(), autocommit=True, timeout=30)
     try:
-        cursor = conn.cursor()
-        cursor.execute("SET BABELFISH_STATISTICS PROFILE ON;")
-        cursor.execute(call)
-        lines: list[str] = []
-        while True:
-            if cursor.description is not None:
-                rows = cursor.fetchall()
-                if cursor.description[0][0].upper().startswith("QUERY PLAN"):
-                    lines.extend(str(r[0]) for r in rows)
-            if not cursor.nextset():
-                break
-        return "\n".join(lines)
+        return profiled(conn.cursor(), call)
     finally:
         conn.close()
 
