@@ -358,12 +358,16 @@ class Executor:
             if verdict.wait:
                 self._wait(attempt, failure, procedure)
 
+    def _limit(self) -> int:
+        """This client's time limit for a call, in seconds: its own (``with_timeout``), else the settings'."""
+        return self.settings.query_timeout if self._timeout is None else self._timeout
+
     def _past_limit(self, exc: BaseException, procedure: str, elapsed: float) -> _Verdict | None:
         """A read whose attempt ran its whole time limit is not tried again: its caller's deadline has
         passed. FreeTDS, when the server does not acknowledge the cancel of a timed-out call, reports a
         lost connection (08S01) rather than a timeout; the read would otherwise be sent again on a new
         connection and answered long after the limit the caller set."""
-        limit = self.settings.query_timeout if self._timeout is None else self._timeout
+        limit = self._limit()
         if not limit or elapsed < limit or not is_connection_lost(exc):
             return None
         return _Verdict(QueryTimeout(
@@ -387,7 +391,7 @@ class Executor:
         broken = is_connection_lost(exc) or is_timeout(exc)
         if self.retry.should_retry(exc, attempt, write=write, in_transaction=in_transaction):
             return _Verdict(None, broken, wait=True)
-        limit = self.settings.query_timeout if self._timeout is None else self._timeout
+        limit = self._limit()
         mapped = _songsdb_error(exc, procedure, write=write, timeout=limit)
         if type(mapped) is DatabaseError and not broken and not _alive(conn):
             # an error the driver could not name, on a session that is gone (a server restart
