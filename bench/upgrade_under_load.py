@@ -310,6 +310,8 @@ def migrate_under_load(settings: Settings, recorder: Recorder) -> Migration:
             "window_s": round(end - start, 3) if end > start else None,
             "calls": {op: {k: v[k] for k in ("calls", "failed", "p99_ms", "max_ms", "failures")} for op, v in by_op.items()},
         })
+    if error is not None:  # a refusal or a failure raised before migrate() could say what it applied
+        applied = [row["script"] for row in scripts if row["success"]]
     return Migration(started, ended, applied, stopped_at, error, scripts)
 
 
