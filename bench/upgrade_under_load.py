@@ -254,10 +254,10 @@ class TimedMigrator(Migrator):
         super().__init__(settings)
         self.windows: list[tuple[str, float, float]] = []
 
-    def _apply(self, conn: Any, item: Any) -> str | None:
+    def _apply(self, conn: Any, item: Any, engine: str, clock: Any) -> str | None:
         started = time.monotonic()
         try:
-            return super()._apply(conn, item)  # a maintenance step's refusal is its message: the migrator stops on it
+            return super()._apply(conn, item, engine, clock)  # a maintenance step's refusal is its message: the migrator stops on it
         finally:
             self.windows.append((str(item.name), started, time.monotonic()))
 

@@ -142,26 +142,25 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_script(args: argparse.Namespace) -> int:
-    from songsdb.migrations import build_deployment_script
     from songsdb.migrator import Migrator
 
     migrator = Migrator(_settings(args, admin=True))
-    if args.pending:
-        engine, states = migrator.status()
-        todo = {s.name for s in states if s.will_apply}
-        items = [i for i in migrator.rendered(engine) if i.name in todo]
-    else:
-        engine = args.engine
-        items = migrator.rendered(engine)
-    text = build_deployment_script(items, engine, create_database=args.create_database)
+    text, engine, items = migrator.script(None if args.pending else args.engine, create_database=args.create_database)
     if args.output == "-":
         sys.stdout.write(text)
     else:
         Path(args.output).write_text(text, encoding="utf-8")
         target = "" if args.create_database else f"-d {migrator.settings.target_database} "
+        step = next((i.name for i in items if i.script.maintenance_step), None) if args.pending else None
+        then = (
+            f"; it holds {step}, a maintenance-window step, after this release's procedures: if the step refuses, "
+            f"sqlcmd stops there (exit code 1); do it in a window, then run {command('script', '--pending')} again"
+            if step
+            else ""
+        )
         print(
             f"wrote {len(items)} script(s) for {engine} to {args.output}; review it, then run: "
-            f"sqlcmd -b -I {target}-i {args.output}"
+            f"sqlcmd -b -I {target}-i {args.output}{then}"
         )
     return 0
 
@@ -586,7 +585,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "script":
             sub_parser.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")
             group = sub_parser.add_mutually_exclusive_group()
-            group.add_argument("--pending", action="store_true", help="only what the server still needs (connects)")
+            group.add_argument(
+                "--pending", action="store_true",
+                help="only what the server still needs (connects); its views, functions and procedures come before a "
+                "pending maintenance-window step, so a step that refuses leaves them in place",
+            )
             group.add_argument("--all", action="store_true", help="everything, from an empty database (default; offline)")
             sub_parser.add_argument("--engine", choices=("sqlserver", "babelfish"), default="sqlserver", help="target engine for --all")
             sub_parser.add_argument(

@@ -44,14 +44,17 @@ patterns, small enough to read):
   lint-ok saying so).
 * What a default costs is judged by name: ``NEWID``, ``NEWSEQUENTIALID``, ``RAND``,
   ``CRYPT_GEN_RANDOM`` and user functions (``schema.fn(...)``) are not runtime constants; literals
-  and ``SYSUTCDATETIME()``-like functions are. Not seen: LOB, CLR and ``sql_variant`` columns (added
-  NOT NULL they rewrite every row even with a constant default), ``IDENTITY`` and ``PERSISTED``
+  and ``SYSUTCDATETIME()``-like functions are. A LOB column (``varchar(max)``, ``nvarchar(max)``,
+  ``varbinary(max)``, ``xml``, ``text``, ``ntext``, ``image``, ``geography``, ``geometry``,
+  ``hierarchyid``) added NOT NULL or WITH VALUES with a default is written into every row on every
+  edition, guarded or not. Not seen: CLR and ``sql_variant`` columns, ``IDENTITY`` and ``PERSISTED``
   computed columns added to an existing table (each fills every row), dropping a clustered
   primary key (rewrites the table as a heap), ``SELECT ... INTO`` as creating a table, and tables
   that are small enough not to matter (say so in a lint-ok).
 * The edition is seen only where a statement sits in an ``IF`` whose every ``OR``-ed part compares
-  ``SERVERPROPERTY('EngineEdition')`` with 3, 5 or 8 (``= 3``, ``IN (5, 8)``), found by reading back
-  over ``BEGIN ... END`` blocks and ``;``: a column added ``NOT NULL`` (or ``WITH VALUES``) with a
+  ``SERVERPROPERTY('EngineEdition')`` with 3, 5 or 8 (``= 3``, ``IN (5, 8)``; not negated: ``NOT``,
+  ``<>`` and ``NOT IN`` let the other editions through), found by reading back over ``BEGIN ... END``
+  blocks and ``;`` (a statement after an ``IF``'s ``BEGIN ... END`` is not in it): a column added ``NOT NULL`` (or ``WITH VALUES``) with a
   constant default outside one is a finding (written into every row on Standard and Express); an
   edition held in a variable is not recognised (say so in a lint-ok).
 * Also not seen: data changes (a large ``UPDATE`` backfill in the script's transaction), ``sp_rename`` (a
@@ -93,6 +96,10 @@ RULES: Mapping[str, str] = {
     "add-column-not-null-nonconstant-default": "a NOT NULL column with a non-constant default (or none) rewrites every row (or fails)",
     "add-column-not-null-default-off-enterprise": (
         "a NOT NULL (or WITH VALUES) column with a constant default rewrites every row under Sch-M on Standard and Express"
+    ),
+    "add-lob-column-with-default": (
+        "a NOT NULL (or WITH VALUES) varchar(max), nvarchar(max), varbinary(max), xml or other LOB column with a default "
+        "writes it into every row under Sch-M on every edition, Enterprise and Azure SQL included"
     ),
     "drop-called-object": "a procedure, view or function dropped while code still calls it, or before its replacement exists",
     "drop-table": "a contract step: the table's data and every reader of it are gone",
@@ -396,8 +403,10 @@ def _enclosing_conditions(before: Sequence[_Token]) -> list[Sequence[_Token] | N
     """The conditions of the IF arms around the statement that follows ``before``, innermost first (None: an ELSE arm).
 
     Read backwards, without a grammar: ``BEGIN ... END`` (and ``CASE ... END``) blocks closed before
-    the statement are skipped; a ``;`` means the statement is not in that ``IF``'s arm, and the
-    search moves out to the ``BEGIN`` of the block around it. Statements without their ``;`` confuse it.
+    the statement are skipped, and a whole ``BEGIN ... END`` block before it, like a ``;``, means the
+    statement is not in that ``IF``'s arm (``IF x BEGIN ... END ALTER TABLE ...``: the arm was the
+    block); the search then moves out to the ``BEGIN`` of the block around it. Statements without
+    their ``;`` confuse it otherwise.
     """
     found: list[Sequence[_Token] | None] = []
     depth = parens = 0
@@ -418,6 +427,8 @@ def _enclosing_conditions(before: Sequence[_Token]) -> list[Sequence[_Token] | N
         elif word in ("BEGIN", "CASE") and not (word == "BEGIN" and following in _NOT_TRANSACTION_BEGIN):
             if depth:
                 depth -= 1
+                if not depth and word == "BEGIN":
+                    closed = True  # a whole BEGIN ... END block before the statement: the arm it is the body of ended
             elif word == "BEGIN":  # the start of the block the statement is in
                 closed, arm_end = False, i
         elif depth:
@@ -433,12 +444,44 @@ def _enclosing_conditions(before: Sequence[_Token]) -> list[Sequence[_Token] | N
     return found
 
 
+# a NOT after one of these is the prefix operator (NOT x = 3), not part of x NOT IN / IS NOT / NOT LIKE
+_BEFORE_PREFIX_NOT = frozenset({"", "(", "AND", "OR", "NOT", "IF", "WHILE", "WHEN"})
+
+
+def _negated(tokens: Sequence[_Token], k: int) -> bool:
+    """True when a prefix ``NOT`` governs the token at ``k``: ``NOT (... IN (3, 5, 8))``, ``NOT x = 3``.
+
+    ``NOT`` binds tighter than ``AND`` and ``OR``: its operand runs to the next ``AND``/``OR`` at its
+    own depth, or to the parenthesis that closes around it.
+    """
+    for n in range(k):
+        before = tokens[n - 1] if n else None
+        if tokens[n].word != "NOT" or (before is not None and (before.word not in _BEFORE_PREFIX_NOT or _is_string(before))):
+            continue
+        depth, end = 0, len(tokens)
+        for m in range(n + 1, len(tokens)):
+            word = tokens[m].word
+            depth += {"(": 1, ")": -1}.get(word, 0)
+            if depth < 0 or (depth == 0 and word in ("AND", "OR")):
+                end = m
+                break
+        if n < k < end:
+            return True
+    return False
+
+
 def _edition_values(tokens: Sequence[_Token]) -> set[int] | None:
-    """The EngineEdition values ``tokens`` (one disjunct of a condition) allow; None if it does not name them."""
+    """The EngineEdition values ``tokens`` (one disjunct of a condition) allow; None if it does not name them.
+
+    None too for a negated comparison (``NOT (... IN (3, 5, 8))``, ``NOT ... = 3``, ``<> 3``, ``NOT IN``):
+    it lets the other editions through.
+    """
     values: set[int] = set()
     for k, token in enumerate(tokens):
         if not (_is_string(token) and token.text.lstrip("Nn").strip("'").lower() == "engineedition"):
             continue
+        if _negated(tokens, k):
+            return None
         j = k + 1
         while j < len(tokens) and tokens[j].word in (")", "AS", "INT"):
             j += 1
@@ -580,7 +623,21 @@ def _add_column(s: _Statement, table: str, item: Sequence[_Token], out: list[_Ra
     at = next(k for k, t in enumerate(item) if t is default) + 1
     expression = _operand(item, at) if at < len(item) else []
     function = _nonconstant_call(expression)
-    if function and (not_null or _has(outside, "WITH", "VALUES")):
+    lob = _lob_type(item)
+    if lob and not function and (not_null or _has(outside, "WITH", "VALUES")) and engine == "sqlserver":
+        out.append((
+            s.line,
+            "add-lob-column-with-default",
+            f"adds {lob} column {column} to {table} filled with its default for every existing row: for varchar(max), "
+            "nvarchar(max), varbinary(max), xml and the other LOB types SQL Server writes the default into every row on "
+            "every edition (the metadata-only NOT NULL column with a constant default is for other types; ALTER TABLE "
+            "(Transact-SQL), \"Adding NOT NULL columns as an online operation\"), a size-of-data update under a Sch-M "
+            f"lock on {table}: no reader, snapshot ones included, and no writer until it ends, and an edition guard does "
+            "not help. Add it NULL without WITH VALUES (existing rows read NULL; the default fills new rows), backfill "
+            "in batches if it needs a value, and make it NOT NULL in a later script if it must be; or say why the table is "
+            "small (lint-ok).",
+        ))
+    elif function and (not_null or _has(outside, "WITH", "VALUES")):
         out.append((
             s.line,
             "add-column-not-null-nonconstant-default",
@@ -605,6 +662,20 @@ def _add_column(s: _Statement, table: str, item: Sequence[_Token], out: list[_Ra
             "AS int) IN (3, 5, 8), and elsewhere add it NULL, backfill it in batches and make it NOT NULL in a later "
             "script (or keep it nullable); or say why the table is small (lint-ok).",
         ))
+
+
+_LOB_TYPES = frozenset({"XML", "TEXT", "NTEXT", "IMAGE", "GEOGRAPHY", "GEOMETRY", "HIERARCHYID"})
+_MAX_TYPES = frozenset({"VARCHAR", "NVARCHAR", "VARBINARY"})
+
+
+def _lob_type(item: Sequence[_Token]) -> str | None:
+    """The column's type as written when it is a LOB type (``nvarchar(max)``, ``xml`` ...), else None."""
+    words = [t.word for t in item[1:5]]
+    if words[:1] and words[0] in _MAX_TYPES and words[1:4] == ["(", "MAX", ")"]:
+        return f"{item[1].text}({item[3].text})"
+    if words[:1] and words[0] in _LOB_TYPES:
+        return item[1].text
+    return None
 
 
 def _dropped_object(shown: str, key: str, repeatable: Sequence[Script]) -> str:

@@ -46,12 +46,15 @@ __all__ = [
     "history_insert",
     "HISTORY_BOOTSTRAP",
     "SESSION_OPTIONS",
+    "session_settings",
+    "record_batch",
     "strip_comments",
     "references",
     "dependency_order",
     "create_database_batches",
     "deployment_guards",
     "build_deployment_script",
+    "pending_order",
     "DDL_LOCK_TIMEOUT_MS",
     "DEADLOCK_PRIORITY",
     "MAINTENANCE_STEPS",
@@ -109,7 +112,35 @@ SESSION_OPTIONS = (
     "SET NUMERIC_ROUNDABORT OFF;\n"
 )
 
-# Run before anything else, by `migrate` and at the top of every `script`.
+
+def session_settings(engine: str | None, lock_timeout_ms: int = DDL_LOCK_TIMEOUT_MS) -> str:
+    """Every setting a deployment's session runs under: the one list, for ``migrate`` and the DBA script.
+
+    A script may change any of them (``SET LOCK_TIMEOUT -1``, ``SET XACT_ABORT OFF``, ``SET
+    IMPLICIT_TRANSACTIONS ON``, another isolation level ...), and what it sets outlives it on the
+    session: the migrator therefore sends this text before every try of every script, and again
+    before each script's history row (:func:`record_batch`); the DBA script opens with it and repeats
+    it before every script. :data:`SESSION_OPTIONS` (how objects are created), ``NOCOUNT``,
+    ``XACT_ABORT`` (an error rolls the script back), ``IMPLICIT_TRANSACTIONS OFF`` (the history row
+    commits with the script, never in a transaction nobody commits), read committed, the lock
+    timeout (:data:`DDL_LOCK_TIMEOUT_MS`) and, on SQL Server, :data:`DEADLOCK_PRIORITY`
+    (``engine`` None, before the engine is known: not yet).
+    """
+    return (
+        SESSION_OPTIONS
+        + "SET NOCOUNT ON;\n"
+        "SET XACT_ABORT ON;\n"
+        "SET IMPLICIT_TRANSACTIONS OFF;\n"
+        "SET TRANSACTION ISOLATION LEVEL READ COMMITTED;\n"
+        f"SET LOCK_TIMEOUT {int(lock_timeout_ms)};\n"
+        + (deadlock_priority(engine) if engine else "")
+    )
+
+# Run before anything else, by `migrate` and at the top of every `script`. The history is the
+# migrator's own table, made and evolved here (never by a versioned script: it must exist before the
+# first one runs): Attempts (how many tries the row's run took; NULL in rows written before it, and
+# for a baseline) is added, nullable, to a history made by an earlier release, a metadata-only
+# change, before this deploy writes its first row.
 HISTORY_BOOTSTRAP = """\
 IF SCHEMA_ID(N'deploy') IS NULL
     EXEC (N'CREATE SCHEMA deploy AUTHORIZATION dbo;');
@@ -130,11 +161,15 @@ BEGIN
         DurationMs int NULL,
         Success bit NOT NULL,
         Note nvarchar(400) NULL,
+        Attempts int NULL,
         CONSTRAINT PK_SchemaHistory PRIMARY KEY (Id),
         CONSTRAINT CK_SchemaHistory_Kind CHECK (Kind IN ('versioned', 'repeatable'))
     );
     CREATE INDEX IX_SchemaHistory_ScriptName ON deploy.SchemaHistory (ScriptName, Id);
 END;
+GO
+IF COL_LENGTH(N'deploy.SchemaHistory', N'Attempts') IS NULL
+    ALTER TABLE deploy.SchemaHistory ADD Attempts int NULL;
 """
 
 
@@ -415,15 +450,49 @@ def _literal(value: str | None) -> str:
 
 
 def history_insert(
-    item: RenderedScript, success: bool, duration_ms: int | None = None, note: str | None = None
+    item: RenderedScript,
+    success: bool,
+    duration_ms: int | None = None,
+    note: str | None = None,
+    attempts: int | None = None,
 ) -> str:
-    """The statement that records ``item`` in deploy.SchemaHistory (values are literals, for the DBA script)."""
+    """The statement that records ``item`` in deploy.SchemaHistory (values are literals, for the DBA script).
+
+    ``attempts``: how many tries the run took (None leaves the column out: a baseline, which runs nothing).
+    """
     version = "NULL" if item.script.version is None else str(item.script.version)
     duration = "NULL" if duration_ms is None else str(int(duration_ms))
+    columns, tries = ("DurationMs, Attempts", f"{duration}, {int(attempts)}") if attempts is not None else ("DurationMs", duration)
     return (
-        "INSERT INTO deploy.SchemaHistory (ScriptName, Kind, Version, Checksum, DurationMs, Success, Note)\n"
+        f"INSERT INTO deploy.SchemaHistory (ScriptName, Kind, Version, Checksum, {columns}, Success, Note)\n"
         f"VALUES ({_literal(item.name)}, '{item.script.kind}', {version}, '{item.checksum}', "
-        f"{duration}, {1 if success else 0}, {_literal(note)});\n"
+        f"{tries}, {1 if success else 0}, {_literal(note)});\n"
+    )
+
+
+def record_batch(item: RenderedScript, insert: str, engine: str | None, lock_timeout_ms: int = DDL_LOCK_TIMEOUT_MS) -> str:
+    """The batch that ends a script: its settings again, a check that it left no transaction open, ``insert``, COMMIT.
+
+    The same batch in ``migrate`` (inside the retry: a lock lost on deploy.SchemaHistory or a failed
+    COMMIT rolls the script back like a failure in its body) and in the DBA script. The settings come
+    first so that what the script set (a lock timeout of -1, IMPLICIT_TRANSACTIONS ON) does not
+    decide how its row is written; a script that left a transaction open (a BEGIN TRANSACTION without
+    its COMMIT, or IMPLICIT_TRANSACTIONS ON in a script without one) fails here, and its work is rolled
+    back rather than committed with the row, or left for nobody to commit.
+    """
+    expected = 1 if item.script.transactional else 0
+    shown = item.name.replace("'", "''")
+    return (
+        session_settings(engine, lock_timeout_ms)
+        + f"IF @@TRANCOUNT <> {expected}\n"
+        "BEGIN\n"
+        f"    DECLARE @Open int = @@TRANCOUNT - {expected};\n"
+        f"    RAISERROR (N'songsdb: {shown} left %d transaction(s) open (one it began and did not commit, or "
+        "IMPLICIT_TRANSACTIONS ON): a script must commit what it begins. It is rolled back and not recorded.', 16, 1, @Open);\n"
+        "    RETURN;\n"
+        "END;\n"
+        + insert
+        + ("COMMIT TRANSACTION;\n" if item.script.transactional else "")
     )
 
 
@@ -576,32 +645,39 @@ def build_deployment_script(
     engine: str,
     generated_at: datetime | None = None,
     create_database: str | None = None,
+    pending: bool = False,
 ) -> str:
-    """One sqlcmd file: exactly the batches ``migrate`` runs for ``items``, in order, behind guard rails.
+    """One sqlcmd file: exactly the batches ``migrate`` runs for ``items``, behind guard rails.
 
     In order: ``:on error exit`` (line 1: sqlcmd stops at the first error even without ``-b``); the
-    session options SQL Server needs (:data:`SESSION_OPTIONS`, so plain ``sqlcmd -d <database> -i
-    <file>``, with QUOTED_IDENTIFIER OFF by default, creates every object with the right settings),
-    ``XACT_ABORT``, a lock timeout of :data:`DDL_LOCK_TIMEOUT_MS` and (SQL Server) a low deadlock
-    priority (:data:`DEADLOCK_PRIORITY`); a check that the client ran
-    that first batch; with ``create_database``, the batches that create that database when missing and
-    switch to it (so it also runs from an empty server: ``sqlcmd -b -i <file>``); the guard rails of
-    :func:`deployment_guards`; the history table; then each script.
+    session's settings (:func:`session_settings`: the options SQL Server needs, so plain ``sqlcmd -d
+    <database> -i <file>``, with QUOTED_IDENTIFIER OFF by default, creates every object with the right
+    settings, ``XACT_ABORT``, a lock timeout of :data:`DDL_LOCK_TIMEOUT_MS` and, on SQL Server, a low
+    deadlock priority); a check that the client ran that first batch; with ``create_database``, the
+    batches that create that database when missing and switch to it (so it also runs from an empty
+    server: ``sqlcmd -b -i <file>``); the guard rails of :func:`deployment_guards`; the history table;
+    then each script, opening with the settings again and closing with :func:`record_batch`.
+
+    ``pending`` (``songsdb script --pending``: ``items`` are what a populated database still needs):
+    when a maintenance-window step is pending, the pending views, functions and procedures come right
+    before the first one (:func:`pending_order`), where ``migrate`` applies them when the step refuses;
+    so a refusal, which stops sqlcmd like any error, leaves this release's procedures in place.
     """
     stamp = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
     items = list(items)
+    step = next((i for i in items if i.script.maintenance_step), None) if pending else None
+    if step is not None:
+        items = pending_order(items)
     run = "sqlcmd -b -I -i <this file>" if create_database else "sqlcmd -b -I -d <database> -i <this file>"
     out = [
         ":on error exit\n",
         f"-- songsdb deployment script for engine {engine!s}, generated {stamp}\n",
         f"-- {len(items)} script(s). Run with: {run}\n",
-        "SET NOEXEC OFF;\n",
-        SESSION_OPTIONS,
-        "SET NOCOUNT ON;\nSET XACT_ABORT ON;\n",
-        f"SET LOCK_TIMEOUT {DDL_LOCK_TIMEOUT_MS};  -- a statement that waits longer for a lock fails with 1222, its script "
+        f"-- SET LOCK_TIMEOUT {DDL_LOCK_TIMEOUT_MS}: a statement that waits longer for a lock fails with 1222, its script "
         "is rolled back and sqlcmd stops (line 1): run the rest again (songsdb script --pending, or songsdb migrate, which "
         "retries); a waiting DDL statement holds up the later queries on its table for at most this long\n",
-        deadlock_priority(engine),
+        "SET NOEXEC OFF;\n",
+        session_settings(engine),
         _SQLCMD_MARK,
         "GO\n",
         _SQLCMD_CHECK,
@@ -610,7 +686,12 @@ def build_deployment_script(
         out.append(create_database_batches(create_database))
     out += [deployment_guards(engine, enables_rcsi=any(i.name == RCSI_SCRIPT for i in items)), "GO\n"]
     out += [HISTORY_BOOTSTRAP, "GO\n"]
+    repeatables_early = step is not None and any(
+        i.script.kind == REPEATABLE for i in items[: items.index(step)]
+    )
     for item in items:
+        if item is step:
+            out.append(_before_step(step, repeatables_early))
         mode = "in one transaction" if item.script.transactional else "WITHOUT a transaction (header opts out)"
         out.append(f"\n-- ===== {item.name} ({item.script.kind}, sha256 {item.checksum}), {mode}\n")
         if item.script.maintenance_step:
@@ -618,14 +699,54 @@ def build_deployment_script(
                 "-- a maintenance-window step: where it cannot run online it refuses (RAISERROR naming its number) and the "
                 "script stops here; see its header and the README's runbook\n"
             )
+        out.append(session_settings(engine))
         if item.script.transactional:
-            out.append("BEGIN TRANSACTION;\nGO\n")
+            out.append("BEGIN TRANSACTION;\n")
+        out.append("GO\n")
         for batch in item.batches:
             text = batch.text if batch.text.endswith("\n") else batch.text + "\n"
             out.append(text + _separator(batch))
-        out.append(history_insert(item, success=True))
-        if item.script.transactional:
-            out.append("COMMIT TRANSACTION;\n")
+        out.append(record_batch(item, history_insert(item, success=True, attempts=1), engine))
         out.append("GO\n")
     out.append("\n" + _SQLCMD_UNMARK)
     return "".join(out)
+
+
+def pending_order(items: Iterable[RenderedScript]) -> list[RenderedScript]:
+    """``items`` with the repeatable scripts moved right before the first maintenance-window step.
+
+    That is where ``migrate`` applies them when the step refuses (at the schema of the versioned
+    scripts before it), so they are written to work there (CONTRIBUTING: a step's author checks it).
+    A DBA script that stops at the step's refusal then leaves them in place, as ``migrate`` does; one
+    where the step runs goes on to the versioned scripts after it, whose objects this release's
+    procedures already expect. Without a pending step the order is ``migrate``'s.
+    """
+    items = list(items)
+    step = next((i for i in items if i.script.maintenance_step), None)
+    if step is None:
+        return items
+    repeatable = [i for i in items if i.script.kind == REPEATABLE]
+    versioned = [i for i in items if i.script.kind != REPEATABLE]
+    at = versioned.index(step)
+    return versioned[:at] + repeatable + versioned[at:]
+
+
+def _before_step(step: RenderedScript, repeatables_early: bool) -> str:
+    """A PRINT, before a pending maintenance step, of what happens next and what to do."""
+    done = (
+        "This release''s views, functions and procedures were applied just above, at the schema before the step. "
+        if repeatables_early
+        else ""
+    )
+    message = (
+        f"songsdb: next is {step.name}, a maintenance-window step. Where it cannot run online it refuses and this "
+        f"script stops there (exit code 1), everything above applied and recorded. {done}Then do the step in a "
+        "maintenance window as its header and the README''s runbook say, and run songsdb script --pending (or songsdb "
+        "migrate) again for the rest."
+    )
+    return (
+        f"\n-- ===== before {step.name}: "
+        + ("this release's views, functions and procedures came first, " if repeatables_early else "")
+        + "as songsdb migrate applies them when the step refuses\n"
+        f"PRINT N'{message}';\nGO\n"
+    )

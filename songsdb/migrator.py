@@ -17,13 +17,17 @@ The order of work in :meth:`Migrator.migrate`:
    when it is missing;
 5. run each pending script in its own transaction (``XACT_ABORT ON``) with its
    history row; a failure rolls the script back, is recorded with
-   ``Success = 0`` and raised naming the file, batch and line. Every statement
-   waits at most ``DDL_LOCK_TIMEOUT_MS`` for a lock (``SET LOCK_TIMEOUT``), and the
-   session is the deadlock victim of choice (``SET DEADLOCK_PRIORITY LOW``, SQL
-   Server). A script that loses a lock (lock timeout 1222, deadlock victim 1205)
-   was rolled back, or runs without a transaction and is re-entrant, so it is
-   tried again from its top after a back-off (:class:`DdlRetry`); only its last
-   failure is recorded;
+   ``Success = 0`` and raised naming the file, batch and line. Every try of every
+   script starts from the migrator's session settings
+   (:func:`songsdb.migrations.session_settings`, sent again before it and before
+   its history row): every statement waits at most ``DDL_LOCK_TIMEOUT_MS`` for a
+   lock (``SET LOCK_TIMEOUT``), and the session is the deadlock victim of choice
+   (``SET DEADLOCK_PRIORITY LOW``, SQL Server). A script that loses a lock (lock
+   timeout 1222, deadlock victim 1205), in its body, on its history row or at its
+   COMMIT, was rolled back, or runs without a transaction and is re-entrant, so it
+   is tried again from its top after a back-off (:class:`DdlRetry`: attempts per
+   script, one deadline for the deploy); only its last failure is recorded, and
+   every row says how many tries it took (``Attempts``);
 6. a maintenance-window step (:data:`songsdb.migrations.MAINTENANCE_STEPS`) that
    refuses (``RAISERROR (N'NNNN: ...', 16, 1)`` naming its own number) stops the
    versioned scripts there; every pending view, function and procedure is still
@@ -35,10 +39,11 @@ The order of work in :meth:`Migrator.migrate`:
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +52,7 @@ from typing import Any
 from songsdb.batches import split_batches
 from songsdb.config import Settings
 from songsdb.errors import (
+    ConfigurationError,
     DatabaseMissing,
     MaintenanceStepRequired,
     MigrationError,
@@ -60,23 +66,28 @@ from songsdb.migrations import (
     HISTORY_BOOTSTRAP,
     RCSI_SCRIPT,
     REPEATABLE,
-    SESSION_OPTIONS,
     VERSIONED,
     AppliedRow,
     RenderedScript,
     ScriptState,
-    deadlock_priority,
+    build_deployment_script,
     deployment_guards,
     discover,
     drift_message,
     history_insert,
+    pending_order,
     plan,
+    record_batch,
     render,
+    session_settings,
     template_context,
 )
 from songsdb.retry import lock_conflict
 
-__all__ = ["Migrator", "MigrationReport", "DdlRetry", "detect_engine", "drain", "read_committed_snapshot", "refusal"]
+__all__ = [
+    "Migrator", "MigrationReport", "DdlRetry", "RETRY_SECONDS_VARIABLE", "detect_engine", "drain", "read_committed_snapshot",
+    "refusal",
+]
 
 log = logging.getLogger("songsdb.migrate")
 
@@ -94,31 +105,76 @@ _REFUSAL = re.compile(r"^(?P<version>\d{4}): ")
 _RAISERROR_NUMBER = 50000
 
 
+# The setting that bounds, in seconds, how long one migrate spends on scripts that lost a lock (DdlRetry.seconds)
+RETRY_SECONDS_VARIABLE = "SONGSDB_DDL_RETRY_SECONDS"
+
+
 @dataclass(frozen=True)
 class DdlRetry:
     """How a script that lost a lock (lock timeout 1222, deadlock victim 1205) is tried again.
 
-    ``attempts`` in all (1 = never again); after failed try ``n`` the migrator waits a random time
-    between half and all of ``min(max_delay, base_delay * 2 ** (n - 1))`` seconds: long enough for the
-    queue behind the blocker to drain (never close to zero, unlike full jitter), jittered so that two
-    deploys, or a deploy and a periodic job, do not meet again in step. The defaults try 6 times over
-    about 8 to 16 s of back-off, plus up to 6 lock waits of ``DDL_LOCK_TIMEOUT_MS``.
+    ``attempts`` in all per script (1 = never again); after failed try ``n`` the migrator waits a random
+    time between half and all of ``min(max_delay, base_delay * 2 ** (n - 1))`` seconds: long enough for
+    the queue behind the blocker to drain (never close to zero, unlike full jitter), jittered so that
+    two deploys, or a deploy and a periodic job, do not meet again in step. The defaults try 6 times
+    over about 8 to 16 s of back-off, plus up to 6 lock waits of ``DDL_LOCK_TIMEOUT_MS``.
+
+    ``seconds`` is the deadline of the whole retry sequence of one ``migrate``: the time its failed
+    tries took plus the back-offs after them, summed over every script, never passes it. A retry whose
+    back-off would take the sum past it is not made; the script fails with its last error. It does not
+    cut a try short (a try's statements are bounded by the lock timeout, and a script is never stopped
+    half-way by the migrator), nor count the time of the tries that succeed. The default, 120 s, is
+    about five scripts' worth of the default back-off: a deploy that has lost that much to lock
+    conflicts is fighting a workload a person should look at (``SONGSDB_DDL_RETRY_SECONDS``).
     """
 
     attempts: int = 6
     base_delay: float = 0.5
     max_delay: float = 8.0
+    seconds: float = 120.0
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ValueError("attempts must be at least 1")
         if self.base_delay < 0 or self.max_delay < self.base_delay:
             raise ValueError("need 0 <= base_delay <= max_delay")
+        if self.seconds < 0:
+            raise ValueError("seconds must be 0 or more")
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed try ``attempt`` (1-based)."""
         ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         return (rng or random).uniform(ceiling / 2, ceiling)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> DdlRetry:
+        """The defaults, with ``seconds`` from ``SONGSDB_DDL_RETRY_SECONDS`` when it is set (a number, 0 or more)."""
+        value = (os.environ if environ is None else environ).get(RETRY_SECONDS_VARIABLE, "").strip()
+        if not value:
+            return cls()
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if not seconds >= 0 or seconds == float("inf"):
+            raise ConfigurationError(f"{RETRY_SECONDS_VARIABLE} must be a number of seconds, 0 or more (got {value!r})")
+        return cls(seconds=seconds)
+
+
+class _RetryClock:
+    """What one migrate has spent on lock conflicts so far, against :attr:`DdlRetry.seconds`."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.spent = 0.0
+
+    def allows(self, lost: float, pause: float) -> bool:
+        """Count a failed try that took ``lost`` s; True when a back-off of ``pause`` s still ends within the deadline."""
+        self.spent += lost
+        if self.spent + pause > self.seconds:
+            return False
+        self.spent += pause
+        return True
 
 
 def refusal(item: RenderedScript, error: BaseException) -> str | None:
@@ -217,7 +273,8 @@ class Migrator:
         self.root = root
         self.lock_timeout_ms = lock_timeout_ms  # how long to wait for another migrator to finish
         self.ddl_lock_timeout_ms = ddl_lock_timeout_ms  # how long one statement waits for a lock
-        self.ddl_retry = ddl_retry or DdlRetry()  # how a script that lost a lock is tried again
+        # how a script that lost a lock is tried again; its deadline from SONGSDB_DDL_RETRY_SECONDS unless given
+        self.ddl_retry = ddl_retry or DdlRetry.from_environment()
         self.lock_poll_seconds = 0.5
         self.sleep = time.sleep  # the back-off's wait (a test may replace it)
         self.database = settings.target_database
@@ -237,6 +294,21 @@ class Migrator:
         with self._session() as conn:
             engine = self._engine(conn)
             return engine, plan(self.rendered(engine), self._applied(conn, create=False))
+
+    def script(
+        self, engine: str | None = None, create_database: str | None = None
+    ) -> tuple[str, str, list[RenderedScript]]:
+        """The DBA script and what it holds: every script rendered for ``engine`` (offline), or, with no
+        ``engine``, what this database still needs (connects; ``songsdb script --pending``), its views,
+        functions and procedures placed before a pending maintenance-window step (:func:`songsdb.migrations.pending_order`).
+        Returns the text, the engine and the scripts."""
+        if engine is not None:
+            items = self.rendered(engine)
+            return build_deployment_script(items, engine, create_database=create_database), engine, items
+        engine, states = self.status()
+        todo = {s.name for s in states if s.will_apply}
+        items = pending_order(i for i in self.rendered(engine) if i.name in todo)  # in the order the text holds them
+        return build_deployment_script(items, engine, create_database=create_database, pending=True), engine, items
 
     # ----- changes ---------------------------------------------------------------------------
     def create_database(self) -> bool:
@@ -280,8 +352,8 @@ class Migrator:
             if problems:
                 raise MigrationError(f"the migration linter refuses what would run:\n{format_findings(problems)}")
             self._guard(conn, engine, enables_rcsi=RCSI_SCRIPT in todo)  # before anything is written
-            self._applied(conn, create=True)  # deploy.SchemaHistory, when missing
-            self._deadlock_priority(conn, engine)
+            self._applied(conn, create=True)  # deploy.SchemaHistory, when missing (or without Attempts)
+            clock = _RetryClock(self.ddl_retry.seconds)  # one deadline for every retry of this deploy
             applied: list[str] = []
             stopped: tuple[RenderedScript, str] | None = None
             for item in items:
@@ -289,7 +361,7 @@ class Migrator:
                     continue
                 if stopped is not None and item.script.kind != REPEATABLE:
                     continue  # nothing versioned after a step that waits for its window
-                message = self._apply(conn, item)
+                message = self._apply(conn, item, engine, clock)
                 if message is None:
                     applied.append(item.name)
                 else:
@@ -332,9 +404,7 @@ class Migrator:
     def _session(self) -> Iterator[Any]:
         conn = _connect(self.settings)
         try:
-            conn.cursor().execute(
-                SESSION_OPTIONS + f"SET XACT_ABORT ON;\nSET LOCK_TIMEOUT {int(self.ddl_lock_timeout_ms)};"
-            )
+            conn.cursor().execute(session_settings(None, self.ddl_lock_timeout_ms))  # the engine is not known yet
             yield conn
         finally:
             conn.close()
@@ -394,12 +464,6 @@ class Migrator:
                 raise
             raise MigrationError(f"{self.database}: {server_message(exc)}") from exc
 
-    def _deadlock_priority(self, conn: Any, engine: str) -> None:
-        """The deploy's session is the deadlock victim, never the application's (SQL Server; see DEADLOCK_PRIORITY)."""
-        text = deadlock_priority(engine)
-        if text:
-            conn.cursor().execute(text)
-
     def _engine(self, conn: Any) -> str:
         return detect_engine(str(conn.cursor().execute("SELECT @@VERSION").fetchone()[0]))
 
@@ -418,78 +482,139 @@ class Migrator:
         ).fetchall()
         return [AppliedRow(str(r[0]), str(r[1]).strip(), str(r[2]).strip()) for r in rows]
 
-    def _apply(self, conn: Any, item: RenderedScript) -> str | None:
+    def _apply(self, conn: Any, item: RenderedScript, engine: str, clock: _RetryClock) -> str | None:
         """Run one script with its history row; None when applied, the message when a maintenance step refused.
 
-        A lock timeout or deadlock is tried again, from the top, as :attr:`ddl_retry` says: a
-        transactional script was rolled back whole; a no-transaction one is re-entrant (every one of
-        them checks what is already done, as the next ``migrate`` relies on after any failure).
-        Only the last failure is recorded in deploy.SchemaHistory.
+        Every try starts from the migrator's session settings (:func:`songsdb.migrations.session_settings`,
+        sent again before it: what an earlier try or script set does not carry over). A lock timeout or
+        deadlock, in the script's body, on its history row or at its COMMIT, is tried again from the top,
+        as :attr:`ddl_retry` says (its attempts, and one deadline for every retry of this deploy): a
+        transactional script was rolled back whole, its row with it; a no-transaction one is re-entrant
+        (every one of them checks what is already done, as the next ``migrate`` relies on after any
+        failure). Only the last failure is recorded in deploy.SchemaHistory, with the number of tries,
+        as the success is.
         """
         attempt = 1
         while True:
             started = time.monotonic()
             try:
-                self._run(conn, item)
+                self._run(conn, item, engine, attempt)
             except _ScriptFailed as failed:
                 exc = failed.error
+                self._rollback(conn)
                 refused = refusal(item, exc)
-                if refused is None and lock_conflict(exc) and attempt < self.ddl_retry.attempts:
-                    self._rollback(conn)
+                conflict = refused is None and lock_conflict(exc)
+                late = False
+                if conflict and attempt < self.ddl_retry.attempts:
                     pause = self.ddl_retry.delay(attempt)
-                    log.warning(
-                        "%s: batch %d (line %d) lost a lock (%s); rolled back, trying again in %.1f s (attempt %d of %d)",
-                        item.name, failed.number, failed.line, server_message(exc), pause, attempt + 1,
-                        self.ddl_retry.attempts,
-                    )
-                    self.sleep(pause)
-                    attempt += 1
-                    continue
-                self._record_failure(conn, item, started, note=None if refused is None else f"refused: {refused}"[:400])
+                    if clock.allows(time.monotonic() - started, pause):
+                        log.warning(
+                            "%s: %s lost a lock (%s); rolled back, trying again in %.1f s (attempt %d of %d)",
+                            item.name, failed.brief, server_message(exc), pause, attempt + 1, self.ddl_retry.attempts,
+                        )
+                        self.sleep(pause)
+                        attempt += 1
+                        continue
+                    late = True
+                self._record_failure(
+                    conn, item, engine, started, attempt, note=None if refused is None else f"refused: {refused}"[:400]
+                )
                 if refused is not None:
                     return refused
                 tries = f" (after {attempt} tries)" if attempt > 1 else ""
+                deadline = (
+                    f"; not tried again: this deploy's retries reached their deadline of {self.ddl_retry.seconds:g} s "
+                    f"({RETRY_SECONDS_VARIABLE})"
+                    if late
+                    else ""
+                )
                 raise MigrationError(
-                    f"{item.name}: batch {failed.number} of {failed.count} (starting at line {failed.line}) "
-                    f"failed{tries}: {server_message(exc)}"
+                    f"{item.name}: {failed.where} failed{tries}: {server_message(exc)}{deadline}"
+                    + self._paused_builds(conn, item, engine)
                 ) from exc
             return None
 
-    def _run(self, conn: Any, item: RenderedScript) -> None:
+    def _run(self, conn: Any, item: RenderedScript, engine: str, attempt: int) -> None:
         cursor = conn.cursor()
         transactional = item.script.transactional
         started = time.monotonic()
         batches = item.batches
-        if transactional:
-            cursor.execute("BEGIN TRANSACTION;")
+        count = len(batches)
+        try:
+            cursor.execute(session_settings(engine, self.ddl_lock_timeout_ms))  # before every try of every script
+            if transactional:
+                cursor.execute("BEGIN TRANSACTION;")
+        except Exception as exc:
+            raise _ScriptFailed(exc, "its session settings") from exc
         for number, batch in enumerate(batches, start=1):
             try:
                 for _ in range(batch.repeat):
                     cursor.execute(batch.sql)
                     drain(cursor)
             except Exception as exc:
-                raise _ScriptFailed(exc, number, len(batches), batch.start_line) from exc
+                raise _ScriptFailed(
+                    exc, f"batch {number} of {count} (starting at line {batch.start_line})", f"batch {number} (line {batch.start_line})"
+                ) from exc
         duration = int((time.monotonic() - started) * 1000)
-        cursor.execute(history_insert(item, success=True, duration_ms=duration))
-        if transactional:
-            cursor.execute("COMMIT TRANSACTION;")
+        insert = history_insert(item, success=True, duration_ms=duration, attempts=attempt)
+        try:  # the row and the COMMIT are part of the try: a failure here rolls the script back like one in its body
+            cursor.execute(record_batch(item, insert, engine, self.ddl_lock_timeout_ms))
+            drain(cursor)
+        except Exception as exc:
+            what = "its history row and COMMIT" if transactional else "its history row"
+            raise _ScriptFailed(exc, f"{what} (after its {count} batch{'es' if count != 1 else ''})") from exc
         log.info("applied %s in %d ms", item.name, duration)
 
     def _rollback(self, conn: Any) -> None:
         conn.cursor().execute("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;")
 
-    def _record_failure(self, conn: Any, item: RenderedScript, started: float, note: str | None = None) -> None:
+    def _record_failure(
+        self, conn: Any, item: RenderedScript, engine: str, started: float, attempts: int, note: str | None = None
+    ) -> None:
         self._rollback(conn)
         duration = int((time.monotonic() - started) * 1000)
-        conn.cursor().execute(history_insert(item, success=False, duration_ms=duration, note=note))
+        cursor = conn.cursor()
+        cursor.execute(session_settings(engine, self.ddl_lock_timeout_ms))
+        cursor.execute(history_insert(item, success=False, duration_ms=duration, note=note, attempts=attempts))
+
+    def _paused_builds(self, conn: Any, item: RenderedScript, engine: str) -> str:
+        """After a no-transaction script failed on SQL Server: the RESUMABLE index builds it left paused, as advice.
+
+        A RESUMABLE online build that fails (a lock lost at its start or end, a KILL, a failover, its
+        MAX_DURATION) is not rolled back: it stays paused in sys.index_resumable_operations, keeping both
+        copies of the index up to date and refusing other index DDL on its table, until it is resumed
+        or aborted (SQL Server 2019+ and Azure; Azure SQL aborts a paused build after a day by default).
+        The index scripts resume it when they run again (0019-0021 and 0031 re-issue the same statement, 0044
+        says ALTER INDEX ... RESUME), so the advice is to migrate again, or abort it.
+        """
+        if engine != "sqlserver" or item.script.transactional:
+            return ""
+        try:
+            cursor = conn.cursor()
+            rows = cursor.execute(
+                "SELECT CONCAT(QUOTENAME(OBJECT_SCHEMA_NAME(r.object_id)), N'.', QUOTENAME(OBJECT_NAME(r.object_id))), "
+                "QUOTENAME(r.name), CAST(r.percent_complete AS int) FROM sys.index_resumable_operations AS r "
+                "WHERE r.state = 1 ORDER BY r.start_time;"
+            ).fetchall()
+        except Exception:  # the view needs SQL Server 2017+; the failure above is what matters
+            log.debug("could not read sys.index_resumable_operations", exc_info=True)
+            return ""
+        if not rows:
+            return ""
+        builds = "; ".join(f"{r[1]} on {r[0]} ({r[2]}% done)" for r in rows)
+        first = rows[0]
+        return (
+            f". A RESUMABLE index build is paused, not rolled back: {builds}. It keeps both copies of the index up "
+            f"to date and blocks other index changes on its table until it ends: run migrate again to resume it (the "
+            f"script re-issues its build), or give it up with ALTER INDEX {first[1]} ON {first[0]} ABORT;"
+        )
 
 
 class _ScriptFailed(Exception):
-    """A batch of a script failed: the driver's error, and where."""
+    """A try of a script failed: the driver's error, and where (``batch 2 of 3 (starting at line 5)``, ``its history row``)."""
 
-    def __init__(self, error: BaseException, number: int, count: int, line: int) -> None:
+    def __init__(self, error: BaseException, where: str, brief: str | None = None) -> None:
         super().__init__(error)
         self.error = error
-        self.number = number
-        self.count = count
-        self.line = line
+        self.where = where
+        self.brief = brief or where  # for the retry's log line: "batch 2 (line 5)"

@@ -313,3 +313,118 @@ def test_a_script_blocked_by_an_open_transaction_is_tried_again_and_readers_neve
     assert scalar(fresh_database, "SELECT COL_LENGTH(N'dbo.Songs', N'LockProbe');") is not None
     assert failures == [] and len(reads) >= 5
     print(f"reads {len(reads)}, longest {max(reads):.2f} s, retries {len(retries)}")
+
+
+# ----- the DBA's second reading of the migrator (session 8) ------------------------------------------
+
+
+def history_rows(settings: Settings, name: str) -> list[tuple[bool, object]]:
+    """(Success, Attempts) of every row of ``name``, oldest first."""
+    return [
+        (bool(ok), attempts)
+        for ok, attempts in query(settings, "SELECT Success, Attempts FROM deploy.SchemaHistory WHERE ScriptName = ? ORDER BY Id;", name)
+    ]
+
+
+def test_what_a_script_sets_on_the_session_does_not_carry_over_to_the_next_script(fresh_database: Settings, sql_copy: Path) -> None:
+    """IMPLICIT_TRANSACTIONS ON left by one script opened a transaction around its history row that nobody
+    committed, and every later script nested in it: at the end of the session all of it was rolled back."""
+    Migrator(fresh_database, root=sql_copy).migrate()
+    (sql_copy / "schema" / "0900_session_changes.sql").write_text(
+        "-- songsdb:no-transaction\n/* changes the session, as a careless script may */\n"
+        "SET IMPLICIT_TRANSACTIONS ON;\nSET XACT_ABORT OFF;\nSET LOCK_TIMEOUT -1;\n"
+    )
+    (sql_copy / "schema" / "0901_after_session_changes.sql").write_text("CREATE TABLE dbo.AfterSessionChanges (Id int NOT NULL);\n")
+    report = Migrator(fresh_database, root=sql_copy).migrate()
+    assert report.applied == ("schema/0900_session_changes.sql", "schema/0901_after_session_changes.sql")
+    assert scalar(fresh_database, "SELECT OBJECT_ID(N'dbo.AfterSessionChanges', N'U');") is not None  # committed, seen by another session
+    assert history_rows(fresh_database, "schema/0900_session_changes.sql") == [(True, 1)]
+    assert history_rows(fresh_database, "schema/0901_after_session_changes.sql") == [(True, 1)]
+    assert Migrator(fresh_database, root=sql_copy).migrate().applied == ()
+
+
+def test_a_lock_lost_on_the_history_row_rolls_the_script_back_and_it_is_applied_and_recorded_once_with_its_tries(
+    fresh_database: Settings, sql_copy: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another session holds deploy.SchemaHistory (an open ALTER TABLE) when the script's row is written, once."""
+    import logging
+
+    import pyodbc
+
+    import songsdb.migrator
+    from songsdb.migrator import DdlRetry
+
+    Migrator(fresh_database, root=sql_copy).migrate()
+    name = "schema/0900_history_probe.sql"
+    (sql_copy / "schema" / "0900_history_probe.sql").write_text(
+        "CREATE TABLE dbo.HistoryProbe (Id int NOT NULL);\nGO\nINSERT INTO dbo.HistoryProbe (Id) VALUES (1);\n"
+    )
+    holder = pyodbc.connect(fresh_database.odbc(), autocommit=True, timeout=30)
+    held: list[bool] = []
+    original = songsdb.migrator.history_insert
+
+    def holding(item, success, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if item.name == name and success:
+            if not held:  # the first try's row: the table is taken just before it is written
+                holder.cursor().execute("BEGIN TRANSACTION; ALTER TABLE deploy.SchemaHistory ADD HolderProbe int NULL;")
+                held.append(True)
+            elif len(held) == 1:  # the retry's: let go first
+                holder.cursor().execute("ROLLBACK TRANSACTION;")
+                held.append(False)
+        return original(item, success, *args, **kwargs)
+
+    monkeypatch.setattr(songsdb.migrator, "history_insert", holding)
+    try:
+        with caplog.at_level(logging.WARNING, logger="songsdb.migrate"):
+            report = Migrator(fresh_database, root=sql_copy, ddl_retry=DdlRetry(attempts=3, base_delay=0.2, max_delay=0.2)).migrate()
+    finally:
+        if len(held) == 1:
+            holder.cursor().execute("ROLLBACK TRANSACTION;")
+        holder.close()
+    assert report.applied == (name,) and held == [True, False]
+    retries = [r.getMessage() for r in caplog.records if "lost a lock" in r.getMessage()]
+    assert len(retries) == 1 and retries[0].startswith(f"{name}: its history row and COMMIT (after its 2 batches) lost a lock")
+    assert scalar(fresh_database, "SELECT COUNT(*) FROM dbo.HistoryProbe;") == 1  # the first try was rolled back whole
+    assert history_rows(fresh_database, name) == [(True, 2)]
+    assert scalar(fresh_database, "SELECT COL_LENGTH(N'deploy.SchemaHistory', N'HolderProbe');") is None
+
+
+def test_a_history_made_by_an_earlier_release_gets_its_attempts_column_during_the_deploy(
+    fresh_database: Settings, sql_copy: Path
+) -> None:
+    Migrator(fresh_database, root=sql_copy).migrate()
+    query(fresh_database, "ALTER TABLE deploy.SchemaHistory DROP COLUMN Attempts;")  # as the previous release made it
+    (sql_copy / "schema" / "0900_after_upgrade.sql").write_text("CREATE TABLE dbo.AfterUpgrade (Id int NOT NULL);\n")
+    states = {s.name: s.state for s in Migrator(fresh_database, root=sql_copy).status()[1]}  # read-only: works without it
+    assert states["schema/0900_after_upgrade.sql"] == "pending" and states["schema/0001_create_interface_schema_and_role.sql"] == "applied"
+    assert Migrator(fresh_database, root=sql_copy).migrate().applied == ("schema/0900_after_upgrade.sql",)
+    assert history_rows(fresh_database, "schema/0900_after_upgrade.sql") == [(True, 1)]
+    assert history_rows(fresh_database, "schema/0001_create_interface_schema_and_role.sql") == [(True, None)]  # not known then
+
+
+def test_a_pending_dba_script_stopped_by_a_maintenance_step_leaves_this_releases_procedures_in_place(
+    fresh_database: Settings, sql_copy: Path
+) -> None:
+    """With sqlcmd a refusal exits the script: the procedures must not wait behind it (the DBA's item 6)."""
+    import pyodbc
+
+    from songsdb.errors import MaintenanceStepRequired
+
+    Migrator(fresh_database, root=sql_copy).migrate()
+    (sql_copy / "schema" / "0900_window_step.sql").write_text(
+        "-- songsdb:maintenance-step\n/* refuses, as 0045 does on a large table */\n"
+        "RAISERROR (N'0900: dbo.Songs is too large to change online: run it in a maintenance window', 16, 1);\nRETURN;\n"
+    )
+    (sql_copy / "schema" / "0901_after_window_step.sql").write_text("CREATE TABLE dbo.AfterWindowStep (Id int NOT NULL);\n")
+    proc = sql_copy / "procs" / "ops.GetQueueStatus.sql"
+    proc.write_text(proc.read_text() + "\n-- this release's version\n")
+    text, _, items = Migrator(fresh_database, root=sql_copy).script()
+    assert [i.name for i in items][-1] == "schema/0901_after_window_step.sql"  # the procedure comes before the step
+    with pytest.raises(pyodbc.Error, match="0900: dbo.Songs is too large"):
+        run_script(fresh_database, text)  # as sqlcmd -b: the refusal exits
+    states = {s.name: s.state for s in Migrator(fresh_database, root=sql_copy).status()[1]}
+    assert states["procs/ops.GetQueueStatus.sql"] == "applied"  # this release's procedure, in place and recorded
+    assert states["schema/0900_window_step.sql"] == "pending" and states["schema/0901_after_window_step.sql"] == "pending"
+    assert scalar(fresh_database, "SELECT OBJECT_ID(N'dbo.AfterWindowStep', N'U');") is None
+    with pytest.raises(MaintenanceStepRequired):  # and migrate agrees: the step is next, nothing else is
+        Migrator(fresh_database, root=sql_copy).migrate()

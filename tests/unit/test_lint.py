@@ -259,6 +259,64 @@ def test_a_guard_that_lets_standard_edition_through_does_not_count(unguarded: st
     assert [rule for _, rule in rules(text)] == ["add-column-not-null-default-off-enterprise"]
 
 
+ADD_NOT_NULL = "ALTER TABLE dbo.Songs ADD Plays int NOT NULL CONSTRAINT DF_Songs_Plays DEFAULT (0);"
+
+
+def test_a_statement_after_the_begin_end_block_of_an_edition_guard_is_outside_it() -> None:
+    """The DBA's second reading: the guard's arm was the block; what follows END runs on every edition."""
+    closed = "IF CAST(SERVERPROPERTY('EngineEdition') AS int) IN (3, 5, 8)\nBEGIN\n    PRINT N'online';\nEND\n{add}"
+    assert [rule for _, rule in rules(closed.format(add=ADD_NOT_NULL))] == ["add-column-not-null-default-off-enterprise"]
+    inside = "IF CAST(SERVERPROPERTY('EngineEdition') AS int) IN (3, 5, 8)\nBEGIN\n    PRINT N'online';\n    {add}\nEND\n"
+    assert rules(inside.format(add=ADD_NOT_NULL)) == []  # in the block: guarded
+    nested = ("IF CAST(SERVERPROPERTY('EngineEdition') AS int) = 3\nBEGIN\n    IF COL_LENGTH(N'dbo.Songs', N'X') IS NULL\n"
+              "    BEGIN\n        PRINT N'x';\n    END\n    {add}\nEND\n")
+    assert rules(NO_TX + nested.format(add=ADD_NOT_NULL)) == []  # after an inner block, still in the outer guard's
+
+
+NEGATED_GUARDS = [
+    "IF NOT (CAST(SERVERPROPERTY('EngineEdition') AS int) IN (3, 5, 8))\n    {add}",
+    "IF NOT CAST(SERVERPROPERTY('EngineEdition') AS int) = 3\n    {add}",
+    "IF COL_LENGTH(N'dbo.Songs', N'Plays') IS NULL AND NOT CAST(SERVERPROPERTY('EngineEdition') AS int) IN (5, 8)\n    {add}",
+]
+
+
+def test_a_negated_edition_guard_lets_standard_edition_through_and_a_not_elsewhere_does_not_undo_one() -> None:
+    for negated in [*NEGATED_GUARDS, "IF CAST(SERVERPROPERTY('EngineEdition') AS int) NOT IN (3, 5, 8)\n    {add}",
+                    "IF CAST(SERVERPROPERTY('EngineEdition') AS int) <> 3\n    {add}"]:
+        assert [rule for _, rule in rules(negated.format(add=ADD_NOT_NULL))] == ["add-column-not-null-default-off-enterprise"], negated
+    for condition in (  # the NOT of another test, or NOT NULL, leaves the edition's comparison a guard
+        "CAST(SERVERPROPERTY('EngineEdition') AS int) IN (3, 5, 8) AND NOT EXISTS (SELECT 1 FROM sys.columns AS c WHERE c.name = N'Plays')",
+        "NOT (COL_LENGTH(N'dbo.Songs', N'Plays') IS NOT NULL) AND CAST(SERVERPROPERTY('EngineEdition') AS int) = 3",
+    ):
+        assert rules(f"IF {condition}\n    {ADD_NOT_NULL}") == [], condition
+
+
+LOB_COLUMNS = [
+    "Notes nvarchar(max) NOT NULL CONSTRAINT DF_Songs_Notes DEFAULT (N'')",
+    "Cover [varbinary](MAX) NOT NULL CONSTRAINT DF_Songs_Cover DEFAULT (0x00)",
+    "Tags varchar(max) NULL CONSTRAINT DF_Songs_Tags DEFAULT ('') WITH VALUES",
+    "Doc xml NOT NULL CONSTRAINT DF_Songs_Doc DEFAULT (N'<a/>')",
+]
+
+
+@pytest.mark.parametrize("column", LOB_COLUMNS)
+def test_a_lob_column_filled_with_its_default_is_flagged_on_every_edition_guard_or_not(column: str) -> None:
+    """ALTER TABLE (Transact-SQL): a LOB column's default is written into every row, Enterprise included."""
+    add = f"ALTER TABLE dbo.Songs ADD {column};"
+    [plain] = findings(add)
+    assert plain.rule == "add-lob-column-with-default" and "every edition" in plain.message
+    guarded = f"IF CAST(SERVERPROPERTY('EngineEdition') AS int) IN (3, 5, 8)\n    {add}"
+    assert [rule for _, rule in rules(guarded)] == ["add-lob-column-with-default"]
+    assert rules(add, engine="babelfish") == []  # PostgreSQL 11+ stores a constant default without a rewrite
+    # nullable without WITH VALUES: existing rows stay NULL, nothing is written; a short type keeps its own rule
+    assert rules("ALTER TABLE dbo.Songs ADD Notes nvarchar(max) NULL CONSTRAINT DF_Songs_Notes DEFAULT (N'');") == []
+    short = "ALTER TABLE dbo.Songs ADD Notes nvarchar(400) NOT NULL CONSTRAINT DF_Songs_Notes DEFAULT (N'');"
+    assert [rule for _, rule in rules(short)] == ["add-column-not-null-default-off-enterprise"]
+    assert [rule for _, rule in rules("ALTER TABLE dbo.Songs ADD Notes nvarchar(max) NOT NULL;")] == [
+        "add-column-not-null-nonconstant-default"  # no default at all: Msg 4901 on a table with rows
+    ]
+
+
 def test_a_constant_default_is_quiet_rendered_for_babelfish_and_on_a_new_table() -> None:
     """PostgreSQL 11+ stores a constant default without rewriting the table; a new table has no rows."""
     assert rules("ALTER TABLE dbo.Songs ADD Plays int NOT NULL CONSTRAINT DF_Songs_Plays DEFAULT (0);", engine="babelfish") == []

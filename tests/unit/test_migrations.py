@@ -350,3 +350,52 @@ def test_the_claim_bounds_its_row_waits_on_every_engine() -> None:
     for engine in ("sqlserver", "babelfish"):
         body = strip_comments(render(script, template_context(engine, "SongsDB")).text)
         assert body.index("SET LOCK_TIMEOUT 2000;") < body.index("sp_getapplock")
+
+
+# ----- a sqlcmd deploy that stops at a maintenance step keeps this release's procedures (s8, DBA item 6) -----
+
+
+def pending_items() -> list:
+    def versioned_script(number: int, text: str) -> object:
+        return render(Script(f"schema/{number:04d}_s.sql", "versioned", number, text), CTX)
+
+    return [
+        versioned_script(41, "CREATE TABLE dbo.Before (Id int);\n"),
+        versioned_script(43, "-- songsdb:maintenance-step\nRAISERROR (N'0043: run it in a maintenance window', 16, 1);\n"),
+        versioned_script(46, "CREATE TABLE dbo.After (Id int);\n"),
+        rendered("procs/api.P.sql", "ALTER PROCEDURE api.P AS RETURN 0;\n", kind="repeatable"),
+    ]
+
+
+def banners(text: str) -> list[str]:
+    return [line.split()[2] for line in text.splitlines() if line.startswith("-- ===== ") and not line.startswith("-- ===== before")]
+
+
+def test_a_pending_script_puts_the_procedures_before_the_first_maintenance_step() -> None:
+    out = build_deployment_script(pending_items(), "sqlserver", pending=True)
+    assert banners(out) == ["schema/0041_s.sql", "procs/api.P.sql", "schema/0043_s.sql", "schema/0046_s.sql"]
+    before = out.index("-- ===== before schema/0043_s.sql")
+    assert out.index("ALTER PROCEDURE api.P") < before < out.index("RAISERROR (N'0043")
+    printed = split_batches(out[before:])[0].sql
+    assert printed.startswith("-- ===== before") and "PRINT N'songsdb: next is schema/0043_s.sql, a maintenance-window step." in printed
+    assert "views, functions and procedures were applied just above" in printed and "songsdb script --pending" in printed
+
+
+def test_the_offline_script_and_a_pending_one_without_a_step_keep_migrates_order() -> None:
+    items = pending_items()
+    assert banners(build_deployment_script(items, "sqlserver")) == [i.name for i in items]  # --all: from an empty database
+    without_step = [i for i in items if not i.script.maintenance_step]
+    out = build_deployment_script(without_step, "sqlserver", pending=True)
+    assert banners(out) == [i.name for i in without_step] and "PRINT N'songsdb: next is" not in out
+
+
+def test_every_script_of_the_dba_script_starts_from_the_session_settings_and_ends_with_its_record_batch() -> None:
+    from songsdb.migrations import session_settings
+
+    out = build_deployment_script(pending_items(), "babelfish")
+    for item in pending_items():
+        block = out[out.index(f"-- ===== {item.name} "):]
+        block = block[: block.index("\n-- =====", 10)] if "\n-- =====" in block[10:] else block
+        assert session_settings("babelfish") in block and "DEADLOCK_PRIORITY" not in block
+        assert f"IF @@TRANCOUNT <> {1 if item.script.transactional else 0}" in block
+        assert "DurationMs, Attempts, Success, Note)" in block  # one try, recorded as such

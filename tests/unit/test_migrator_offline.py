@@ -143,6 +143,8 @@ class Server:
         self.failures = failures or {}  # marker text in a batch -> what each of its runs does (None: succeeds)
         self.ran: list[str] = []  # the script batches that succeeded, by marker
         self.history: list[tuple[str, int, str | None]] = []  # (script, success, note)
+        self.attempts: list[int | None] = []  # the Attempts of each history row (None: the column left out)
+        self.history_failures: list[Exception] = []  # what the next successful history rows raise, in turn
         self.executed: list[str] = []
 
     def respond(self, sql: str, params: list[Any]) -> Any:
@@ -153,12 +155,15 @@ class Server:
             return [(["v"], [(self.version,)])]
         if "OBJECT_ID(N'deploy.SchemaHistory', N'U')" in sql:
             return [(["id"], [(None,)])]
-        if sql.startswith("INSERT INTO deploy.SchemaHistory"):
-            values = sql.split("VALUES (", 1)[1]
+        if "INSERT INTO deploy.SchemaHistory" in sql:  # alone (a failure) or in the batch that ends a script
+            insert = sql.split("INSERT INTO deploy.SchemaHistory", 1)[1]
+            values = insert.split("VALUES (", 1)[1].split(");\n", 1)[0]
             name = values.split("'")[1]
-            success = int(values.rsplit(", ", 2)[-2])
-            note = None if values.rstrip().endswith("NULL);") else values.rsplit("N'", 1)[1].rsplit("'", 1)[0]
-            self.history.append((name, success, note))
+            *_, success, note = values.rsplit(", ", 2)
+            if int(success) and self.history_failures:
+                return self.history_failures.pop(0)
+            self.history.append((name, int(success), None if note == "NULL" else note[2:-1]))
+            self.attempts.append(int(values.rsplit(", ", 3)[-3]) if "Attempts" in insert.split("VALUES", 1)[0] else None)
             return []
         for marker, outcomes in self.failures.items():
             if marker in sql:
@@ -241,15 +246,180 @@ def test_the_migrators_session_is_the_deadlock_victim_on_sql_server_and_not_aske
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     root = sql_tree(tmp_path)
-    for version, expected in (("Microsoft SQL Server 2022", 1), ("Babelfish for PostgreSQL with SQL Server Compatibility", 0)):
+    for version, asked in (("Microsoft SQL Server 2022", True), ("Babelfish for PostgreSQL with SQL Server Compatibility", False)):
         server = Server(engine=version)
         migrator, _ = migrator_on(monkeypatch, server, root)
         migrator.migrate()
-        priority = [i for i, sql in enumerate(server.executed) if "DEADLOCK_PRIORITY" in sql]
-        assert len(priority) == expected
-        if expected:
-            first_script = next(i for i, sql in enumerate(server.executed) if "-- first" in sql)
-            assert server.executed[priority[0]] == "SET DEADLOCK_PRIORITY LOW;\n" and priority[0] < first_script
+        priority = [i for i, sql in enumerate(server.executed) if "SET DEADLOCK_PRIORITY LOW;\n" in sql]
+        first_script = next(i for i, sql in enumerate(server.executed) if "-- first" in sql)
+        assert bool(priority) == asked and not any("DEADLOCK_PRIORITY" in sql for sql in server.executed if not asked)
+        if asked:
+            assert priority[0] < first_script
+
+
+# ----- every try starts from the migrator's settings; the history row and COMMIT are in the try (s8) -----
+
+
+def script_runs(server: Server, marker: str) -> list[int]:
+    return [i for i, sql in enumerate(server.executed) if marker in sql and "INSERT INTO deploy.SchemaHistory" not in sql]
+
+
+def settings_before(server: Server, index: int) -> str:
+    """The last statement before ``index`` that is neither BEGIN TRANSACTION nor a ROLLBACK."""
+    return next(
+        sql for sql in reversed(server.executed[:index])
+        if sql not in ("BEGIN TRANSACTION;", "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;")
+    )
+
+
+def test_every_try_of_every_script_starts_from_the_migrators_session_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A script (or a failed try) may leave LOCK_TIMEOUT -1, XACT_ABORT OFF, IMPLICIT_TRANSACTIONS ON behind."""
+    from songsdb.migrations import build_deployment_script, session_settings
+
+    server = Server(failures={"-- after": [lock_timeout(), None]})
+    migrator, _ = migrator_on(monkeypatch, server, sql_tree(tmp_path))
+    migrator.migrate()
+    expected = session_settings("sqlserver", 1500)
+    for marker in ("-- first", "-- after", "IF OBJECT_ID(N'api.Proc', N'P') IS NULL"):  # each script's first batch
+        runs = script_runs(server, marker)
+        assert runs and all(settings_before(server, i) == expected for i in runs), marker
+    assert len(script_runs(server, "-- after")) == 2  # the retry too
+    for setting in ("SET LOCK_TIMEOUT 1500;", "SET XACT_ABORT ON;", "SET IMPLICIT_TRANSACTIONS OFF;", "SET DEADLOCK_PRIORITY LOW;",
+                    "QUOTED_IDENTIFIER ON;", "SET TRANSACTION ISOLATION LEVEL READ COMMITTED;", "SET NOCOUNT ON;"):
+        assert setting in expected
+    # the history row is written under them too, and the DBA script's header is the same list
+    rows = [sql for sql in server.executed if "INSERT INTO deploy.SchemaHistory" in sql and "COMMIT TRANSACTION;" in sql]
+    assert rows and all(sql.startswith(expected) for sql in rows)
+    assert expected in build_deployment_script(migrator.rendered("sqlserver")[:1], "sqlserver").split("\nGO\n", 1)[0]
+
+
+@pytest.mark.parametrize("conflict", [lock_timeout, lambda: server_error(1205, "40001", "deadlock victim")])
+def test_a_lock_lost_on_the_history_row_or_at_commit_rolls_the_script_back_and_tries_it_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, conflict: Any
+) -> None:
+    server = Server()
+    server.history_failures = [conflict()]  # the first script's row, in its transaction
+    migrator, slept = migrator_on(monkeypatch, server, sql_tree(tmp_path))
+    migrator.migrate()
+    first = [i for i, sql in enumerate(server.executed) if "-- first" in sql and "INSERT" not in sql]
+    assert len(first) == 2 and len(slept) == 1  # the whole script again, after a back-off
+    rollback = server.executed.index("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;")
+    assert first[0] < rollback < first[1]  # rolled back before the retry: never recorded but rolled back
+    assert [(n, ok) for n, ok, _ in server.history][:1] == [("schema/0001_first.sql", 1)]
+    assert server.attempts[0] == 2
+
+
+def test_a_failed_history_row_that_is_not_a_lock_conflict_rolls_back_and_is_recorded_as_a_failure(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    server = Server()
+    server.history_failures = [server_error(50000, "42000", "songsdb: schema/0001_first.sql left 1 transaction(s) open")]
+    migrator, slept = migrator_on(monkeypatch, server, sql_tree(tmp_path))
+    with pytest.raises(MigrationError, match=r"schema/0001_first.sql: its history row and COMMIT \(after its 1 batch\) failed: "
+                       r"songsdb: schema/0001_first.sql left 1 transaction"):
+        migrator.migrate()
+    assert slept == [] and server.history == [("schema/0001_first.sql", 0, None)] and server.attempts == [1]
+    assert "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;" in server.executed
+
+
+def test_the_batch_that_ends_a_script_checks_it_left_no_transaction_open_and_commits_only_its_own() -> None:
+    from songsdb.migrations import Script, history_insert, record_batch, render, template_context
+
+    context = template_context("sqlserver", "SongsDB")
+    transactional = render(Script("schema/0001_a.sql", "versioned", 1, "CREATE TABLE dbo.A (Id int);\n"), context)
+    bare = render(Script("schema/0002_b.sql", "versioned", 2, "-- songsdb:no-transaction\nSELECT 1;\n"), context)
+    one = record_batch(transactional, history_insert(transactional, True, 5, attempts=2), "sqlserver")
+    other = record_batch(bare, history_insert(bare, True, 5, attempts=1), "sqlserver")
+    assert "IF @@TRANCOUNT <> 1" in one and one.rstrip().endswith("COMMIT TRANSACTION;")
+    assert "IF @@TRANCOUNT <> 0" in other and "COMMIT TRANSACTION" not in other
+    assert one.index("SET IMPLICIT_TRANSACTIONS OFF;") < one.index("IF @@TRANCOUNT") < one.index("INSERT INTO deploy.SchemaHistory")
+    assert "DurationMs, Attempts, Success, Note)" in one and "5, 2, 1, NULL);" in one
+
+
+# ----- one deadline for the retries of a deploy (s8) -----
+
+
+class SteadyRetry(DdlRetry):
+    """Back-offs of exactly ``max_delay`` (no jitter), so a test knows where the deadline falls."""
+
+    def delay(self, attempt: int, rng: Any = None) -> float:
+        return self.max_delay
+
+
+def test_the_retries_stop_at_their_deadline_with_the_last_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    server = Server(failures={"-- first": [lock_timeout() for _ in range(6)]})
+    migrator, slept = migrator_on(monkeypatch, server, sql_tree(tmp_path))
+    migrator.ddl_retry = SteadyRetry(attempts=6, base_delay=1.0, max_delay=1.0, seconds=2.5)  # room for two back-offs
+    with pytest.raises(MigrationError, match=r"schema/0001_first.sql: batch 1 of 1 .* failed \(after 3 tries\): Lock request .*"
+                       r"not tried again: this deploy's retries reached their deadline of 2.5 s \(SONGSDB_DDL_RETRY_SECONDS\)"):
+        migrator.migrate()
+    assert slept == [1.0, 1.0]  # not the 5 back-offs that 6 attempts allow
+    assert server.history == [("schema/0001_first.sql", 0, None)] and server.attempts == [3]
+
+
+def test_the_deadline_is_one_for_the_whole_deploy_not_one_per_script(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    server = Server(failures={"-- first": [lock_timeout(), None], "-- after": [lock_timeout(), lock_timeout(), None]})
+    migrator, slept = migrator_on(monkeypatch, server, sql_tree(tmp_path))
+    migrator.ddl_retry = SteadyRetry(attempts=6, base_delay=1.0, max_delay=1.0, seconds=2.5)
+    with pytest.raises(MigrationError, match=r"schema/0003_after.sql: .*failed \(after 2 tries\).*deadline of 2.5 s"):
+        migrator.migrate()
+    assert slept == [1.0, 1.0]  # one for 0001, one for 0003; a third would end past 2.5 s in all
+    assert ("schema/0001_first.sql", 1, None) in server.history
+
+
+def test_the_deadline_comes_from_songsdb_ddl_retry_seconds_and_a_bad_value_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from songsdb.errors import ConfigurationError
+
+    assert DdlRetry().seconds == 120.0 and DdlRetry.from_environment({}).seconds == 120.0
+    assert DdlRetry.from_environment({"SONGSDB_DDL_RETRY_SECONDS": "45"}).seconds == 45.0
+    assert DdlRetry.from_environment({"SONGSDB_DDL_RETRY_SECONDS": "0"}).seconds == 0.0  # never retried
+    for bad in ("soon", "-1", "nan", "inf"):
+        with pytest.raises(ConfigurationError, match="SONGSDB_DDL_RETRY_SECONDS must be a number of seconds"):
+            DdlRetry.from_environment({"SONGSDB_DDL_RETRY_SECONDS": bad})
+    monkeypatch.setenv("SONGSDB_DDL_RETRY_SECONDS", "7.5")
+    assert Migrator(Settings(connection_string=DSN)).ddl_retry.seconds == 7.5
+    with pytest.raises(ValueError):
+        DdlRetry(seconds=-1)
+
+
+# ----- the history records the tries (s8) -----
+
+
+def test_the_history_records_how_many_tries_each_script_took(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    server = Server(failures={"-- after": [lock_timeout(), lock_timeout(), None]})
+    migrator, _ = migrator_on(monkeypatch, server, sql_tree(tmp_path))
+    migrator.migrate()
+    assert list(zip([n for n, _, _ in server.history], server.attempts)) == [
+        ("schema/0001_first.sql", 1), ("schema/0002_step.sql", 1), ("schema/0003_after.sql", 3), ("procs/api.Proc.sql", 1)
+    ]
+    bootstrap = next(sql for sql in server.executed if "CREATE TABLE deploy.SchemaHistory" in sql)
+    assert "Attempts int NULL" in bootstrap
+    assert any("ALTER TABLE deploy.SchemaHistory ADD Attempts int NULL;" in sql for sql in server.executed)  # an older history
+
+
+def test_a_failed_no_transaction_index_script_names_the_resumable_build_it_left_paused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    root = sql_tree(tmp_path)
+    (root / "schema" / "0004_index.sql").write_text(
+        "-- songsdb:no-transaction\nCREATE INDEX IX_After_Id ON dbo.After (Id) WITH (ONLINE = ON, RESUMABLE = ON); -- build\n"
+    )
+    server = Server(failures={"-- build": [server_error(1219, "42000", "Your session has been disconnected because of a high priority DDL operation.")]})
+    respond = server.respond
+
+    def with_paused(sql: str, params: list[Any]) -> Any:
+        if "sys.index_resumable_operations" in sql:
+            return [(["t", "i", "p"], [("[dbo].[After]", "[IX_After_Id]", 40)])]
+        return respond(sql, params)
+
+    monkeypatch.setattr(pyodbc, "connect", lambda text, **kwargs: FakeConnection(with_paused))
+    migrator = Migrator(Settings(connection_string=DSN), root=root)
+    with pytest.raises(MigrationError) as info:
+        migrator.migrate()
+    message = str(info.value)
+    assert "schema/0004_index.sql: batch 1 of 1" in message
+    assert "A RESUMABLE index build is paused, not rolled back: [IX_After_Id] on [dbo].[After] (40% done)" in message
+    assert "ALTER INDEX [IX_After_Id] ON [dbo].[After] ABORT;" in message
 
 
 def refused(version: str = "0002") -> Exception:
