@@ -9,9 +9,12 @@
    fails a later upload with a duplicate key (M2), results and attempts with any CreatedAt, Outcome or
    EndedAt. A column-level INSERT right is enforced there (measured on Babelfish 4.2 under FreeTDS and
    Microsoft's ODBC Driver 18, README, Roles): an INSERT that names a column the role may not insert is
-   refused ("permission denied for table ..."), inside a procedure too; one that leaves the column out gets
-   the column's default (IDENTITY, NEXT VALUE FOR dbo.SongKeys, SYSUTCDATETIME(), 'queued', ORIGINAL_LOGIN()),
-   which needs no right on the column. So each role may now insert:
+   refused ("permission denied for table ...", native 33557097 under both drivers), inside a procedure too;
+   one that leaves the column out gets the column's default (IDENTITY, NEXT VALUE FOR dbo.SongKeys,
+   SYSUTCDATETIME(), 'queued', ORIGINAL_LOGIN() evaluated as the inserting login), which needs no right on
+   the column (the sequence's default needs UPDATE on dbo.SongKeys, the web role's since 0040); OUTPUT
+   inserted.x needs SELECT on x, which the roles keep where their procedures use OUTPUT (web: Songs,
+   ProcessingJobs, AuditLog). So each role may now insert:
      songsdb_web    dbo.Songs: the columns api.CreateSong and api.ImportSongs insert (not Id, SongKey, Status,
                     UploadedAt, LastModified: NEWID(), the sequence, 'uploaded' and the clock); dbo.ProcessingJobs:
                     the columns api.CreateJob and api.EnqueueJobs insert (a new job is 'queued', no attempt,
