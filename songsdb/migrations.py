@@ -68,6 +68,7 @@ _VERSIONED_NAME = re.compile(r"^(?P<version>\d{4})_[a-z0-9_]+\.sql$")
 _REPEATABLE_NAME = re.compile(r"^(?P<schema>[A-Za-z_]\w*)\.(?P<object>[A-Za-z_]\w*)\.sql$")
 _NO_TRANSACTION = re.compile(r"^\s*--\s*songsdb:\s*no-transaction\s*$", re.IGNORECASE | re.MULTILINE)
 _MAINTENANCE_STEP = re.compile(r"^\s*--\s*songsdb:\s*maintenance-step\s*$", re.IGNORECASE | re.MULTILINE)
+_AFTER_REPEATABLES = re.compile(r"^\s*--\s*songsdb:\s*after-repeatables\s*$", re.IGNORECASE | re.MULTILINE)
 _REPEATABLE_FOLDERS = ("functions", "views", "procs")
 
 HISTORY_TABLE = "deploy.SchemaHistory"
@@ -196,6 +197,20 @@ class Script:
         header = self.source.split("\nGO", 1)[0]
         return self.name in MAINTENANCE_STEPS or bool(_MAINTENANCE_STEP.search(header))
 
+    @property
+    def after_repeatables(self) -> bool:
+        """True for a versioned script whose header says ``-- songsdb:after-repeatables``: a contract step.
+
+        It is applied after the release's views, functions and procedures, not before them with the
+        other versioned scripts: it cuts what only the previous release's code uses (a permission the
+        new procedures no longer need), so during a deploy no call of the previous release's
+        procedures meets it, and every call of this release's does.
+        """
+        if self.kind != VERSIONED:
+            return False
+        header = self.source.split("\nGO", 1)[0]
+        return bool(_AFTER_REPEATABLES.search(header))
+
 
 @dataclass(frozen=True)
 class RenderedScript:
@@ -264,7 +279,8 @@ def sql_root() -> Path:
 
 
 def discover(root: Path | None = None) -> list[Script]:
-    """Every script in apply order: versioned by number, then the repeatable ones in dependency order."""
+    """Every script in apply order: versioned by number, then the repeatable ones in dependency order, then
+    the versioned contract steps (``-- songsdb:after-repeatables``) by number."""
     root = root or sql_root()
     versioned: dict[int, Script] = {}
     for path in sorted((root / "schema").glob("*.sql")):
@@ -282,7 +298,9 @@ def discover(root: Path | None = None) -> list[Script]:
             if not _REPEATABLE_NAME.match(path.name):
                 raise MigrationError(f"{folder}/{path.name}: repeatable scripts are named schema.Object.sql")
             repeatable.append(Script(f"{folder}/{path.name}", REPEATABLE, None, _read(path)))
-    return scripts + dependency_order(repeatable)
+    before = [s for s in scripts if not s.after_repeatables]
+    after = [s for s in scripts if s.after_repeatables]
+    return before + dependency_order(repeatable) + after
 
 
 def object_name(script: Script) -> str:

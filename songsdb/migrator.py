@@ -15,7 +15,10 @@ The order of work in :meth:`Migrator.migrate`:
    system database; on SQL Server the compatibility level, dbo owning the
    schemas, read committed snapshot), then create ``deploy.SchemaHistory``
    when it is missing;
-5. run each pending script in its own transaction (``XACT_ABORT ON``) with its
+5. run each pending script, in :func:`songsdb.migrations.discover`'s order (versioned
+   scripts by number, the repeatable ones, then the versioned contract steps marked
+   ``-- songsdb:after-repeatables``, which cut what only the previous release's
+   procedures used), in its own transaction (``XACT_ABORT ON``) with its
    history row; a failure rolls the script back, is recorded with
    ``Success = 0`` and raised naming the file, batch and line. Every try of every
    script starts from the migrator's session settings
@@ -30,9 +33,10 @@ The order of work in :meth:`Migrator.migrate`:
    every row says how many tries it took (``Attempts``);
 6. a maintenance-window step (:data:`songsdb.migrations.MAINTENANCE_STEPS`) that
    refuses (``RAISERROR (N'NNNN: ...', 16, 1)`` naming its own number) stops the
-   versioned scripts there; every pending view, function and procedure is still
-   applied, so the database never waits for its window with this release's schema
-   under the previous release's procedures, and
+   versioned scripts there (the contract steps after the repeatables too); every
+   pending view, function and procedure is still applied, so the database never
+   waits for its window with this release's schema under the previous release's
+   procedures, and
    :class:`~songsdb.errors.MaintenanceStepRequired` names the step.
 """
 

@@ -163,8 +163,8 @@ BEGIN
                 AND (r.JobKey IS NULL OR r.Ordinal = (SELECT MIN(x.Ordinal) FROM @Rows AS x WHERE x.JobKey = r.JobKey))
             ORDER BY r.Ordinal;
 
-            -- who and where from, as core.WriteAudit records them (0015)
-            INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, Details, RecordedBy, Source)
+            -- where from, as core.WriteAudit records it (0015); who: RecordedBy's default, ORIGINAL_LOGIN() (0052)
+            INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, Details, Source)
             SELECT
                 @RequestId,
                 'job',
@@ -178,7 +178,6 @@ BEGIN
                         n.JobKey AS jobKey
                     FOR JSON PATH, WITHOUT_ARRAY_WRAPPER
                 ),
-                ORIGINAL_LOGIN(),
                 CONCAT(OBJECT_SCHEMA_NAME(@@PROCID), N'.', OBJECT_NAME(@@PROCID))
             FROM @New AS n;
 

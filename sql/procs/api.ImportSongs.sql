@@ -285,8 +285,8 @@ BEGIN
             ON r.SongId = s.Id
         WHERE r.Outcome = 'updated';
 
-        -- who and where from, as core.WriteAudit records them (0015)
-        INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, Details, RecordedBy, Source)
+        -- where from, as core.WriteAudit records it (0015); who: RecordedBy's default, ORIGINAL_LOGIN() (0052)
+        INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, Details, Source)
         SELECT
             @RequestId,
             'song',
@@ -299,7 +299,6 @@ BEGIN
                     CAST(1 AS bit) AS [import]
                 FOR JSON PATH, WITHOUT_ARRAY_WRAPPER
             ),
-            ORIGINAL_LOGIN(),
             CONCAT(OBJECT_SCHEMA_NAME(@@PROCID), N'.', OBJECT_NAME(@@PROCID))
         FROM @Rows AS r
         WHERE r.Outcome IN ('created', 'updated')

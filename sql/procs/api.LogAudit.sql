@@ -7,8 +7,8 @@
             downloaded, status_changed); stored lower case.
    @IpAddress: an IPv4 or IPv6 address as text (ASCII, at most 45 characters).
    The row comes back from the INSERT itself (OUTPUT), never by reading the log again. Like every
-   audit row it records the login that wrote it (RecordedBy, ORIGINAL_LOGIN()) and this procedure
-   (Source), whatever @UserId says (0015).
+   audit row it records the login that wrote it (RecordedBy: the column's default, ORIGINAL_LOGIN(),
+   0052) and this procedure (Source), whatever @UserId says (0015).
    Returns: Id, RequestId, EntityType, EntityId, Action, UserId, IpAddress, UserAgent, Details, Timestamp,
             RecordedBy, Source
    Errors: 50001 @EntityType or @Action missing; 50002 text too long, or @IpAddress not ASCII;
@@ -45,7 +45,7 @@ BEGIN
     EXEC core.CheckJson @Name = N'@Details', @Value = @Details, @Shape = 'object';
 
     INSERT INTO dbo.AuditLog (
-        RequestId, EntityType, EntityId, Action, UserId, IpAddress, UserAgent, Details, RecordedBy, Source
+        RequestId, EntityType, EntityId, Action, UserId, IpAddress, UserAgent, Details, Source
     )
     OUTPUT
         inserted.Id,
@@ -62,7 +62,7 @@ BEGIN
         inserted.Source
     VALUES (
         @RequestId, LOWER(@EntityType), @EntityId, LOWER(@Action), @UserId, @IpAddress, @UserAgent, @Details,
-        ORIGINAL_LOGIN(), CONCAT(OBJECT_SCHEMA_NAME(@@PROCID), N'.', OBJECT_NAME(@@PROCID))
+        CONCAT(OBJECT_SCHEMA_NAME(@@PROCID), N'.', OBJECT_NAME(@@PROCID))
     );
 END;
 GO

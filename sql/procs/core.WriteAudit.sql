@@ -4,7 +4,8 @@
    so there is no change without its audit row; @AuditId returns the new row's Id. Validation of user-supplied
    values (api.LogAudit) happens in the caller.
    Each row records who wrote it and where from (0015): RecordedBy is ORIGINAL_LOGIN(), the login
-   that opened the session (the service's own login, whatever @UserId says); Source is the
+   that opened the session (the service's own login, whatever @UserId says), given by the column's
+   default (0052), never by this INSERT: no role may insert the column (0054, Babelfish); Source is the
    schema-qualified name of the procedure whose @@PROCID the caller passes as @ProcId (here @@PROCID
    would name core.WriteAudit itself), e.g. 'worker.Heartbeat' ('worker.heartbeat' on Babelfish,
    whose catalog keeps names in lower case). Rows are only ever inserted: the audit trail is
@@ -34,11 +35,10 @@ BEGIN
     END;
 
     INSERT INTO dbo.AuditLog (
-        RequestId, EntityType, EntityId, Action, UserId, IpAddress, UserAgent, Details, RecordedBy, Source
+        RequestId, EntityType, EntityId, Action, UserId, IpAddress, UserAgent, Details, Source
     )
     VALUES (
-        @RequestId, @EntityType, @EntityId, @Action, @UserId, @IpAddress, @UserAgent, @Details,
-        ORIGINAL_LOGIN(), @Source
+        @RequestId, @EntityType, @EntityId, @Action, @UserId, @IpAddress, @UserAgent, @Details, @Source
     );
 
     SET @AuditId = CAST(SCOPE_IDENTITY() AS bigint);

@@ -76,8 +76,8 @@ BEGIN
             JobId IN (SELECT o.JobId FROM @Old AS o INNER JOIN @Done AS d ON d.JobId = o.JobId WHERE o.Status = 'running')
             AND Outcome IS NULL;
 
-        -- who and where from, as core.WriteAudit records them (0015)
-        INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, Details, UserId, RecordedBy, Source)
+        -- where from, as core.WriteAudit records it (0015); who: RecordedBy's default, ORIGINAL_LOGIN() (0052)
+        INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, Details, UserId, Source)
         SELECT
             @RequestId,
             'job',
@@ -91,7 +91,6 @@ BEGIN
                 FOR JSON PATH, WITHOUT_ARRAY_WRAPPER
             ),
             @UserId,
-            ORIGINAL_LOGIN(),
             CONCAT(OBJECT_SCHEMA_NAME(@@PROCID), N'.', OBJECT_NAME(@@PROCID))
         FROM @Done AS d
         INNER JOIN @Old AS o

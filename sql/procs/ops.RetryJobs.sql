@@ -56,15 +56,14 @@ BEGIN
         OUTPUT inserted.JobId INTO @Done (JobId)
         WHERE JobId IN (SELECT g.JobId FROM @Given AS g) AND Status = 'failed';
 
-        -- who and where from, as core.WriteAudit records them (0015)
-        INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, UserId, RecordedBy, Source)
+        -- where from, as core.WriteAudit records it (0015); who: RecordedBy's default, ORIGINAL_LOGIN() (0052)
+        INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, UserId, Source)
         SELECT
             @RequestId,
             'job',
             CONVERT(nvarchar(36), d.JobId),
             'retried',
             @UserId,
-            ORIGINAL_LOGIN(),
             CONCAT(OBJECT_SCHEMA_NAME(@@PROCID), N'.', OBJECT_NAME(@@PROCID))
         FROM @Done AS d;
 

@@ -80,8 +80,8 @@ BEGIN
         SET Outcome = 'expired', EndedAt = @Now
         WHERE JobId IN (SELECT s.JobId FROM @Swept AS s) AND Outcome IS NULL;
 
-        -- who and where from, as core.WriteAudit records them (0015)
-        INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, Details, RecordedBy, Source)
+        -- where from, as core.WriteAudit records it (0015); who: RecordedBy's default, ORIGINAL_LOGIN() (0052)
+        INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, Details, Source)
         SELECT
             @RequestId,
             'job',
@@ -95,7 +95,6 @@ BEGIN
                     CAST(1 AS bit) AS swept
                 FOR JSON PATH, WITHOUT_ARRAY_WRAPPER
             ),
-            ORIGINAL_LOGIN(),
             CONCAT(OBJECT_SCHEMA_NAME(@@PROCID), N'.', OBJECT_NAME(@@PROCID))
         FROM @Swept AS s
         INNER JOIN @Expired AS e

@@ -233,7 +233,7 @@ BEGIN
             UPDATE dbo.JobAttempts
             SET Outcome = 'expired', EndedAt = @Now
             WHERE JobId IN (SELECT f.JobId FROM @Failed AS f) AND Outcome IS NULL;
-            INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, Details, RecordedBy, Source)
+            INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, Details, Source)
             SELECT
                 @RequestId,
                 'job',
@@ -246,7 +246,6 @@ BEGIN
                         CAST(0 AS bit) AS requeued
                     FOR JSON PATH, WITHOUT_ARRAY_WRAPPER
                 ),
-                ORIGINAL_LOGIN(),
                 CONCAT(OBJECT_SCHEMA_NAME(@@PROCID), N'.', OBJECT_NAME(@@PROCID))
             FROM @Failed AS f
             INNER JOIN @Candidates AS c
@@ -279,7 +278,7 @@ BEGIN
             WHERE JobId IN (SELECT c.JobId FROM @Claimed AS c) AND Outcome IS NULL;
             INSERT INTO dbo.JobAttempts (JobId, Attempt, ClaimToken, WorkerId, ClaimedAt)
             SELECT c.JobId, c.Attempts, c.ClaimToken, @WorkerId, @Now FROM @Claimed AS c;
-            INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, Details, RecordedBy, Source)
+            INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, Details, Source)
             SELECT
                 @RequestId,
                 'job',
@@ -292,7 +291,6 @@ BEGIN
                         CASE WHEN x.Expired = 1 THEN x.OldWorker END AS reclaimedFrom
                     FOR JSON PATH, WITHOUT_ARRAY_WRAPPER
                 ),
-                ORIGINAL_LOGIN(),
                 CONCAT(OBJECT_SCHEMA_NAME(@@PROCID), N'.', OBJECT_NAME(@@PROCID))
             FROM @Claimed AS c
             INNER JOIN @Candidates AS x

@@ -10,9 +10,11 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+import songsdb
 from songsdb.config import Settings, format_connection_string, parse_connection_string
 from songsdb.container import generate_password
 from songsdb.database import SongsDatabase
@@ -193,6 +195,13 @@ REFUSED = {
         "SELECT TOP (1) ClaimToken FROM dbo.JobAttempts;",  # an attempt's token
         "UPDATE dbo.AuditLog SET Details = NULL WHERE 1 = 0;",
         "DELETE FROM dbo.AuditLog WHERE 1 = 0;",
+        "INSERT INTO dbo.AuditLog (EntityType, Action, RecordedBy) SELECT 'song', 'viewed', N'someone_else' WHERE 1 = 0;",  # forged writer
+        # a job already running, with a holder, token and lease of its own (0053: a new job is 'queued', from the defaults)
+        "INSERT INTO dbo.ProcessingJobs (SongId, ModelName, JobType, Status, HeldBy, ClaimToken, LeaseExpiresAt) "
+        "SELECT NEWID(), N'm', 'chroma', 'running', 'web', NEWID(), SYSUTCDATETIME() WHERE 1 = 0;",
+        "INSERT INTO dbo.ProcessingJobs (SongId, ModelName, JobType, Attempts) SELECT NEWID(), N'm', 'chroma', 3 WHERE 1 = 0;",
+        "INSERT INTO dbo.Songs (FileId, FileName, SongKey) SELECT N'x', N'x', 1 WHERE 1 = 0;",  # a key the sequence hands out later
+        "INSERT INTO dbo.Songs (Id, FileId, FileName) SELECT NEWID(), N'x', N'x' WHERE 1 = 0;",
     ),
     "worker": (
         "UPDATE dbo.Songs SET Title = N'x' WHERE 1 = 0;",
@@ -202,6 +211,12 @@ REFUSED = {
         "UPDATE dbo.JobAttempts SET WorkerId = N'x' WHERE 1 = 0;",
         "DELETE FROM dbo.ProcessingJobs WHERE 1 = 0;",
         "DELETE FROM dbo.AuditLog WHERE 1 = 0;",
+        "INSERT INTO dbo.AuditLog (EntityType, Action, RecordedBy) SELECT 'song', 'viewed', N'someone_else' WHERE 1 = 0;",  # forged writer
+        # an attempt that already ended, and a result with a chosen time (0053: only what the claim and the reports insert)
+        "INSERT INTO dbo.JobAttempts (JobId, Attempt, ClaimToken, WorkerId, Outcome, EndedAt) "
+        "SELECT NEWID(), 1, NEWID(), N'w', 'completed', SYSUTCDATETIME() WHERE 1 = 0;",
+        "INSERT INTO dbo.SeparatedTracks (SongId, JobId, StemName, FilePath, CreatedAt) "
+        "SELECT NEWID(), NEWID(), N'v', N'/v.wav', SYSUTCDATETIME() WHERE 1 = 0;",
     ),
     "ops": (
         "DELETE FROM dbo.AuditLog WHERE 1 = 0;",
@@ -214,6 +229,8 @@ REFUSED = {
         "SELECT TOP (1) ClaimToken FROM dbo.JobAttempts;",
         "DELETE FROM dbo.SeparatedTracks WHERE 1 = 0;",
         "SELECT TOP (1) FilePath FROM dbo.SeparatedTracks;",
+        "SELECT TOP (1) ClaimToken FROM dbo.ProcessingJobs;",  # a worker's claim token (0054; L3 of the attacker's reading)
+        "INSERT INTO dbo.AuditLog (EntityType, Action, RecordedBy) SELECT 'song', 'viewed', N'someone_else' WHERE 1 = 0;",  # forged writer
     ),
     "retention": (
         "SELECT TOP (1) Title FROM dbo.Songs;",
@@ -224,6 +241,7 @@ REFUSED = {
         "UPDATE dbo.AuditLog SET Details = NULL WHERE 1 = 0;",
         "INSERT INTO dbo.Songs (FileId, FileName) SELECT N'x', N'x' WHERE 1 = 0;",
         "EXEC ops.RetryJob @JobId = NULL;",
+        "INSERT INTO dbo.AuditLog (EntityType, Action, RecordedBy) SELECT 'song', 'viewed', N'someone_else' WHERE 1 = 0;",  # forged writer
     ),
 }
 # the same login, the same kind of call, allowed: so a refusal above is the right, not a broken login
@@ -244,12 +262,43 @@ BABELFISH_READS = {
 }
 
 
+# on Babelfish, the column lists the role's procedures insert stay insertable (0053/0054 narrowed by column, not too far)
+_AUDIT = (
+    "INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, UserId, IpAddress, UserAgent, Details, Source) "
+    "SELECT NULL, 'song', NULL, 'viewed', NULL, NULL, NULL, NULL, NULL WHERE 1 = 0;"
+)
+BABELFISH_INSERTS = {
+    "web": (
+        _AUDIT,
+        "INSERT INTO dbo.Songs (FileId, FileName, Title, Artist, Album, FileSize, Duration, FileExtension, OriginalFileName, Metadata) "
+        "SELECT N'x', N'x', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE 1 = 0;",
+        "INSERT INTO dbo.ProcessingJobs (SongId, ModelName, JobType, Priority, MaxAttempts, RequestId, JobKey) "
+        "SELECT NEWID(), N'm', 'chroma', 0, 3, NULL, NULL WHERE 1 = 0;",
+    ),
+    "worker": (
+        _AUDIT,
+        "INSERT INTO dbo.JobAttempts (JobId, Attempt, ClaimToken, WorkerId, ClaimedAt) "
+        "SELECT NEWID(), 1, NEWID(), N'w', SYSUTCDATETIME() WHERE 1 = 0;",
+        "INSERT INTO dbo.SeparatedTracks (SongId, JobId, StemName, FilePath, FileSize, Format, SampleRate, Duration) "
+        "SELECT NEWID(), NEWID(), N'v', N'/v.wav', NULL, NULL, NULL, NULL WHERE 1 = 0;",
+        "INSERT INTO dbo.Transcriptions (SongId, JobId, Language, FullText, Segments, ModelName) "
+        "SELECT NEWID(), NULL, NULL, NULL, NULL, NULL WHERE 1 = 0;",
+        "INSERT INTO dbo.ChromaAnalysis (SongId, JobId, KeyName, Mode, Tempo, KeyConfidence, TempoConfidence, ChromaVector) "
+        "SELECT NEWID(), NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE 1 = 0;",
+    ),
+    "ops": (_AUDIT, "SELECT TOP (1) LeaseExpiresAt, HeldBy, JobKey, Delayed FROM dbo.ProcessingJobs;"),
+    "retention": (_AUDIT,),
+}
+
+
 @pytest.mark.parametrize("role", sorted(REFUSED))
 def test_each_role_is_refused_the_direct_reads_and_writes_its_procedures_never_make(duty, role: str, engine: str) -> None:
     _, login = duty
     assert outcome(login[role], ALLOWED[role]) == "ran"
     if engine == "babelfish":
         assert outcome(login[role], BABELFISH_READS[role]) == "ran"
+        allowed = {statement: outcome(login[role], statement) for statement in BABELFISH_INSERTS[role]}
+        assert allowed == dict.fromkeys(BABELFISH_INSERTS[role], "ran")
     refused = {statement: outcome(login[role], statement) for statement in REFUSED[role]}
     assert refused == dict.fromkeys(REFUSED[role], "refused")
 
@@ -326,3 +375,88 @@ def test_on_sql_server_a_grant_a_dba_added_to_a_view_survives_a_redeploy(duty, e
     finally:
         query(target, f"REVOKE SELECT ON dbo.vw_QueueStatus FROM [{role}]; DROP ROLE [{role}];")
         Migrator(target).migrate()  # the shipped view again
+
+
+def test_on_babelfish_an_audit_row_a_login_inserts_directly_records_that_login(duty, engine: str) -> None:
+    """M1 of the attacker's reading: a compromised login may still insert an audit row directly on Babelfish
+    (caller's rights), but no longer choose who it says wrote it: RecordedBy comes from its default (0052)."""
+    if engine != "babelfish":
+        pytest.skip("on SQL Server no role has any right on a table (test_on_sql_server_no_role_has_any_right_on_a_table)")
+    target, login = duty
+    for role in ROLES:
+        entity = f"direct-{role}-{uuid.uuid4().hex[:8]}"
+        query(
+            login[role],
+            "INSERT INTO dbo.AuditLog (EntityType, EntityId, Action, Source) VALUES ('song', ?, 'viewed', N'api.createsong');",
+            entity,
+        )
+        [(recorded,)] = query(target, "SELECT RecordedBy FROM dbo.AuditLog WHERE EntityId = ?;", entity)
+        assert recorded == parse_connection_string(login[role].odbc())["UID"], role
+
+
+def test_every_roles_procedures_record_the_login_from_the_default(duty) -> None:
+    """The procedures no longer name RecordedBy (0052): each role's audit rows, written one by one
+    (core.WriteAudit) and set-based (api.EnqueueJobs, worker.ClaimNextJobs, ops.CancelJobs), name its login."""
+    target, login = duty
+    request = f"req-default-{uuid.uuid4().hex[:8]}"
+    with SongsDatabase(login["web"]) as web, SongsDatabase(login["worker"]) as worker, SongsDatabase(login["ops"]) as ops:
+        song_id = web.create_song(f"file-{uuid.uuid4()}", "a.mp3", request_id=request)
+        model = f"demucs-{uuid.uuid4().hex[:6]}"
+        [job_id, other] = [j.id for j in web.enqueue_jobs(song_id, [(model, "separation")] * 2, request_id=request)]
+        [claimed] = worker.claim_next_jobs("gpu-default", 1, model_names=[model], request_id=request)
+        assert claimed.id in (job_id, other)
+        ops.cancel_jobs([job_id, other], request_id=request)
+    rows = query(target, "SELECT Source, RecordedBy FROM dbo.AuditLog WHERE RequestId = ? ORDER BY Id;", request)
+    uid = {role: parse_connection_string(login[role].odbc())["UID"] for role in ROLES}
+    by_source = {str(source).lower(): str(recorded) for source, recorded in rows}
+    assert by_source == {
+        "api.createsong": uid["web"],
+        "api.enqueuejobs": uid["web"],
+        "worker.claimnextjobs": uid["worker"],
+        "ops.canceljobs": uid["ops"],
+    }
+
+
+def test_on_babelfish_the_previous_releases_audit_inserts_run_until_the_contract_step_after_the_procedures(
+    databases, engine: str, tmp_path
+) -> None:
+    """Mixed versions during a deploy: 0053 runs before this release's procedures replace the previous
+    release's, which name RecordedBy; 0054, which takes that right away, runs after them
+    (-- songsdb:after-repeatables). A direct INSERT with the previous release's column list is what those
+    procedures ran with the caller's rights."""
+    if engine != "babelfish":
+        pytest.skip("on SQL Server the grants are not changed (ownership chaining)")
+    import shutil
+
+    import pyodbc
+
+    from songsdb.config import ROLES as ROLE_NAMES
+    from songsdb.migrations import sql_root
+    from songsdb.migrator import Migrator, drain
+
+    contract = "schema/0054_babelfish_contract_recorded_by_and_ops_claim_tokens.sql"
+    root = tmp_path / "sql"
+    shutil.copytree(sql_root(), root)
+    (root / contract).unlink()
+    target = databases.new(migrate=False)
+    Migrator(target, root=root).migrate()  # a deploy up to 0053, as if the procedures were not replaced yet
+    batch = (Path(songsdb.__file__).parent / "local_sql" / "ensure_role_login.sql").read_text(encoding="utf-8")
+    conn = pyodbc.connect(target.odbc(), autocommit=True, timeout=30)
+    try:
+        for role, (name, password) in databases.role_logins().items():
+            drain(conn.cursor().execute(batch, name, password, ROLE_NAMES[role]))
+    finally:
+        conn.close()
+    login = databases.role_settings(target)
+    previous = (
+        "INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, Details, RecordedBy, Source) "
+        "VALUES (N'req-previous', 'job', N'x', 'claimed', NULL, ORIGINAL_LOGIN(), N'worker.claimnextjobs');"
+    )
+    current = "INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, Source) VALUES (N'req-current', 'job', N'x', 'claimed', N'x');"
+    assert {role: outcome(login[role], previous) for role in login} == dict.fromkeys(login, "ran")
+    assert outcome(login["ops"], "SELECT TOP (1) ClaimToken FROM dbo.ProcessingJobs;") == "ran"  # the previous core.ReturnJob
+
+    assert Migrator(target).migrate().applied == (contract,)
+    assert {role: outcome(login[role], previous) for role in login} == dict.fromkeys(login, "refused")
+    assert {role: outcome(login[role], current) for role in login} == dict.fromkeys(login, "ran")
+    assert outcome(login["ops"], "SELECT TOP (1) ClaimToken FROM dbo.ProcessingJobs;") == "refused"

@@ -62,6 +62,29 @@ def test_versioned_scripts_run_in_number_order_then_views_then_procs(tmp_path: P
     assert [s.version for s in discover(root)][:2] == [2, 10]
 
 
+def test_a_contract_step_marked_after_repeatables_runs_after_the_procedures_it_waits_for(tmp_path: Path) -> None:
+    """A versioned script that cuts what only the previous release's procedures use (0054) comes after this
+    release's repeatables, so no call of the previous release's procedures meets the cut during a deploy."""
+    root = make_tree(
+        tmp_path,
+        {
+            "schema/0001_a.sql": "SELECT 1;",
+            "schema/0002_cut.sql": "-- songsdb:after-repeatables\n/* x */\nSELECT 2;\nGO\n",
+            "schema/0003_c.sql": "SELECT 3;",
+            "procs/api.P.sql": "SELECT 'p';",
+        },
+    )
+    names = [s.name for s in discover(root)]
+    assert names == ["schema/0001_a.sql", "schema/0003_c.sql", "procs/api.P.sql", "schema/0002_cut.sql"]
+    assert [s.name for s in discover(root) if s.after_repeatables] == ["schema/0002_cut.sql"]
+    assert not Script("procs/api.X.sql", "repeatable", None, "-- songsdb:after-repeatables\n").after_repeatables
+    shipped = [s.name for s in discover()]
+    contract = shipped.index("schema/0054_babelfish_contract_recorded_by_and_ops_claim_tokens.sql")
+    for name in ("procs/core.WriteAudit.sql", "procs/core.ReturnJob.sql", "procs/api.EnqueueJobs.sql", "procs/ops.CancelJobs.sql"):
+        assert shipped.index(name) < contract, name
+    assert shipped.index("schema/0053_babelfish_insert_rights_by_column.sql") < shipped.index("procs/core.WriteAudit.sql")
+
+
 def test_a_badly_named_versioned_script_is_refused_by_name(tmp_path: Path) -> None:
     root = make_tree(tmp_path, {"schema/create_songs.sql": "SELECT 1;"})
     with pytest.raises(MigrationError, match="schema/create_songs.sql"):
