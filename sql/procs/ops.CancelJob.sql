@@ -2,7 +2,17 @@
 
    The console's Cancel button. A running job loses its holder, claim token and lease: its worker
    gets InvalidStatusTransition (50202) on its next call and writes nothing more, and its worker
-   attempt (dbo.JobAttempts) ends 'cancelled' in the same transaction (0049-0051; the DBA review's m2). Completed and
+   attempt (dbo.JobAttempts) ends 'cancelled' in the same transaction (0049-0051; the DBA review's m2). A deploy
+   stopped at a maintenance step (0043, 0045) has this procedure before 0050 drops the previous release's CHECK on
+   the attempts' outcome, which has no 'cancelled' (the DBA's reading of session 8, B1): there the attempt's UPDATE
+   fails with 547 and the cancel goes on without it, the attempt left open as that release left it. That one
+   statement runs with XACT_ABORT OFF in its own TRY, so a 547 undoes only it and leaves the transaction
+   committable ("SET XACT_ABORT": with it OFF a statement's error rolls back only that statement; measured the same
+   on Babelfish 4.2 under both drivers); any other error is thrown as before. No metadata test instead: the
+   caller sees the constraint's OBJECT_ID only with rights on the table, on SQL Server (metadata visibility) and on
+   Babelfish (measured: NULL with column rights), which this role does not hold. Once 0050 is applied the UPDATE
+   cannot fail with 547 (the CHECK left allows 'cancelled', and CK_JobAttempts_Ended holds: both columns are set).
+   Completed and
    cancelled jobs are final. @UserId is the operator (the console's signed-in name), stored in the
    audit row's UserId; RecordedBy is the session's login, as for every audit row.
    Returns: JobId, SongId, ModelName, JobType, Status, Progress, Message, RequestId, Priority,
@@ -65,11 +75,22 @@ BEGIN
             SET @Text = CONCAT(N'Job ''', @JobIdText, N''' is ', @Status, N'; only a queued, running or failed job can be cancelled.');
             THROW 50202, @Text, 1;
         END;
-        -- the running attempt, if a worker held it, ends with the job (jobs before attempts, as the worker procedures)
+        -- the running attempt, if a worker held it, ends with the job (jobs before attempts, as the worker procedures);
+        -- where the previous release's CHECK still refuses 'cancelled' (547: a deploy stopped at a maintenance step,
+        -- header), only this statement is undone and the attempt stays open, as that release left it
         IF @Status = 'running'
-            UPDATE dbo.JobAttempts
-            SET Outcome = 'cancelled', EndedAt = @Now
-            WHERE JobId = @JobId AND Outcome IS NULL;
+        BEGIN
+            SET XACT_ABORT OFF;
+            BEGIN TRY
+                UPDATE dbo.JobAttempts
+                SET Outcome = 'cancelled', EndedAt = @Now
+                WHERE JobId = @JobId AND Outcome IS NULL;
+            END TRY
+            BEGIN CATCH
+                IF ERROR_NUMBER() <> 547 THROW;
+            END CATCH;
+            SET XACT_ABORT ON;
+        END;
 
         SET @Details = (
             SELECT

@@ -69,12 +69,21 @@ BEGIN
             AND Status IN ('queued', 'running', 'failed')
             AND Status = (SELECT o.Status FROM @Old AS o WHERE o.JobId = dbo.ProcessingJobs.JobId);
 
-        -- the running attempts of the jobs a worker held end with them (0049-0051; the DBA review's m2)
-        UPDATE dbo.JobAttempts
-        SET Outcome = 'cancelled', EndedAt = @Now
-        WHERE
-            JobId IN (SELECT o.JobId FROM @Old AS o INNER JOIN @Done AS d ON d.JobId = o.JobId WHERE o.Status = 'running')
-            AND Outcome IS NULL;
+        -- the running attempts of the jobs a worker held end with them (0049-0051; the DBA review's m2); where the
+        -- previous release's CHECK still refuses 'cancelled' (547: a deploy stopped at a maintenance step, as in
+        -- ops.CancelJob's header), only this statement is undone and the attempts stay open, as that release left them
+        SET XACT_ABORT OFF;
+        BEGIN TRY
+            UPDATE dbo.JobAttempts
+            SET Outcome = 'cancelled', EndedAt = @Now
+            WHERE
+                JobId IN (SELECT o.JobId FROM @Old AS o INNER JOIN @Done AS d ON d.JobId = o.JobId WHERE o.Status = 'running')
+                AND Outcome IS NULL;
+        END TRY
+        BEGIN CATCH
+            IF ERROR_NUMBER() <> 547 THROW;
+        END CATCH;
+        SET XACT_ABORT ON;
 
         -- where from, as core.WriteAudit records it (0015); who: RecordedBy's default, ORIGINAL_LOGIN() (0052)
         INSERT INTO dbo.AuditLog (RequestId, EntityType, EntityId, Action, Details, UserId, Source)

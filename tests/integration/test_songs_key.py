@@ -193,6 +193,7 @@ def test_the_web_role_creates_and_imports_songs_with_keys(songsdb_web: SongsData
 # ----- a populated database: the deploy stops at a maintenance step with this release's procedures (M1) -----
 
 PREVIOUS_RELEASE = Path(__file__).parent / "data" / "previous_release"
+FIRST_OF_THIS_RELEASE = 40  # 0040 onwards were not in the release before this one
 DIGITS = "(VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9))"
 
 
@@ -206,7 +207,7 @@ def previous_release(databases: DatabaseFactory, tmp_path: Path) -> Settings:
     root = tmp_path / "previous_sql"
     shutil.copytree(sql_root(), root)
     for script in (root / "schema").iterdir():
-        if script.name.startswith(NEW_SCRIPTS):
+        if int(script.name[:4]) >= FIRST_OF_THIS_RELEASE:  # every versioned script of this release, not only 0040-0046
             script.unlink()
     (root / "procs" / "worker.ClaimNextJobs.sql").unlink()
     shutil.copy(PREVIOUS_RELEASE / "api.DeleteSong.sql", root / "procs" / "api.DeleteSong.sql")
@@ -223,6 +224,26 @@ def song_with_a_finished_attempt(db: SongsDatabase, file_id: str) -> uuid.UUID:
     assert claimed is not None and claimed.id == job
     db.complete_job(job, claimed.claim_token)
     return song
+
+
+def cancel_a_running_job(db: SongsDatabase, file_id: str, cancel: bool = True) -> uuid.UUID:
+    """A song whose job a worker claimed (so it has an open dbo.JobAttempts row), cancelled by an operator."""
+    song = db.create_song(file_id, "a.mp3")
+    job = db.create_job(song, "demucs", "separation")
+    claimed = db.claim_next_job("w-b1", model_names=["demucs"])
+    assert claimed is not None and claimed.id == job
+    if cancel:
+        assert db.cancel_job_by_operator(job, user_id="op").status == "cancelled"
+    return job
+
+
+def attempt_outcomes(target: Settings, *jobs: uuid.UUID) -> list[str | None]:
+    """The outcome of each job's attempts, in the order of ``jobs``."""
+    return [
+        row[0]
+        for job in jobs
+        for row in query(target, "SELECT Outcome FROM dbo.JobAttempts WHERE JobId = ? ORDER BY Id;", str(job))
+    ]
 
 
 def run_the_0045_block_by_hand(target: Settings, engine: str) -> None:
@@ -279,6 +300,16 @@ def test_a_deploy_stopped_at_a_maintenance_step_has_this_releases_procedures_and
         for job in claimed:
             db.complete_job(job.id, job.claim_token)
         assert db.delete_song(during).jobs_deleted == 3
+        # B1 of the DBA's reading of session 8: the previous release's CHECK on the attempts' outcome (0024) is still
+        # there (0050 drops it after the step), so a running job's attempt cannot end 'cancelled' yet: the cancel
+        # must still go through, the attempt left open as the previous release left it
+        assert scalar(target, "SELECT COUNT(*) FROM sys.check_constraints WHERE name = N'CK_JobAttempts_Outcome';") == 1
+        running = cancel_a_running_job(db, "m1-cancel")
+        assert getattr(db.get_job(running), "status", None) == "cancelled"
+        assert attempt_outcomes(target, running) == [None]
+        both = [cancel_a_running_job(db, f"m1-cancels-{i}", cancel=False) for i in range(2)]
+        assert [o.outcome for o in db.cancel_jobs(both, user_id="op")] == ["cancelled", "cancelled"]
+        assert attempt_outcomes(target, *both) == [None, None]
 
     # the runbook's step 2, then deploy again: it proceeds
     if "0043" in steps:
@@ -287,10 +318,13 @@ def test_a_deploy_stopped_at_a_maintenance_step_has_this_releases_procedures_and
             Migrator(target).migrate()
     run_the_0045_block_by_hand(target, engine)
     applied = Migrator(target).migrate().applied
-    assert [a for a in applied if a.startswith("schema/")] == [
-        "schema/0045_songs_clustered_on_song_key.sql", "schema/0046_songs_foreign_keys_validated.sql"
-    ]
+    rest = sorted(p.name for p in (sql_root() / "schema").iterdir() if int(p.name[:4]) >= 45)
+    assert sorted(a for a in applied if a.startswith("schema/")) == [f"schema/{name}" for name in rest]
+    assert applied[0] == "schema/0045_songs_clustered_on_song_key.sql"
+    with SongsDatabase(target) as db:  # and now the attempt ends with its cancelled job
+        running = cancel_a_running_job(db, "m1-cancel-after")
+        assert attempt_outcomes(target, running) == ["cancelled"]
     assert key_columns(target, "i.is_primary_key = 1") == ["songkey"]
     assert Migrator(target).migrate().applied == ()
     assert scalar(target, "SELECT COUNT(*) FROM dbo.Songs WHERE SongKey IS NULL;") == 0
-    assert scalar(target, "SELECT COUNT(*) FROM dbo.Songs;") == 10_001
+    assert scalar(target, "SELECT COUNT(*) FROM dbo.Songs;") == 10_001 + 4  # and the four songs of the cancelled jobs
