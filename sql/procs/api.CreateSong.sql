@@ -80,7 +80,9 @@ BEGIN
     END TRY
     BEGIN CATCH
         IF @OwnTransaction = 1 AND XACT_STATE() <> 0 ROLLBACK TRANSACTION;
-        IF ERROR_NUMBER() IN (2601, 2627)  -- another call stored the same FileId after our check
+        -- another call stored the same FileId after our check; any other duplicate key (a SongKey the sequence
+        -- dbo.SongKeys gave again after it was set back: README, Roles) is not this song's, and is thrown as it is
+        IF ERROR_NUMBER() IN (2601, 2627) AND LOWER(ERROR_MESSAGE()) LIKE N'%uq[_]songs[_]fileid%'
         BEGIN
             SET @Message = CONCAT(N'A song with @FileId = ''', @FileId, N''' already exists.');
             THROW 50102, @Message, 1;

@@ -308,7 +308,9 @@ BEGIN
     END TRY
     BEGIN CATCH
         IF @OwnTransaction = 1 AND XACT_STATE() <> 0 ROLLBACK TRANSACTION;
-        IF ERROR_NUMBER() IN (2601, 2627)  -- another call stored one of these fileIds after our check
+        -- another call stored one of these fileIds after our check; any other duplicate key (a SongKey given again
+        -- by a sequence set back: api.CreateSong) is thrown as it is
+        IF ERROR_NUMBER() IN (2601, 2627) AND LOWER(ERROR_MESSAGE()) LIKE N'%uq[_]songs[_]fileid%'
             THROW 50102, N'A song of this chunk was stored by another call meanwhile; nothing of the chunk was written. Import the chunk again: stored songs are then skipped or updated.', 1;
         THROW;
     END CATCH;

@@ -328,3 +328,29 @@ def test_a_deploy_stopped_at_a_maintenance_step_has_this_releases_procedures_and
     assert Migrator(target).migrate().applied == ()
     assert scalar(target, "SELECT COUNT(*) FROM dbo.Songs WHERE SongKey IS NULL;") == 0
     assert scalar(target, "SELECT COUNT(*) FROM dbo.Songs;") == 10_001 + 4  # and the four songs of the cancelled jobs
+
+
+def test_a_song_key_given_again_by_a_sequence_set_back_is_not_reported_as_a_duplicate_file_id(
+    databases: DatabaseFactory,
+) -> None:
+    """The attacker's reading of session 8, H1: a web login on Babelfish can set dbo.SongKeys back (setval);
+    the uploads that then collide on a SongKey must not be told their FileId exists already (50102)."""
+    from songsdb.errors import DuplicateSong, SongsDbError
+
+    target = databases.new(migrate=True)
+    with SongsDatabase(target) as db:
+        first = db.create_song("key-first", "a.mp3")
+        key = scalar(target, "SELECT SongKey FROM dbo.Songs WHERE Id = ?;", str(first))
+        query(target, f"ALTER SEQUENCE dbo.SongKeys RESTART WITH {int(key)};")
+        with pytest.raises(SongsDbError) as created:
+            db.create_song("key-second", "b.mp3")
+        assert not isinstance(created.value, DuplicateSong) and getattr(created.value, "number", None) in (2601, 2627)
+        query(target, f"ALTER SEQUENCE dbo.SongKeys RESTART WITH {int(key)};")
+        with pytest.raises(SongsDbError) as imported:
+            db.import_songs([{"file_id": "key-third", "filename": "c.mp3"}])
+        cause = imported.value.__cause__ or imported.value  # the import says where it stopped, with the chunk's error as cause
+        assert not isinstance(cause, DuplicateSong) and getattr(cause, "number", None) in (2601, 2627)
+        assert db.get_song("key-second") is None and db.get_song("key-third") is None
+        # a FileId that is taken is still reported as one
+        with pytest.raises(DuplicateSong):
+            db.create_song("key-first", "a.mp3")
