@@ -26,6 +26,8 @@ pytest.importorskip("selenium", reason="the browser test needs selenium (the tes
 from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions  # noqa: E402
+from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from songsdb.console import ConsoleSettings, create_app  # noqa: E402
@@ -73,6 +75,14 @@ def no_alert(browser: Any) -> None:
         browser.switch_to.alert  # noqa: B018 - the property raises when no script opened one
 
 
+def navigate(browser: Any, go: Any) -> None:
+    """Click or submit, then wait until the next page has replaced this one: a click returns before the browser
+    has loaded what it asked for, so reading the page at once may read the old one (a loaded machine, CI)."""
+    page = browser.find_element(By.TAG_NAME, "html")
+    go()
+    WebDriverWait(browser, 60).until(expected_conditions.staleness_of(page))
+
+
 def test_the_console_in_chromium_loads_every_page_retries_a_failed_job_and_follows_its_request(
     served: str, browser: Any, songsdb_web: SongsDatabase, songsdb_worker: SongsDatabase, songsdb_ops: SongsDatabase
 ) -> None:
@@ -97,7 +107,7 @@ def test_the_console_in_chromium_loads_every_page_retries_a_failed_job_and_follo
     shot(browser, "failed-jobs")
 
     browser.find_element(By.CSS_SELECTOR, f'input[name="job"][value="{job_id}"]').click()
-    browser.find_element(By.CSS_SELECTOR, 'button[name="action"][value="retry"]').click()
+    navigate(browser, lambda: browser.find_element(By.CSS_SELECTOR, 'button[name="action"][value="retry"]').click())
     assert browser.find_element(By.TAG_NAME, "h1").text == "Retried 1 job(s)"
     assert songsdb_ops.job_detail(job_id).job.status == "queued"
     shot(browser, "retried")
@@ -108,7 +118,7 @@ def test_the_console_in_chromium_loads_every_page_retries_a_failed_job_and_follo
     assert "retried" in history and "local" in history  # the retry, by this operator
     shot(browser, "job")
 
-    browser.find_element(By.LINK_TEXT, request).click()  # follow the job's request id
+    navigate(browser, lambda: browser.find_element(By.LINK_TEXT, request).click())  # follow the job's request id
     assert browser.current_url.endswith(f"/requests?id={request}")
     trail = browser.find_element(By.TAG_NAME, "main").text
     assert trail.index("song") < trail.index("claimed") < trail.index("failed")
@@ -117,11 +127,11 @@ def test_the_console_in_chromium_loads_every_page_retries_a_failed_job_and_follo
     browser.get(f"{served}/requests")  # paste an X-Request-ID
     field = browser.find_element(By.NAME, "id")
     field.send_keys(request)
-    field.submit()
+    navigate(browser, field.submit)
     assert f"Everything {request} did, in order" in browser.find_element(By.TAG_NAME, "main").text
 
     browser.get(f"{served}/songs?q=Second&by=title")
-    browser.find_element(By.LINK_TEXT, "Second song").click()
+    navigate(browser, lambda: browser.find_element(By.LINK_TEXT, "Second song").click())
     assert "librosa: bad file" in browser.find_element(By.TAG_NAME, "main").text
     shot(browser, "song")
 
