@@ -304,8 +304,9 @@ class Migrator:
     ) -> tuple[str, str, list[RenderedScript]]:
         """The DBA script and what it holds: every script rendered for ``engine`` (offline), or, with no
         ``engine``, what this database still needs (connects; ``songsdb script --pending``), its views,
-        functions and procedures placed before a pending maintenance-window step (:func:`songsdb.migrations.pending_order`).
-        Returns the text, the engine and the scripts."""
+        functions and procedures placed before the first pending maintenance-window step and again after the last
+        versioned script that is not a contract step (:func:`songsdb.migrations.pending_order`).
+        Returns the text, the engine and the scripts in the text's order (a repeatable one twice when a step is pending)."""
         if engine is not None:
             items = self.rendered(engine)
             return build_deployment_script(items, engine, create_database=create_database), engine, items
