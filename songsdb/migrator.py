@@ -151,18 +151,25 @@ class DdlRetry:
         return (rng or random).uniform(ceiling / 2, ceiling)
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> DdlRetry:
-        """The defaults, with ``seconds`` from ``SONGSDB_DDL_RETRY_SECONDS`` when it is set (a number, 0 or more)."""
-        value = (os.environ if environ is None else environ).get(RETRY_SECONDS_VARIABLE, "").strip()
-        if not value:
+    def from_setting(cls, value: str | float | None) -> DdlRetry:
+        """The defaults, with ``seconds`` from ``value`` (``Settings.ddl_retry_seconds``, from
+        ``SONGSDB_DDL_RETRY_SECONDS`` in the environment or ``.env.songs-db``) when it is set: a number, 0 or more."""
+        text = "" if value is None else str(value).strip()
+        if not text:
             return cls()
         try:
-            seconds = float(value)
+            seconds = float(text)
         except ValueError:
             seconds = -1.0
         if not seconds >= 0 or seconds == float("inf"):
             raise ConfigurationError(f"{RETRY_SECONDS_VARIABLE} must be a number of seconds, 0 or more (got {value!r})")
         return cls(seconds=seconds)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> DdlRetry:
+        """:meth:`from_setting` of ``SONGSDB_DDL_RETRY_SECONDS`` in ``environ`` (default ``os.environ``) alone;
+        the migrator reads it through :func:`songsdb.config.load_settings` (the environment, then ``.env.songs-db``)."""
+        return cls.from_setting((os.environ if environ is None else environ).get(RETRY_SECONDS_VARIABLE))
 
 
 class _RetryClock:
@@ -277,8 +284,9 @@ class Migrator:
         self.root = root
         self.lock_timeout_ms = lock_timeout_ms  # how long to wait for another migrator to finish
         self.ddl_lock_timeout_ms = ddl_lock_timeout_ms  # how long one statement waits for a lock
-        # how a script that lost a lock is tried again; its deadline from SONGSDB_DDL_RETRY_SECONDS unless given
-        self.ddl_retry = ddl_retry or DdlRetry.from_environment()
+        # how a script that lost a lock is tried again; unless given, its deadline from the settings'
+        # SONGSDB_DDL_RETRY_SECONDS, read (and checked) only by migrate (see the ddl_retry property)
+        self._ddl_retry = ddl_retry
         self.lock_poll_seconds = 0.5
         self.sleep = time.sleep  # the back-off's wait (a test may replace it)
         self.database = settings.target_database
@@ -286,6 +294,18 @@ class Migrator:
             raise MigrationError(f"database name {self.database!r} must match {_DATABASE_NAME.pattern}")
         # per database: Babelfish shares app lock names between all its T-SQL databases
         self.lock_name = f"{LOCK_RESOURCE}.{self.database}"
+
+    @property
+    def ddl_retry(self) -> DdlRetry:
+        """How a script that lost a lock is tried again: as given, else the defaults with the deadline of
+        ``settings.ddl_retry_seconds`` (``SONGSDB_DDL_RETRY_SECONDS``). Only ``migrate`` reads it, so a bad
+        value is a :class:`~songsdb.errors.ConfigurationError` there, before it connects, and never in
+        ``status`` or ``script``, which retry nothing."""
+        return self._ddl_retry or DdlRetry.from_setting(self.settings.ddl_retry_seconds)
+
+    @ddl_retry.setter
+    def ddl_retry(self, value: DdlRetry) -> None:
+        self._ddl_retry = value
 
     # ----- read-only -------------------------------------------------------------------------
     def rendered(self, engine: str) -> list[RenderedScript]:
@@ -341,6 +361,7 @@ class Migrator:
         it, and nothing is created. ``create_database=True`` first creates it when missing (connecting
         to ``master``, so not on Azure SQL Database, where a database is made by its own tooling).
         """
+        retry = self.ddl_retry  # a bad SONGSDB_DDL_RETRY_SECONDS stops here, before anything is touched
         if create_database:
             self.create_database()
         with self._locked_session() as conn:
@@ -358,7 +379,7 @@ class Migrator:
                 raise MigrationError(f"the migration linter refuses what would run:\n{format_findings(problems)}")
             self._guard(conn, engine, enables_rcsi=RCSI_SCRIPT in todo)  # before anything is written
             self._applied(conn, create=True)  # deploy.SchemaHistory, when missing (or without Attempts)
-            clock = _RetryClock(self.ddl_retry.seconds)  # one deadline for every retry of this deploy
+            clock = _RetryClock(retry.seconds)  # one deadline for every retry of this deploy
             applied: list[str] = []
             stopped: tuple[RenderedScript, str] | None = None
             for item in items:

@@ -11,7 +11,7 @@ from typing import Any
 import pyodbc
 import pytest
 
-from songsdb.config import Settings, parse_connection_string
+from songsdb.config import Settings, load_settings, parse_connection_string
 from songsdb.errors import DatabaseMissing, MaintenanceStepRequired, MigrationError
 from songsdb.migrator import DdlRetry, Migrator
 
@@ -377,9 +377,49 @@ def test_the_deadline_comes_from_songsdb_ddl_retry_seconds_and_a_bad_value_is_re
         with pytest.raises(ConfigurationError, match="SONGSDB_DDL_RETRY_SECONDS must be a number of seconds"):
             DdlRetry.from_environment({"SONGSDB_DDL_RETRY_SECONDS": bad})
     monkeypatch.setenv("SONGSDB_DDL_RETRY_SECONDS", "7.5")
-    assert Migrator(Settings(connection_string=DSN)).ddl_retry.seconds == 7.5
+    assert Migrator(load_settings(connection_string=DSN, env_file=None)).ddl_retry.seconds == 7.5
     with pytest.raises(ValueError):
         DdlRetry(seconds=-1)
+
+
+def test_the_retry_deadline_is_read_from_the_env_file_like_every_setting_and_the_environment_wins(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("SONGSDB_DDL_RETRY_SECONDS", raising=False)
+    env_file = tmp_path / ".env.songs-db"
+    env_file.write_text("SONGSDB_DDL_RETRY_SECONDS=42\n")
+    settings = load_settings(env={}, env_file=env_file, connection_string=DSN)
+    assert settings.ddl_retry_seconds == "42" and Migrator(settings).ddl_retry.seconds == 42.0
+    in_environment = load_settings(env={"SONGSDB_DDL_RETRY_SECONDS": "9"}, env_file=env_file, connection_string=DSN)
+    assert Migrator(in_environment).ddl_retry.seconds == 9.0
+    assert Migrator(load_settings(env={}, env_file=None, connection_string=DSN)).ddl_retry.seconds == 120.0  # the default
+    assert Migrator(Settings(connection_string=DSN), ddl_retry=DdlRetry(seconds=3)).ddl_retry.seconds == 3  # given wins
+
+
+def test_a_bad_retry_deadline_stops_migrate_before_it_connects_and_never_status_or_the_offline_script(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from songsdb.errors import ConfigurationError
+
+    env_file = tmp_path / ".env.songs-db"
+    env_file.write_text("SONGSDB_DDL_RETRY_SECONDS=soon\n")
+    settings = load_settings(env={}, env_file=env_file, connection_string=DSN)  # the clients never read it
+    server = Server()
+    connects: list[str] = []
+
+    def connect(text: str, **kwargs: Any) -> FakeConnection:
+        connects.append(text)
+        return FakeConnection(server.respond)
+
+    monkeypatch.setattr(pyodbc, "connect", connect)
+    migrator = Migrator(settings, root=sql_tree(tmp_path))
+    assert migrator.status()[0] == "sqlserver"  # status retries nothing
+    text, _, _ = migrator.script("babelfish")  # nor does the offline script
+    assert "schema/0001_first.sql" in text
+    connects.clear()
+    with pytest.raises(ConfigurationError, match="SONGSDB_DDL_RETRY_SECONDS must be a number of seconds, 0 or more \\(got 'soon'\\)"):
+        migrator.migrate()
+    assert connects == []  # refused before it touched the server
 
 
 # ----- the history records the tries (s8) -----
