@@ -515,18 +515,23 @@ class Migrator:
         sent again before it: what an earlier try or script set does not carry over). A lock timeout or
         deadlock, in the script's body, on its history row or at its COMMIT, is tried again from the top,
         as :attr:`ddl_retry` says (its attempts, and one deadline for every retry of this deploy): a
-        transactional script was rolled back whole, its row with it; a no-transaction one is re-entrant
-        (every one of them checks what is already done, as the next ``migrate`` relies on after any
-        failure). Only the last failure is recorded in deploy.SchemaHistory, with the number of tries,
-        as the success is.
+        transactional script was rolled back whole, its row with it; a no-transaction one that failed in its
+        body is re-entrant (it checks what is already done, as the next ``migrate`` relies on after any
+        failure). A no-transaction script whose batches all ran and only its history row lost the lock is
+        not run again (its work is committed, and the Babelfish arms of the index scripts are unguarded
+        ``CREATE INDEX``): only its record batch is tried again, and the try counts in ``Attempts``. Only
+        the last failure is recorded in deploy.SchemaHistory, with the number of tries, as the success is.
         """
         attempt = 1
+        ran_ms: int | None = None  # a no-transaction script whose batches all ran: their duration (they are kept)
         while True:
             started = time.monotonic()
             try:
-                self._run(conn, item, engine, attempt)
+                self._run(conn, item, engine, attempt, ran_ms)
             except _ScriptFailed as failed:
                 exc = failed.error
+                if failed.ran_ms is not None:
+                    ran_ms = failed.ran_ms
                 self._rollback(conn)
                 refused = refusal(item, exc)
                 conflict = refused is None and lock_conflict(exc)
@@ -534,9 +539,11 @@ class Migrator:
                 if conflict and attempt < self.ddl_retry.attempts:
                     pause = self.ddl_retry.delay(attempt)
                     if clock.allows(time.monotonic() - started, pause):
+                        again = "its history row again: its batches ran and are kept" if ran_ms is not None else "rolled back"
                         log.warning(
-                            "%s: %s lost a lock (%s); rolled back, trying again in %.1f s (attempt %d of %d)",
-                            item.name, failed.brief, server_message(exc), pause, attempt + 1, self.ddl_retry.attempts,
+                            "%s: %s lost a lock (%s); %s, trying again in %.1f s (attempt %d of %d)",
+                            item.name, failed.brief, server_message(exc), again, pause, attempt + 1,
+                            self.ddl_retry.attempts,
                         )
                         self.sleep(pause)
                         attempt += 1
@@ -560,7 +567,14 @@ class Migrator:
                 ) from exc
             return None
 
-    def _run(self, conn: Any, item: RenderedScript, engine: str, attempt: int) -> None:
+    def _run(self, conn: Any, item: RenderedScript, engine: str, attempt: int, ran_ms: int | None = None) -> None:
+        """One try of ``item``: its settings, its batches and the batch that records it.
+
+        ``ran_ms`` (a no-transaction script whose batches all ran on an earlier try, whose history row then
+        lost a lock): the batches are not run again (what they did is committed, and the Babelfish arms of
+        the index scripts are unguarded CREATE INDEX, which fails when run twice); only the settings and the
+        record batch are, with the batches' duration.
+        """
         cursor = conn.cursor()
         transactional = item.script.transactional
         started = time.monotonic()
@@ -571,24 +585,30 @@ class Migrator:
             if transactional:
                 cursor.execute("BEGIN TRANSACTION;")
         except Exception as exc:
-            raise _ScriptFailed(exc, "its session settings") from exc
-        for number, batch in enumerate(batches, start=1):
-            try:
-                for _ in range(batch.repeat):
-                    cursor.execute(batch.sql)
-                    drain(cursor)
-            except Exception as exc:
-                raise _ScriptFailed(
-                    exc, f"batch {number} of {count} (starting at line {batch.start_line})", f"batch {number} (line {batch.start_line})"
-                ) from exc
-        duration = int((time.monotonic() - started) * 1000)
+            raise _ScriptFailed(exc, "its session settings", ran_ms=ran_ms) from exc
+        if ran_ms is None or transactional:
+            for number, batch in enumerate(batches, start=1):
+                try:
+                    for _ in range(batch.repeat):
+                        cursor.execute(batch.sql)
+                        drain(cursor)
+                except Exception as exc:
+                    raise _ScriptFailed(
+                        exc, f"batch {number} of {count} (starting at line {batch.start_line})",
+                        f"batch {number} (line {batch.start_line})",
+                    ) from exc
+            duration = int((time.monotonic() - started) * 1000)
+        else:
+            duration = ran_ms
         insert = history_insert(item, success=True, duration_ms=duration, attempts=attempt)
         try:  # the row and the COMMIT are part of the try: a failure here rolls the script back like one in its body
             cursor.execute(record_batch(item, insert, engine, self.ddl_lock_timeout_ms))
             drain(cursor)
         except Exception as exc:
             what = "its history row and COMMIT" if transactional else "its history row"
-            raise _ScriptFailed(exc, f"{what} (after its {count} batch{'es' if count != 1 else ''})") from exc
+            raise _ScriptFailed(
+                exc, f"{what} (after its {count} batch{'es' if count != 1 else ''})", ran_ms=None if transactional else duration
+            ) from exc
         log.info("applied %s in %d ms", item.name, duration)
 
     def _rollback(self, conn: Any) -> None:
@@ -639,8 +659,10 @@ class Migrator:
 class _ScriptFailed(Exception):
     """A try of a script failed: the driver's error, and where (``batch 2 of 3 (starting at line 5)``, ``its history row``)."""
 
-    def __init__(self, error: BaseException, where: str, brief: str | None = None) -> None:
+    def __init__(self, error: BaseException, where: str, brief: str | None = None, ran_ms: int | None = None) -> None:
         super().__init__(error)
         self.error = error
         self.where = where
         self.brief = brief or where  # for the retry's log line: "batch 2 (line 5)"
+        # a no-transaction script whose batches all ran (and are committed): how long they took
+        self.ran_ms = ran_ms

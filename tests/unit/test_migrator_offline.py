@@ -309,6 +309,39 @@ def test_a_lock_lost_on_the_history_row_or_at_commit_rolls_the_script_back_and_t
     assert server.attempts[0] == 2
 
 
+@pytest.mark.parametrize("conflict", [lock_timeout, babelfish_lock_timeout])
+def test_a_no_transaction_script_whose_batches_ran_retries_only_its_history_row_counted_in_attempts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture, conflict: Any
+) -> None:
+    """The Babelfish arms of 0016/0023/0025-0031 are unguarded CREATE INDEX: run again, they fail "already exists"."""
+    root = sql_tree(tmp_path)
+    (root / "schema/0001_first.sql").write_text(
+        "-- songsdb:no-transaction\nCREATE INDEX IX_First_Id ON dbo.First (Id) WITH (ONLINE = ON, RESUMABLE = ON); -- first\nGO\nPRINT N'second'; -- two\n"
+    )
+    already = server_error(1913, "42S11", "The operation failed because an index or statistics with name 'IX_First_Id' already exists")
+    server = Server(failures={"-- first": [None, already]})  # a second run of the body would fail
+    server.history_failures = [conflict(), conflict()]  # the row loses its lock twice
+    migrator, slept = migrator_on(monkeypatch, server, root)
+    with caplog.at_level("WARNING", logger="songsdb.migrate"):
+        migrator.migrate()
+    assert len(script_runs(server, "-- first")) == 1 and len(script_runs(server, "-- two")) == 1  # the body ran once
+    assert len(slept) == 2
+    assert [(n, ok) for n, ok, _ in server.history][:1] == [("schema/0001_first.sql", 1)] and server.attempts[0] == 3
+    retries = [r.getMessage() for r in caplog.records if "lost a lock" in r.getMessage()]
+    assert len(retries) == 2 and all(
+        m.startswith("schema/0001_first.sql: its history row (after its 2 batches) lost a lock") and "its batches ran and are kept" in m
+        for m in retries
+    )
+    rows = [i for i, sql in enumerate(server.executed) if "INSERT INTO deploy.SchemaHistory" in sql and "schema/0001_first.sql" in sql]
+    assert len(rows) == 3 and all(settings_before(server, i) == session_settings_text() for i in rows[1:])  # each retry from its settings
+
+
+def session_settings_text() -> str:
+    from songsdb.migrations import session_settings
+
+    return session_settings("sqlserver", 1500)
+
+
 def test_a_failed_history_row_that_is_not_a_lock_conflict_rolls_back_and_is_recorded_as_a_failure(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
