@@ -632,28 +632,70 @@ class Migrator:
         or aborted (SQL Server 2019+ and Azure; Azure SQL aborts a paused build after a day by default).
         The index scripts resume it when they run again (0019-0021 and 0031 re-issue the same statement, 0044
         says ALTER INDEX ... RESUME), so the advice is to migrate again, or abort it.
+
+        Only the builds of the indexes this script names (:func:`_named_indexes`) are listed, each with its
+        own ABORT: a paused build of anything else (a DBA's own rebuild) is none of this deploy's business.
         """
         if engine != "sqlserver" or item.script.transactional:
+            return ""
+        named = _named_indexes(item.text)
+        if not named:
             return ""
         try:
             cursor = conn.cursor()
             rows = cursor.execute(
-                "SELECT CONCAT(QUOTENAME(OBJECT_SCHEMA_NAME(r.object_id)), N'.', QUOTENAME(OBJECT_NAME(r.object_id))), "
-                "QUOTENAME(r.name), CAST(r.percent_complete AS int) FROM sys.index_resumable_operations AS r "
-                "WHERE r.state = 1 ORDER BY r.start_time;"
+                "SELECT OBJECT_SCHEMA_NAME(r.object_id), OBJECT_NAME(r.object_id), r.name, CAST(r.percent_complete AS int) "
+                "FROM sys.index_resumable_operations AS r WHERE r.state = 1 ORDER BY r.start_time;"
             ).fetchall()
         except Exception:  # the view needs SQL Server 2017+; the failure above is what matters
             log.debug("could not read sys.index_resumable_operations", exc_info=True)
             return ""
-        if not rows:
+        ours = [r for r in rows if (str(r[0]).lower(), str(r[1]).lower(), str(r[2]).lower()) in named]
+        if not ours:
             return ""
-        builds = "; ".join(f"{r[1]} on {r[0]} ({r[2]}% done)" for r in rows)
-        first = rows[0]
+        builds = [(f"{_quote(r[0])}.{_quote(r[1])}", _quote(r[2]), r[3]) for r in ours]
+        listed = "; ".join(f"{index} on {table} ({done}% done)" for table, index, done in builds)
+        aborts = " ".join(f"ALTER INDEX {index} ON {table} ABORT;" for table, index, _ in builds)
         return (
-            f". A RESUMABLE index build is paused, not rolled back: {builds}. It keeps both copies of the index up "
-            f"to date and blocks other index changes on its table until it ends: run migrate again to resume it (the "
-            f"script re-issues its build), or give it up with ALTER INDEX {first[1]} ON {first[0]} ABORT;"
+            f". A RESUMABLE index build of this script is paused, not rolled back: {listed}. It keeps both copies of the "
+            f"index up to date and blocks other index changes on its table until it ends: run migrate again to resume it "
+            f"(the script re-issues its build), or give it up with {aborts}"
         )
+
+
+def _quote(name: object) -> str:
+    return "[" + str(name).replace("]", "]]") + "]"
+
+
+_NAME = r"(?:\[(?:[^\]]|\]\])+\]|\"[^\"]+\"|[A-Za-z_@#][\w@#$]*)"
+_INDEX_ON = re.compile(rf"\bINDEX\s+({_NAME})\s+ON\s+({_NAME}(?:\s*\.\s*{_NAME})?)", re.IGNORECASE)
+_TABLE_CONSTRAINT = re.compile(
+    rf"\bALTER\s+TABLE\s+({_NAME}(?:\s*\.\s*{_NAME})?)\s+ADD\s+CONSTRAINT\s+({_NAME})", re.IGNORECASE
+)
+
+
+def _bare(name: str) -> str:
+    name = name.strip()
+    if name[:1] == "[":
+        return name[1:-1].replace("]]", "]").lower()
+    return name.strip('"').lower()
+
+
+def _split_table(text: str) -> tuple[str, str]:
+    parts = [_bare(p) for p in re.findall(_NAME, text)]
+    return (parts[0], parts[1]) if len(parts) == 2 else ("dbo", parts[0])
+
+
+def _named_indexes(text: str) -> set[tuple[str, str, str]]:
+    """(schema, table, index), lower case, of every index ``text`` builds, rebuilds or resumes
+    (``CREATE ... INDEX i ON t``, ``ALTER INDEX i ON t``, also inside ``EXEC (N'...')``) and of every
+    constraint it adds (``ALTER TABLE t ADD CONSTRAINT c``, a resumable one on SQL Server 2022)."""
+    from songsdb.migrations import strip_comments
+
+    body = strip_comments(text)
+    named = {(*_split_table(m.group(2)), _bare(m.group(1))) for m in _INDEX_ON.finditer(body)}
+    named |= {(*_split_table(m.group(1)), _bare(m.group(2))) for m in _TABLE_CONSTRAINT.finditer(body)}
+    return named
 
 
 class _ScriptFailed(Exception):

@@ -482,7 +482,7 @@ def test_a_failed_no_transaction_index_script_names_the_resumable_build_it_left_
 
     def with_paused(sql: str, params: list[Any]) -> Any:
         if "sys.index_resumable_operations" in sql:
-            return [(["t", "i", "p"], [("[dbo].[After]", "[IX_After_Id]", 40)])]
+            return [(["s", "t", "i", "p"], [("dbo", "After", "IX_After_Id", 40)])]
         return respond(sql, params)
 
     monkeypatch.setattr(pyodbc, "connect", lambda text, **kwargs: FakeConnection(with_paused))
@@ -491,8 +491,40 @@ def test_a_failed_no_transaction_index_script_names_the_resumable_build_it_left_
         migrator.migrate()
     message = str(info.value)
     assert "schema/0004_index.sql: batch 1 of 1" in message
-    assert "A RESUMABLE index build is paused, not rolled back: [IX_After_Id] on [dbo].[After] (40% done)" in message
+    assert "A RESUMABLE index build of this script is paused, not rolled back: [IX_After_Id] on [dbo].[After] (40% done)" in message
     assert "ALTER INDEX [IX_After_Id] ON [dbo].[After] ABORT;" in message
+
+
+@pytest.mark.parametrize("ours", [True, False], ids=["with-this-scripts-build", "only-a-dbas-build"])
+def test_the_paused_build_advice_names_only_this_scripts_builds_never_a_dbas_unrelated_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ours: bool
+) -> None:
+    root = sql_tree(tmp_path)
+    (root / "schema" / "0004_index.sql").write_text(
+        "-- songsdb:no-transaction\n/* resumes IX_Dba_Rebuild? no: only its own */\n"
+        "EXEC (N'CREATE INDEX [IX_After_Id] ON [dbo].[After] (Id) WITH (ONLINE = ON, RESUMABLE = ON);'); -- build\n"
+    )
+    server = Server(failures={"-- build": [server_error(1219, "42000", "Your session has been disconnected because of a high priority DDL operation.")]})
+    respond = server.respond
+    paused = [("dbo", "Songs", "IX_Dba_Rebuild", 10), ("dbo", "Other", "IX_After_Id", 70)]  # a DBA's, started earlier
+    if ours:
+        paused.append(("dbo", "After", "IX_After_Id", 40))
+
+    def with_paused(sql: str, params: list[Any]) -> Any:
+        if "sys.index_resumable_operations" in sql:
+            return [(["s", "t", "i", "p"], paused)]
+        return respond(sql, params)
+
+    monkeypatch.setattr(pyodbc, "connect", lambda text, **kwargs: FakeConnection(with_paused))
+    with pytest.raises(MigrationError) as info:
+        Migrator(Settings(connection_string=DSN), root=root).migrate()
+    message = str(info.value)
+    assert "IX_Dba_Rebuild" not in message and "[dbo].[Songs]" not in message and "[dbo].[Other]" not in message
+    if ours:
+        assert "paused, not rolled back: [IX_After_Id] on [dbo].[After] (40% done)." in message
+        assert message.count(" ABORT;") == 1 and message.endswith("give it up with ALTER INDEX [IX_After_Id] ON [dbo].[After] ABORT;")
+    else:
+        assert "RESUMABLE" not in message and "ABORT" not in message
 
 
 def refused(version: str = "0002") -> Exception:
