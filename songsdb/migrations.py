@@ -506,7 +506,8 @@ def record_batch(item: RenderedScript, insert: str, engine: str | None, lock_tim
         "BEGIN\n"
         f"    DECLARE @Open int = @@TRANCOUNT - {expected};\n"
         f"    RAISERROR (N'songsdb: {shown} left %d transaction(s) open (one it began and did not commit, or "
-        "IMPLICIT_TRANSACTIONS ON): a script must commit what it begins. It is rolled back and not recorded.', 16, 1, @Open);\n"
+        "IMPLICIT_TRANSACTIONS ON): a script must commit what it begins. It is not recorded as applied; what it did since its "
+        "transaction opened is rolled back.', 16, 1, @Open);\n"
         "    RETURN;\n"
         "END;\n"
         + insert

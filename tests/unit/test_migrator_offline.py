@@ -369,6 +369,19 @@ def test_the_batch_that_ends_a_script_checks_it_left_no_transaction_open_and_com
     assert "DurationMs, Attempts, Success, Note)" in one and "5, 2, 1, NULL);" in one
 
 
+def test_the_open_transaction_message_says_the_script_is_not_recorded_as_applied_and_only_its_open_transaction_is_rolled_back() -> None:
+    """Under migrate a failure row is written, and a no-transaction script keeps what it committed before (DBA m7)."""
+    from songsdb.migrations import Script, history_insert, record_batch, render, template_context
+
+    bare = render(Script("schema/0002_b.sql", "versioned", 2, "-- songsdb:no-transaction\nSELECT 1;\n"), template_context("sqlserver", "SongsDB"))
+    text = record_batch(bare, history_insert(bare, True, 5, attempts=1), "sqlserver")
+    assert (
+        "a script must commit what it begins. It is not recorded as applied; what it did since its transaction opened is "
+        "rolled back.', 16, 1, @Open);" in text
+    )
+    assert "It is rolled back and not recorded" not in text
+
+
 # ----- one deadline for the retries of a deploy (s8) -----
 
 
