@@ -57,6 +57,9 @@ patterns, small enough to read):
   blocks and ``;`` (a statement after an ``IF``'s ``BEGIN ... END`` is not in it): a column added ``NOT NULL`` (or ``WITH VALUES``) with a
   constant default outside one is a finding (written into every row on Standard and Express); an
   edition held in a variable is not recognised (say so in a lint-ok).
+* ``SET XACT_ABORT OFF``, ``SET LOCK_TIMEOUT``, ``SET IMPLICIT_TRANSACTIONS ON`` and ``SET DEADLOCK_PRIORITY`` are
+  seen at a versioned script's own level (not in a module body nor in dynamic SQL, where SQL Server
+  reverts them when it ends); a value held in a variable (``SET LOCK_TIMEOUT @t``) counts too.
 * Also not seen: data changes (a large ``UPDATE`` backfill in the script's transaction), ``sp_rename`` (a
   contract step like a drop), ``ALTER DATABASE`` and ``CREATE TRIGGER``.
 """
@@ -106,6 +109,10 @@ RULES: Mapping[str, str] = {
     "drop-column": "a contract step: code of the previous release that names the column fails",
     "revoke-or-deny": "a contract step: every session of the role is refused from that instant",
     "table-ddl-in-repeatable": "repeatable scripts re-create code; table changes belong in a versioned script",
+    "session-setting-in-versioned-script": (
+        "SET XACT_ABORT OFF, SET LOCK_TIMEOUT, SET IMPLICIT_TRANSACTIONS ON or SET DEADLOCK_PRIORITY changes how the rest "
+        "of the script runs (an error no longer rolls it back; a lock wait unbounded or a retry's safety gone)"
+    ),
     "edited-applied-script": "a grandfathered script whose source changed after it was applied",
     "lint-ok-without-reason": "a lint-ok comment must say why the statement is safe",
 }
@@ -802,6 +809,58 @@ def _versioned(script: Script, text: str, engine: str, repeatable: Sequence[Scri
     return out
 
 
+_MODULE_START = re.compile(r"^(?:CREATE(?: OR ALTER)?|ALTER) (?:PROC|PROCEDURE|VIEW|FUNCTION|TRIGGER)(?: |$)")
+_SESSION_ON_OFF = {"XACT_ABORT": "OFF", "IMPLICIT_TRANSACTIONS": "ON"}  # the value that is a finding
+_SESSION_ANY = frozenset({"LOCK_TIMEOUT", "DEADLOCK_PRIORITY"})
+
+
+def _session_settings(text: str) -> list[_Raw]:
+    """``SET XACT_ABORT OFF``, ``SET LOCK_TIMEOUT ...``, ``SET IMPLICIT_TRANSACTIONS ON``, ``SET DEADLOCK_PRIORITY ...``
+    at a versioned script's own level (the list form ``SET IMPLICIT_TRANSACTIONS, ... ON`` too).
+
+    Not inside a procedure, view, function or trigger body, nor in dynamic SQL (``EXEC (N'...')``):
+    SQL Server reverts a SET made there when the module or the dynamic batch ends. At the script's level
+    the setting holds for the rest of the script: with XACT_ABORT OFF a statement that fails (a lock
+    timeout 1222 cancels only the statement) lets the batch go on and, in a no-transaction script, the
+    statements after it commit, which the migrator's retry (run from the top, the script rolled back)
+    does not expect; LOCK_TIMEOUT -1 waits for ever behind a long transaction, with every query on the
+    table queued behind the DDL; IMPLICIT_TRANSACTIONS ON opens a transaction nobody commits.
+    """
+    out: list[_Raw] = []
+    for batch in split_batches(text):
+        tokens = _tokenize(batch.text, batch.start_line)
+        words = [t.word for t in tokens]
+        for i, token in enumerate(tokens):
+            if _MODULE_START.match(" ".join(words[i : i + 4])) and (i == 0 or words[i - 1] not in _CONTINUES):
+                break  # the rest of the batch is the module's body: its SETs end with it
+            if token.word != "SET" or words[i + 1 : i + 2] in ([], [""]) or words[i + 1].startswith("@"):
+                continue  # SET @variable = ...
+            options, j = [], i + 1
+            while j < len(words) and words[j] and words[j] not in (";", "ON", "OFF", "=", "("):
+                if words[j] != ",":
+                    options.append(words[j])
+                if words[j] in _SESSION_ANY:
+                    break
+                j += 1
+            value = words[j] if j < len(words) else ""
+            for option in options:
+                if option in _SESSION_ANY or _SESSION_ON_OFF.get(option) == value:
+                    shown = f"SET {option}" + (f" {value}" if option in _SESSION_ON_OFF else " ...")
+                    out.append((
+                        token.line,
+                        "session-setting-in-versioned-script",
+                        f"{shown} at the script's own level holds for the rest of the script (the migrator resets it only "
+                        "between scripts and tries): with XACT_ABORT OFF a failed statement (a lock timeout cancels only "
+                        "the statement) lets the script go on, and in a no-transaction script what follows commits, so "
+                        "the retry from its top no longer starts from nothing; a LOCK_TIMEOUT of -1 or more than the "
+                        "deployment's 1.5 s queues every query on the table behind a waiting DDL statement; "
+                        "IMPLICIT_TRANSACTIONS ON leaves a transaction open; a DEADLOCK_PRIORITY above LOW makes the "
+                        "application's sessions the deadlock victims. Set it inside dynamic SQL (EXEC (N'...')) for the "
+                        "statement that needs it, or mark it -- songsdb:lint-ok session-setting-in-versioned-script <why>.",
+                    ))
+    return out
+
+
 def _repeatable(text: str) -> list[_Raw]:
     out: list[_Raw] = []
     for batch in split_batches(text):
@@ -863,7 +922,8 @@ def lint(script: Script, rendered_text: str, *, engine: str = "sqlserver", repea
             f"was applied in production with source checksum {recorded}, but its source now has {actual}: a versioned "
             "script is never edited (the migrator refuses an applied one that changed); restore it and add a new script"
         ))]
-    findings = _suppressed(script.name, rendered_text, _versioned(script, rendered_text, engine, repeatable))
+    raw = _versioned(script, rendered_text, engine, repeatable) + _session_settings(rendered_text)
+    findings = _suppressed(script.name, rendered_text, raw)
     source = checksum(script.source)
     return [f for f in findings if EXEMPT.get((f.file, f.rule)) != source]
 

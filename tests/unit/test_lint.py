@@ -574,3 +574,51 @@ def test_the_readme_names_every_rule() -> None:
     section = README.split("\n### The migration linter", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
     missing = [rule for rule in RULES if f"`{rule}`" not in section]
     assert not missing, f"the README's linter section does not explain: {missing}"
+
+
+# ----- session-setting-in-versioned-script (the DBA's m6) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "SET XACT_ABORT OFF;",
+        "SET LOCK_TIMEOUT -1;",
+        "SET LOCK_TIMEOUT 600000",
+        "set lock_timeout @Wait;",
+        "SET IMPLICIT_TRANSACTIONS ON;",
+        "SET DEADLOCK_PRIORITY HIGH;",
+        "SET DEADLOCK_PRIORITY -10;",
+        "SET ANSI_NULLS, IMPLICIT_TRANSACTIONS ON;",
+    ],
+)
+def test_a_session_setting_that_changes_how_the_rest_of_a_versioned_script_runs_is_flagged(setting: str) -> None:
+    for prefix in ("", NO_TX):
+        source = prefix + f"{setting}\nALTER TABLE dbo.Songs ADD Plays int NULL;\n"
+        assert (1 + bool(prefix), "session-setting-in-versioned-script") in rules(source), (prefix, setting)
+    assert (3, "session-setting-in-versioned-script") in rules(f"IF 1 = 1\nBEGIN\n    {setting}\nEND;\n")  # in a block too
+
+
+@pytest.mark.parametrize(
+    "quiet",
+    [
+        "SET XACT_ABORT ON;\nSET IMPLICIT_TRANSACTIONS OFF;\nSET NOCOUNT ON;\n",
+        "DECLARE @LockTimeout int = 5;\nSET @LockTimeout = 10;\n",
+        "UPDATE dbo.Songs SET Title = N'x' WHERE Id = 0;\n",
+        "EXEC (N'SET LOCK_TIMEOUT 30000; ALTER TABLE dbo.Songs ADD Plays int NULL;');\n",  # reverted when EXEC ends
+        "GO\nCREATE OR ALTER PROCEDURE dbo.P AS\nBEGIN\n    SET XACT_ABORT OFF;\n    SET LOCK_TIMEOUT -1;\nEND;\n",  # reverted
+        "-- SET LOCK_TIMEOUT -1; in a comment\nPRINT N'SET XACT_ABORT OFF';\n",
+    ],
+)
+def test_the_settings_that_are_safe_or_revert_by_themselves_are_quiet(quiet: str) -> None:
+    assert "session-setting-in-versioned-script" not in {rule for _, rule in rules(quiet)}
+
+
+def test_a_session_setting_meant_in_a_versioned_script_is_accepted_with_a_reasoned_lint_ok() -> None:
+    marked = "-- songsdb:lint-ok session-setting-in-versioned-script one statement that must wait for its lock, reset below\n"
+    source = marked + "SET LOCK_TIMEOUT 60000;\nALTER TABLE dbo.Songs ADD Plays int NULL;\nSET LOCK_TIMEOUT 1500;\n"
+    assert rules(source) == [(4, "session-setting-in-versioned-script")]  # the reset is a setting too: each needs its own
+    assert rules(source.replace("SET LOCK_TIMEOUT 1500;\n", "")) == []
+    assert [r for _, r in rules("-- songsdb:lint-ok session-setting-in-versioned-script\nSET XACT_ABORT OFF;\n")] == [
+        "lint-ok-without-reason", "session-setting-in-versioned-script"
+    ]
