@@ -46,15 +46,17 @@ patterns, small enough to read):
   ``CRYPT_GEN_RANDOM`` and user functions (``schema.fn(...)``) are not runtime constants; literals
   and ``SYSUTCDATETIME()``-like functions are. A LOB column (``varchar(max)``, ``nvarchar(max)``,
   ``varbinary(max)``, ``xml``, ``text``, ``ntext``, ``image``, ``geography``, ``geometry``,
-  ``hierarchyid``) added NOT NULL or WITH VALUES with a default is written into every row on every
+  ``hierarchyid``, and the ISO synonyms such as ``national character varying(max)``) added NOT NULL or WITH VALUES with a default is written into every row on every
   edition, guarded or not. Not seen: CLR and ``sql_variant`` columns, ``IDENTITY`` and ``PERSISTED``
   computed columns added to an existing table (each fills every row), dropping a clustered
   primary key (rewrites the table as a heap), ``SELECT ... INTO`` as creating a table, and tables
   that are small enough not to matter (say so in a lint-ok).
 * The edition is seen only where a statement sits in an ``IF`` whose every ``OR``-ed part compares
   ``SERVERPROPERTY('EngineEdition')`` with 3, 5 or 8 (``= 3``, ``IN (5, 8)``; not negated: ``NOT``,
-  ``<>`` and ``NOT IN`` let the other editions through), found by reading back over ``BEGIN ... END``
-  blocks and ``;`` (a statement after an ``IF``'s ``BEGIN ... END`` is not in it): a column added ``NOT NULL`` (or ``WITH VALUES``) with a
+  ``<>`` and ``NOT IN`` let the other editions through; nor inside ``IIF(...)`` or ``CASE ... END``, whose
+  value the ``IF`` compares), found by reading back over ``BEGIN ... END`` blocks, ``;`` and statement
+  keywords (a statement after an ``IF``'s ``BEGIN ... END``, or after its one-statement arm written
+  without ``;``, is not in it): a column added ``NOT NULL`` (or ``WITH VALUES``) with a
   constant default outside one is a finding (written into every row on Standard and Express); an
   edition held in a variable is not recognised (say so in a lint-ok).
 * ``SET XACT_ABORT OFF``, ``SET LOCK_TIMEOUT``, ``SET IMPLICIT_TRANSACTIONS ON`` and ``SET DEADLOCK_PRIORITY`` are
@@ -279,7 +281,9 @@ def _statements(tokens: list[_Token], skip_bodies: bool, prefix: tuple[_Token, .
     while i < len(tokens):
         token = tokens[i]
         previous = tokens[i - 1].word if i else ""
-        boundary = depth == 0 and previous not in _CONTINUES
+        # "ON" continues a statement (GRANT ... ON, ... ON dbo.T), except the value of SET <option> ON
+        set_on = previous == "ON" and i >= 3 and tokens[i - 3].word == "SET"
+        boundary = depth == 0 and (previous not in _CONTINUES or set_on)
         start = _START.match(" ".join(t.word for t in tokens[i : i + 6])) if boundary else None
         dynamic = _dynamic_sql(tokens, i) if boundary else None
         ender = boundary and token.word in _ENDERS and not (token.word == "IF" and previous in _DROPPED)
@@ -406,14 +410,22 @@ _ONLINE_EDITIONS = frozenset({3, 5, 8})
 _NOT_TRANSACTION_BEGIN = frozenset({"TRAN", "TRANSACTION", "DISTRIBUTED"})
 
 
+# words that begin a statement, which no IF condition holds outside parentheses (IF, ELSE, WHILE, BEGIN and END
+# are read by _enclosing_conditions itself)
+_STATEMENT_WORDS = (_ENDERS | {"ALTER", "CREATE", "DROP", "TRUNCATE", "GRANT", "REVOKE", "DENY", "SET"}) - {
+    "IF", "ELSE", "WHILE", "BEGIN", "END"
+}
+
+
 def _enclosing_conditions(before: Sequence[_Token]) -> list[Sequence[_Token] | None]:
     """The conditions of the IF arms around the statement that follows ``before``, innermost first (None: an ELSE arm).
 
     Read backwards, without a grammar: ``BEGIN ... END`` (and ``CASE ... END``) blocks closed before
     the statement are skipped, and a whole ``BEGIN ... END`` block before it, like a ``;``, means the
     statement is not in that ``IF``'s arm (``IF x BEGIN ... END ALTER TABLE ...``: the arm was the
-    block); the search then moves out to the ``BEGIN`` of the block around it. Statements without
-    their ``;`` confuse it otherwise.
+    block); the search then moves out to the ``BEGIN`` of the block around it. So does a statement
+    keyword (``PRINT``, ``EXEC``, ``ALTER`` ...) outside parentheses between the statement and an
+    ``IF``: that was the ``IF``'s one-statement arm, written without its ``;``.
     """
     found: list[Sequence[_Token] | None] = []
     depth = parens = 0
@@ -441,6 +453,10 @@ def _enclosing_conditions(before: Sequence[_Token]) -> list[Sequence[_Token] | N
         elif depth:
             continue
         elif word == ";":
+            closed = True
+        elif word in _STATEMENT_WORDS and previous not in _CONTINUES:
+            # a statement (not in parentheses, not in a block) between an IF's condition and this one: it was
+            # that IF's one-statement arm, written without its ";" (IF x PRINT N'y' ALTER TABLE ...)
             closed = True
         elif word == "ELSE" and not closed:
             found.append(None)
@@ -477,6 +493,31 @@ def _negated(tokens: Sequence[_Token], k: int) -> bool:
     return False
 
 
+# calls that only read the edition (CAST(SERVERPROPERTY('EngineEdition') AS int)); a parenthesis after anything
+# else that is a name is a call whose result is not the comparison (IIF(... IN (3, 5, 8), 0, 1), ISNULL(...))
+_EDITION_CALLS = frozenset({"SERVERPROPERTY", "CAST", "TRY_CAST", "CONVERT", "TRY_CONVERT"})
+
+
+def _in_expression(tokens: Sequence[_Token], k: int) -> bool:
+    """True when the token at ``k`` is inside a ``CASE ... END`` or a call other than :data:`_EDITION_CALLS`
+    (``IIF``, ``CHOOSE``, ``ISNULL`` ...): the comparison there yields a value the condition compares with
+    something else, so it says nothing of which editions the IF lets through (``IF IIF(... IN (3, 5, 8), 0, 1) = 1``)."""
+    opened: list[str] = []  # the word before each parenthesis still open at k
+    cases = 0
+    for n in range(k):
+        word = tokens[n].word
+        if word == "(":
+            opened.append(tokens[n - 1].word if n else "")
+        elif word == ")" and opened:
+            opened.pop()
+        elif word == "CASE":
+            cases += 1
+        elif word == "END" and cases:
+            cases -= 1
+    calls = [w for w in opened if w and (w[0].isalpha() or w[0] == "_") and w not in _BEFORE_PREFIX_NOT and w not in ("IN", "EXISTS")]
+    return cases > 0 or any(w not in _EDITION_CALLS for w in calls)
+
+
 def _edition_values(tokens: Sequence[_Token]) -> set[int] | None:
     """The EngineEdition values ``tokens`` (one disjunct of a condition) allow; None if it does not name them.
 
@@ -487,7 +528,7 @@ def _edition_values(tokens: Sequence[_Token]) -> set[int] | None:
     for k, token in enumerate(tokens):
         if not (_is_string(token) and token.text.lstrip("Nn").strip("'").lower() == "engineedition"):
             continue
-        if _negated(tokens, k):
+        if _negated(tokens, k) or _in_expression(tokens, k):
             return None
         j = k + 1
         while j < len(tokens) and tokens[j].word in (")", "AS", "INT"):
@@ -675,13 +716,32 @@ _LOB_TYPES = frozenset({"XML", "TEXT", "NTEXT", "IMAGE", "GEOGRAPHY", "GEOMETRY"
 _MAX_TYPES = frozenset({"VARCHAR", "NVARCHAR", "VARBINARY"})
 
 
+# the ISO synonyms of the types above, written in several words (data type synonyms, Transact-SQL)
+_TYPE_SYNONYMS = {
+    ("NATIONAL", "CHARACTER", "VARYING"): "NVARCHAR",
+    ("NATIONAL", "CHAR", "VARYING"): "NVARCHAR",
+    ("NCHAR", "VARYING"): "NVARCHAR",
+    ("CHARACTER", "VARYING"): "VARCHAR",
+    ("CHAR", "VARYING"): "VARCHAR",
+    ("BINARY", "VARYING"): "VARBINARY",
+    ("NATIONAL", "TEXT"): "NTEXT",
+}
+
+
 def _lob_type(item: Sequence[_Token]) -> str | None:
-    """The column's type as written when it is a LOB type (``nvarchar(max)``, ``xml`` ...), else None."""
-    words = [t.word for t in item[1:5]]
+    """The column's type as written when it is a LOB type (``nvarchar(max)``, ``xml``, ``national character
+    varying(max)`` ...), else None."""
+    words = [t.word for t in item[1:8]]
+    size = 1
+    for synonym, name in _TYPE_SYNONYMS.items():
+        if tuple(words[: len(synonym)]) == synonym:
+            words, size = [name, *words[len(synonym) :]], len(synonym)
+            break
+    shown = " ".join(t.text for t in item[1 : 1 + size])
     if words[:1] and words[0] in _MAX_TYPES and words[1:4] == ["(", "MAX", ")"]:
-        return f"{item[1].text}({item[3].text})"
+        return f"{shown}({item[2 + size].text})"
     if words[:1] and words[0] in _LOB_TYPES:
-        return item[1].text
+        return shown
     return None
 
 

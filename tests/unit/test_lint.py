@@ -252,6 +252,14 @@ def test_the_same_column_guarded_for_enterprise_and_azure_is_quiet(guarded: str)
         "IF CAST(SERVERPROPERTY('EngineEdition') AS int) = 3\n    PRINT N'x';\n{add}",
         "IF CAST(SERVERPROPERTY('EngineEdition') AS int) = 3\nBEGIN\n    PRINT N'x';\nEND;\n{add}",
         "IF COL_LENGTH(N'dbo.Songs', N'X') IS NULL\n    {add}",
+        # a one-statement arm without its ";": what follows is not in it (the DBA's m5)
+        "IF CAST(SERVERPROPERTY('EngineEdition') AS int) IN (3, 5, 8)\n    PRINT N'online'\n{add}",
+        "IF CAST(SERVERPROPERTY('EngineEdition') AS int) IN (3, 5, 8)\n    EXEC dbo.Nothing\n{add}",
+        "IF CAST(SERVERPROPERTY('EngineEdition') AS int) = 3\n    SET NOCOUNT ON\n{add}",
+        # an edition comparison inside IIF or CASE yields a value: the IF compares that, and may negate it
+        "IF IIF(CAST(SERVERPROPERTY('EngineEdition') AS int) IN (3, 5, 8), 0, 1) = 1\n    {add}",
+        "IF CASE WHEN CAST(SERVERPROPERTY('EngineEdition') AS int) IN (3, 5, 8) THEN 0 ELSE 1 END = 1\n    {add}",
+        "IF (CASE WHEN CAST(SERVERPROPERTY('EngineEdition') AS int) = 3 THEN 1 ELSE 0 END) = 0\n    {add}",
     ],
 )
 def test_a_guard_that_lets_standard_edition_through_does_not_count(unguarded: str) -> None:
@@ -260,6 +268,18 @@ def test_a_guard_that_lets_standard_edition_through_does_not_count(unguarded: st
 
 
 ADD_NOT_NULL = "ALTER TABLE dbo.Songs ADD Plays int NOT NULL CONSTRAINT DF_Songs_Plays DEFAULT (0);"
+
+
+def test_a_statement_in_the_guards_begin_block_or_its_one_statement_arm_is_still_guarded() -> None:
+    """The statement-keyword rule for arms without ";" must not lose what the guard does hold."""
+    for guarded in (
+        "IF CAST(SERVERPROPERTY('EngineEdition') AS int) IN (3, 5, 8)\nBEGIN\n    PRINT N'online'\n    {add}\nEND\n",
+        "IF CAST(SERVERPROPERTY('EngineEdition') AS int) IN (3, 5, 8)\n    {add}",
+        "IF (CAST(SERVERPROPERTY('EngineEdition') AS int) IN (3, 5, 8))\n    {add}",
+        "IF CONVERT(int, SERVERPROPERTY('EngineEdition')) = 3\n    {add}",
+        "IF EXISTS (SELECT 1 FROM sys.objects) AND CAST(SERVERPROPERTY('EngineEdition') AS int) = 3\n    {add}",
+    ):
+        assert rules(NO_TX + guarded.format(add=ADD_NOT_NULL)) == [], guarded
 
 
 def test_a_statement_after_the_begin_end_block_of_an_edition_guard_is_outside_it() -> None:
@@ -296,6 +316,11 @@ LOB_COLUMNS = [
     "Cover [varbinary](MAX) NOT NULL CONSTRAINT DF_Songs_Cover DEFAULT (0x00)",
     "Tags varchar(max) NULL CONSTRAINT DF_Songs_Tags DEFAULT ('') WITH VALUES",
     "Doc xml NOT NULL CONSTRAINT DF_Songs_Doc DEFAULT (N'<a/>')",
+    # the ISO synonyms, in several words (the DBA's m5)
+    "Notes national character varying(max) NOT NULL CONSTRAINT DF_Songs_Notes DEFAULT (N'')",
+    "Notes NATIONAL CHAR VARYING (MAX) NOT NULL CONSTRAINT DF_Songs_Notes DEFAULT (N'')",
+    "Notes character varying(max) NOT NULL CONSTRAINT DF_Songs_Notes DEFAULT ('')",
+    "Cover binary varying(max) NOT NULL CONSTRAINT DF_Songs_Cover DEFAULT (0x00)",
 ]
 
 
