@@ -153,13 +153,14 @@ def cmd_script(args: argparse.Namespace) -> int:
         target = "" if args.create_database else f"-d {migrator.settings.target_database} "
         step = next((i.name for i in items if i.script.maintenance_step), None) if args.pending else None
         then = (
-            f"; it holds {step}, a maintenance-window step, after this release's procedures: if the step refuses, "
+            f"; it holds {step}, a maintenance-window step, after this release's procedures (applied again after the "
+            f"versioned scripts when the step runs): if the step refuses, "
             f"sqlcmd stops there (exit code 1); do it in a window, then run {command('script', '--pending')} again"
             if step
             else ""
         )
         print(
-            f"wrote {len(items)} script(s) for {engine} to {args.output}; review it, then run: "
+            f"wrote {len({i.name for i in items})} script(s) for {engine} to {args.output}; review it, then run: "
             f"sqlcmd -b -I {target}-i {args.output}{then}"
         )
     return 0

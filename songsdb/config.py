@@ -57,6 +57,7 @@ _ENV_NAMES = {
     "connection_string_file": "SONGSDB_CONNECTION_STRING_FILE",
     "login_timeout": "SONGSDB_LOGIN_TIMEOUT",
     "query_timeout": "SONGSDB_QUERY_TIMEOUT",
+    "ddl_retry_seconds": "SONGSDB_DDL_RETRY_SECONDS",
 }
 # secret setting -> the entry whose variable names a file holding it
 _FROM_FILE = {"password": "password_file", "connection_string": "connection_string_file"}
@@ -77,6 +78,9 @@ class Settings:
     connection_string: str | None = field(default=None, repr=False)
     login_timeout: int = 15
     query_timeout: int = 30  # seconds per call; 0 = no limit
+    # songsdb migrate's retry deadline (SONGSDB_DDL_RETRY_SECONDS), as given: only migrate reads and checks it
+    # (songsdb.migrator.DdlRetry.from_setting), so a bad value never stops a client, status or an offline script
+    ddl_retry_seconds: str | float | None = None
 
     def __repr__(self) -> str:  # the dataclass repr would still be fine; this one also redacts
         parts = ", ".join(

@@ -46,17 +46,22 @@ patterns, small enough to read):
   ``CRYPT_GEN_RANDOM`` and user functions (``schema.fn(...)``) are not runtime constants; literals
   and ``SYSUTCDATETIME()``-like functions are. A LOB column (``varchar(max)``, ``nvarchar(max)``,
   ``varbinary(max)``, ``xml``, ``text``, ``ntext``, ``image``, ``geography``, ``geometry``,
-  ``hierarchyid``) added NOT NULL or WITH VALUES with a default is written into every row on every
+  ``hierarchyid``, and the ISO synonyms such as ``national character varying(max)``) added NOT NULL or WITH VALUES with a default is written into every row on every
   edition, guarded or not. Not seen: CLR and ``sql_variant`` columns, ``IDENTITY`` and ``PERSISTED``
   computed columns added to an existing table (each fills every row), dropping a clustered
   primary key (rewrites the table as a heap), ``SELECT ... INTO`` as creating a table, and tables
   that are small enough not to matter (say so in a lint-ok).
 * The edition is seen only where a statement sits in an ``IF`` whose every ``OR``-ed part compares
   ``SERVERPROPERTY('EngineEdition')`` with 3, 5 or 8 (``= 3``, ``IN (5, 8)``; not negated: ``NOT``,
-  ``<>`` and ``NOT IN`` let the other editions through), found by reading back over ``BEGIN ... END``
-  blocks and ``;`` (a statement after an ``IF``'s ``BEGIN ... END`` is not in it): a column added ``NOT NULL`` (or ``WITH VALUES``) with a
+  ``<>`` and ``NOT IN`` let the other editions through; nor inside ``IIF(...)`` or ``CASE ... END``, whose
+  value the ``IF`` compares), found by reading back over ``BEGIN ... END`` blocks, ``;`` and statement
+  keywords (a statement after an ``IF``'s ``BEGIN ... END``, or after its one-statement arm written
+  without ``;``, is not in it): a column added ``NOT NULL`` (or ``WITH VALUES``) with a
   constant default outside one is a finding (written into every row on Standard and Express); an
   edition held in a variable is not recognised (say so in a lint-ok).
+* ``SET XACT_ABORT OFF``, ``SET LOCK_TIMEOUT``, ``SET IMPLICIT_TRANSACTIONS ON`` and ``SET DEADLOCK_PRIORITY`` are
+  seen at a versioned script's own level (not in a module body nor in dynamic SQL, where SQL Server
+  reverts them when it ends); a value held in a variable (``SET LOCK_TIMEOUT @t``) counts too.
 * Also not seen: data changes (a large ``UPDATE`` backfill in the script's transaction), ``sp_rename`` (a
   contract step like a drop), ``ALTER DATABASE`` and ``CREATE TRIGGER``.
 """
@@ -106,6 +111,10 @@ RULES: Mapping[str, str] = {
     "drop-column": "a contract step: code of the previous release that names the column fails",
     "revoke-or-deny": "a contract step: every session of the role is refused from that instant",
     "table-ddl-in-repeatable": "repeatable scripts re-create code; table changes belong in a versioned script",
+    "session-setting-in-versioned-script": (
+        "SET XACT_ABORT OFF, SET LOCK_TIMEOUT, SET IMPLICIT_TRANSACTIONS ON or SET DEADLOCK_PRIORITY changes how the rest "
+        "of the script runs (an error no longer rolls it back; a lock wait unbounded or a retry's safety gone)"
+    ),
     "edited-applied-script": "a grandfathered script whose source changed after it was applied",
     "lint-ok-without-reason": "a lint-ok comment must say why the statement is safe",
 }
@@ -272,7 +281,9 @@ def _statements(tokens: list[_Token], skip_bodies: bool, prefix: tuple[_Token, .
     while i < len(tokens):
         token = tokens[i]
         previous = tokens[i - 1].word if i else ""
-        boundary = depth == 0 and previous not in _CONTINUES
+        # "ON" continues a statement (GRANT ... ON, ... ON dbo.T), except the value of SET <option> ON
+        set_on = previous == "ON" and i >= 3 and tokens[i - 3].word == "SET"
+        boundary = depth == 0 and (previous not in _CONTINUES or set_on)
         start = _START.match(" ".join(t.word for t in tokens[i : i + 6])) if boundary else None
         dynamic = _dynamic_sql(tokens, i) if boundary else None
         ender = boundary and token.word in _ENDERS and not (token.word == "IF" and previous in _DROPPED)
@@ -399,14 +410,22 @@ _ONLINE_EDITIONS = frozenset({3, 5, 8})
 _NOT_TRANSACTION_BEGIN = frozenset({"TRAN", "TRANSACTION", "DISTRIBUTED"})
 
 
+# words that begin a statement, which no IF condition holds outside parentheses (IF, ELSE, WHILE, BEGIN and END
+# are read by _enclosing_conditions itself)
+_STATEMENT_WORDS = (_ENDERS | {"ALTER", "CREATE", "DROP", "TRUNCATE", "GRANT", "REVOKE", "DENY", "SET"}) - {
+    "IF", "ELSE", "WHILE", "BEGIN", "END"
+}
+
+
 def _enclosing_conditions(before: Sequence[_Token]) -> list[Sequence[_Token] | None]:
     """The conditions of the IF arms around the statement that follows ``before``, innermost first (None: an ELSE arm).
 
     Read backwards, without a grammar: ``BEGIN ... END`` (and ``CASE ... END``) blocks closed before
     the statement are skipped, and a whole ``BEGIN ... END`` block before it, like a ``;``, means the
     statement is not in that ``IF``'s arm (``IF x BEGIN ... END ALTER TABLE ...``: the arm was the
-    block); the search then moves out to the ``BEGIN`` of the block around it. Statements without
-    their ``;`` confuse it otherwise.
+    block); the search then moves out to the ``BEGIN`` of the block around it. So does a statement
+    keyword (``PRINT``, ``EXEC``, ``ALTER`` ...) outside parentheses between the statement and an
+    ``IF``: that was the ``IF``'s one-statement arm, written without its ``;``.
     """
     found: list[Sequence[_Token] | None] = []
     depth = parens = 0
@@ -434,6 +453,10 @@ def _enclosing_conditions(before: Sequence[_Token]) -> list[Sequence[_Token] | N
         elif depth:
             continue
         elif word == ";":
+            closed = True
+        elif word in _STATEMENT_WORDS and previous not in _CONTINUES:
+            # a statement (not in parentheses, not in a block) between an IF's condition and this one: it was
+            # that IF's one-statement arm, written without its ";" (IF x PRINT N'y' ALTER TABLE ...)
             closed = True
         elif word == "ELSE" and not closed:
             found.append(None)
@@ -470,6 +493,31 @@ def _negated(tokens: Sequence[_Token], k: int) -> bool:
     return False
 
 
+# calls that only read the edition (CAST(SERVERPROPERTY('EngineEdition') AS int)); a parenthesis after anything
+# else that is a name is a call whose result is not the comparison (IIF(... IN (3, 5, 8), 0, 1), ISNULL(...))
+_EDITION_CALLS = frozenset({"SERVERPROPERTY", "CAST", "TRY_CAST", "CONVERT", "TRY_CONVERT"})
+
+
+def _in_expression(tokens: Sequence[_Token], k: int) -> bool:
+    """True when the token at ``k`` is inside a ``CASE ... END`` or a call other than :data:`_EDITION_CALLS`
+    (``IIF``, ``CHOOSE``, ``ISNULL`` ...): the comparison there yields a value the condition compares with
+    something else, so it says nothing of which editions the IF lets through (``IF IIF(... IN (3, 5, 8), 0, 1) = 1``)."""
+    opened: list[str] = []  # the word before each parenthesis still open at k
+    cases = 0
+    for n in range(k):
+        word = tokens[n].word
+        if word == "(":
+            opened.append(tokens[n - 1].word if n else "")
+        elif word == ")" and opened:
+            opened.pop()
+        elif word == "CASE":
+            cases += 1
+        elif word == "END" and cases:
+            cases -= 1
+    calls = [w for w in opened if w and (w[0].isalpha() or w[0] == "_") and w not in _BEFORE_PREFIX_NOT and w not in ("IN", "EXISTS")]
+    return cases > 0 or any(w not in _EDITION_CALLS for w in calls)
+
+
 def _edition_values(tokens: Sequence[_Token]) -> set[int] | None:
     """The EngineEdition values ``tokens`` (one disjunct of a condition) allow; None if it does not name them.
 
@@ -480,7 +528,7 @@ def _edition_values(tokens: Sequence[_Token]) -> set[int] | None:
     for k, token in enumerate(tokens):
         if not (_is_string(token) and token.text.lstrip("Nn").strip("'").lower() == "engineedition"):
             continue
-        if _negated(tokens, k):
+        if _negated(tokens, k) or _in_expression(tokens, k):
             return None
         j = k + 1
         while j < len(tokens) and tokens[j].word in (")", "AS", "INT"):
@@ -668,13 +716,32 @@ _LOB_TYPES = frozenset({"XML", "TEXT", "NTEXT", "IMAGE", "GEOGRAPHY", "GEOMETRY"
 _MAX_TYPES = frozenset({"VARCHAR", "NVARCHAR", "VARBINARY"})
 
 
+# the ISO synonyms of the types above, written in several words (data type synonyms, Transact-SQL)
+_TYPE_SYNONYMS = {
+    ("NATIONAL", "CHARACTER", "VARYING"): "NVARCHAR",
+    ("NATIONAL", "CHAR", "VARYING"): "NVARCHAR",
+    ("NCHAR", "VARYING"): "NVARCHAR",
+    ("CHARACTER", "VARYING"): "VARCHAR",
+    ("CHAR", "VARYING"): "VARCHAR",
+    ("BINARY", "VARYING"): "VARBINARY",
+    ("NATIONAL", "TEXT"): "NTEXT",
+}
+
+
 def _lob_type(item: Sequence[_Token]) -> str | None:
-    """The column's type as written when it is a LOB type (``nvarchar(max)``, ``xml`` ...), else None."""
-    words = [t.word for t in item[1:5]]
+    """The column's type as written when it is a LOB type (``nvarchar(max)``, ``xml``, ``national character
+    varying(max)`` ...), else None."""
+    words = [t.word for t in item[1:8]]
+    size = 1
+    for synonym, name in _TYPE_SYNONYMS.items():
+        if tuple(words[: len(synonym)]) == synonym:
+            words, size = [name, *words[len(synonym) :]], len(synonym)
+            break
+    shown = " ".join(t.text for t in item[1 : 1 + size])
     if words[:1] and words[0] in _MAX_TYPES and words[1:4] == ["(", "MAX", ")"]:
-        return f"{item[1].text}({item[3].text})"
+        return f"{shown}({item[2 + size].text})"
     if words[:1] and words[0] in _LOB_TYPES:
-        return item[1].text
+        return shown
     return None
 
 
@@ -802,6 +869,58 @@ def _versioned(script: Script, text: str, engine: str, repeatable: Sequence[Scri
     return out
 
 
+_MODULE_START = re.compile(r"^(?:CREATE(?: OR ALTER)?|ALTER) (?:PROC|PROCEDURE|VIEW|FUNCTION|TRIGGER)(?: |$)")
+_SESSION_ON_OFF = {"XACT_ABORT": "OFF", "IMPLICIT_TRANSACTIONS": "ON"}  # the value that is a finding
+_SESSION_ANY = frozenset({"LOCK_TIMEOUT", "DEADLOCK_PRIORITY"})
+
+
+def _session_settings(text: str) -> list[_Raw]:
+    """``SET XACT_ABORT OFF``, ``SET LOCK_TIMEOUT ...``, ``SET IMPLICIT_TRANSACTIONS ON``, ``SET DEADLOCK_PRIORITY ...``
+    at a versioned script's own level (the list form ``SET IMPLICIT_TRANSACTIONS, ... ON`` too).
+
+    Not inside a procedure, view, function or trigger body, nor in dynamic SQL (``EXEC (N'...')``):
+    SQL Server reverts a SET made there when the module or the dynamic batch ends. At the script's level
+    the setting holds for the rest of the script: with XACT_ABORT OFF a statement that fails (a lock
+    timeout 1222 cancels only the statement) lets the batch go on and, in a no-transaction script, the
+    statements after it commit, which the migrator's retry (run from the top, the script rolled back)
+    does not expect; LOCK_TIMEOUT -1 waits for ever behind a long transaction, with every query on the
+    table queued behind the DDL; IMPLICIT_TRANSACTIONS ON opens a transaction nobody commits.
+    """
+    out: list[_Raw] = []
+    for batch in split_batches(text):
+        tokens = _tokenize(batch.text, batch.start_line)
+        words = [t.word for t in tokens]
+        for i, token in enumerate(tokens):
+            if _MODULE_START.match(" ".join(words[i : i + 4])) and (i == 0 or words[i - 1] not in _CONTINUES):
+                break  # the rest of the batch is the module's body: its SETs end with it
+            if token.word != "SET" or words[i + 1 : i + 2] in ([], [""]) or words[i + 1].startswith("@"):
+                continue  # SET @variable = ...
+            options, j = [], i + 1
+            while j < len(words) and words[j] and words[j] not in (";", "ON", "OFF", "=", "("):
+                if words[j] != ",":
+                    options.append(words[j])
+                if words[j] in _SESSION_ANY:
+                    break
+                j += 1
+            value = words[j] if j < len(words) else ""
+            for option in options:
+                if option in _SESSION_ANY or _SESSION_ON_OFF.get(option) == value:
+                    shown = f"SET {option}" + (f" {value}" if option in _SESSION_ON_OFF else " ...")
+                    out.append((
+                        token.line,
+                        "session-setting-in-versioned-script",
+                        f"{shown} at the script's own level holds for the rest of the script (the migrator resets it only "
+                        "between scripts and tries): with XACT_ABORT OFF a failed statement (a lock timeout cancels only "
+                        "the statement) lets the script go on, and in a no-transaction script what follows commits, so "
+                        "the retry from its top no longer starts from nothing; a LOCK_TIMEOUT of -1 or more than the "
+                        "deployment's 1.5 s queues every query on the table behind a waiting DDL statement; "
+                        "IMPLICIT_TRANSACTIONS ON leaves a transaction open; a DEADLOCK_PRIORITY above LOW makes the "
+                        "application's sessions the deadlock victims. Set it inside dynamic SQL (EXEC (N'...')) for the "
+                        "statement that needs it, or mark it -- songsdb:lint-ok session-setting-in-versioned-script <why>.",
+                    ))
+    return out
+
+
 def _repeatable(text: str) -> list[_Raw]:
     out: list[_Raw] = []
     for batch in split_batches(text):
@@ -863,7 +982,8 @@ def lint(script: Script, rendered_text: str, *, engine: str = "sqlserver", repea
             f"was applied in production with source checksum {recorded}, but its source now has {actual}: a versioned "
             "script is never edited (the migrator refuses an applied one that changed); restore it and add a new script"
         ))]
-    findings = _suppressed(script.name, rendered_text, _versioned(script, rendered_text, engine, repeatable))
+    raw = _versioned(script, rendered_text, engine, repeatable) + _session_settings(rendered_text)
+    findings = _suppressed(script.name, rendered_text, raw)
     source = checksum(script.source)
     return [f for f in findings if EXEMPT.get((f.file, f.rule)) != source]
 

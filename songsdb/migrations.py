@@ -506,7 +506,8 @@ def record_batch(item: RenderedScript, insert: str, engine: str | None, lock_tim
         "BEGIN\n"
         f"    DECLARE @Open int = @@TRANCOUNT - {expected};\n"
         f"    RAISERROR (N'songsdb: {shown} left %d transaction(s) open (one it began and did not commit, or "
-        "IMPLICIT_TRANSACTIONS ON): a script must commit what it begins. It is rolled back and not recorded.', 16, 1, @Open);\n"
+        "IMPLICIT_TRANSACTIONS ON): a script must commit what it begins. It is not recorded as applied; what it did since its "
+        "transaction opened is rolled back.', 16, 1, @Open);\n"
         "    RETURN;\n"
         "END;\n"
         + insert
@@ -677,9 +678,11 @@ def build_deployment_script(
     then each script, opening with the settings again and closing with :func:`record_batch`.
 
     ``pending`` (``songsdb script --pending``: ``items`` are what a populated database still needs):
-    when a maintenance-window step is pending, the pending views, functions and procedures come right
-    before the first one (:func:`pending_order`), where ``migrate`` applies them when the step refuses;
-    so a refusal, which stops sqlcmd like any error, leaves this release's procedures in place.
+    when a maintenance-window step is pending, the pending views, functions and procedures come twice
+    (:func:`pending_order`): before the first pending step, where ``migrate`` applies them when the step
+    refuses, so a refusal, which stops sqlcmd like any error, leaves this release's procedures in place;
+    and again after the last versioned script that is not a contract step, where ``migrate`` applies
+    them when nothing refuses, so a run that goes through ends with the database ``migrate`` makes.
     """
     stamp = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
     items = list(items)
@@ -690,7 +693,7 @@ def build_deployment_script(
     out = [
         ":on error exit\n",
         f"-- songsdb deployment script for engine {engine!s}, generated {stamp}\n",
-        f"-- {len(items)} script(s). Run with: {run}\n",
+        f"-- {len({i.name for i in items})} script(s). Run with: {run}\n",
         f"-- SET LOCK_TIMEOUT {DDL_LOCK_TIMEOUT_MS}: a statement that waits longer for a lock fails with 1222, its script "
         "is rolled back and sqlcmd stops (line 1): run the rest again (songsdb script --pending, or songsdb migrate, which "
         "retries); a waiting DDL statement holds up the later queries on its table for at most this long\n",
@@ -707,11 +710,18 @@ def build_deployment_script(
     repeatables_early = step is not None and any(
         i.script.kind == REPEATABLE for i in items[: items.index(step)]
     )
+    seen: set[str] = set()
     for item in items:
         if item is step:
             out.append(_before_step(step, repeatables_early))
         mode = "in one transaction" if item.script.transactional else "WITHOUT a transaction (header opts out)"
         out.append(f"\n-- ===== {item.name} ({item.script.kind}, sha256 {item.checksum}), {mode}\n")
+        if item.name in seen:
+            out.append(
+                "-- again, after the versioned scripts: where songsdb migrate applies it when no step refuses, "
+                "compiled against the whole schema (a second history row, same checksum)\n"
+            )
+        seen.add(item.name)
         if item.script.maintenance_step:
             out.append(
                 "-- a maintenance-window step: where it cannot run online it refuses (RAISERROR naming its number) and the "
@@ -731,28 +741,42 @@ def build_deployment_script(
 
 
 def pending_order(items: Iterable[RenderedScript]) -> list[RenderedScript]:
-    """``items`` with the repeatable scripts moved right before the first maintenance-window step.
+    """``items`` with the repeatable scripts twice: right before the first maintenance-window step, and
+    again after the last versioned script that is not a contract step (``-- songsdb:after-repeatables``,
+    which stay last).
 
-    That is where ``migrate`` applies them when the step refuses (at the schema of the versioned
-    scripts before it), so they are written to work there (CONTRIBUTING: a step's author checks it).
-    A DBA script that stops at the step's refusal then leaves them in place, as ``migrate`` does; one
-    where the step runs goes on to the versioned scripts after it, whose objects this release's
-    procedures already expect. Without a pending step the order is ``migrate``'s.
+    The first copy is the one that matters when a step refuses: sqlcmd stops there, and the database
+    keeps this release's procedures, as ``migrate`` leaves it when that step refuses (at the schema of
+    the versioned scripts before it, so they are written to work there: CONTRIBUTING, a step's author
+    checks it). When no step refuses, the script goes on through the versioned scripts after the step,
+    and the second copy re-applies the procedures on the whole schema, where ``migrate`` applies them
+    when nothing refuses: a procedure, view or function compiled against an earlier schema is compiled
+    again against the final one, so the database ends as ``migrate`` leaves it. Each copy writes its
+    history row (same checksum: ``status`` reads the latest success, so the script is just "applied").
+    Without a pending step the order is ``migrate``'s. Idempotent: ``items`` already in this order (a
+    second copy of a script) come back unchanged.
     """
-    items = list(items)
-    step = next((i for i in items if i.script.maintenance_step), None)
+    unique: dict[str, RenderedScript] = {}
+    for item in items:
+        unique.setdefault(item.name, item)
+    ordered = list(unique.values())
+    step = next((i for i in ordered if i.script.maintenance_step), None)
     if step is None:
-        return items
-    repeatable = [i for i in items if i.script.kind == REPEATABLE]
-    versioned = [i for i in items if i.script.kind != REPEATABLE]
+        return ordered
+    repeatable = [i for i in ordered if i.script.kind == REPEATABLE]
+    versioned = [i for i in ordered if i.script.kind != REPEATABLE and not i.script.after_repeatables]
+    contract = [i for i in ordered if i.script.kind != REPEATABLE and i.script.after_repeatables]
+    if step not in versioned:  # a contract step that is also a maintenance step: it stays after the repeatables
+        return versioned + repeatable + contract
     at = versioned.index(step)
-    return versioned[:at] + repeatable + versioned[at:]
+    return versioned[:at] + repeatable + versioned[at:] + repeatable + contract
 
 
 def _before_step(step: RenderedScript, repeatables_early: bool) -> str:
     """A PRINT, before a pending maintenance step, of what happens next and what to do."""
     done = (
-        "This release''s views, functions and procedures were applied just above, at the schema before the step. "
+        "This release''s views, functions and procedures were applied just above, at the schema before the step "
+        "(and are applied again after the versioned scripts when the step runs). "
         if repeatables_early
         else ""
     )

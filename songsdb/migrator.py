@@ -151,18 +151,25 @@ class DdlRetry:
         return (rng or random).uniform(ceiling / 2, ceiling)
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> DdlRetry:
-        """The defaults, with ``seconds`` from ``SONGSDB_DDL_RETRY_SECONDS`` when it is set (a number, 0 or more)."""
-        value = (os.environ if environ is None else environ).get(RETRY_SECONDS_VARIABLE, "").strip()
-        if not value:
+    def from_setting(cls, value: str | float | None) -> DdlRetry:
+        """The defaults, with ``seconds`` from ``value`` (``Settings.ddl_retry_seconds``, from
+        ``SONGSDB_DDL_RETRY_SECONDS`` in the environment or ``.env.songs-db``) when it is set: a number, 0 or more."""
+        text = "" if value is None else str(value).strip()
+        if not text:
             return cls()
         try:
-            seconds = float(value)
+            seconds = float(text)
         except ValueError:
             seconds = -1.0
         if not seconds >= 0 or seconds == float("inf"):
             raise ConfigurationError(f"{RETRY_SECONDS_VARIABLE} must be a number of seconds, 0 or more (got {value!r})")
         return cls(seconds=seconds)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> DdlRetry:
+        """:meth:`from_setting` of ``SONGSDB_DDL_RETRY_SECONDS`` in ``environ`` (default ``os.environ``) alone;
+        the migrator reads it through :func:`songsdb.config.load_settings` (the environment, then ``.env.songs-db``)."""
+        return cls.from_setting((os.environ if environ is None else environ).get(RETRY_SECONDS_VARIABLE))
 
 
 class _RetryClock:
@@ -277,8 +284,9 @@ class Migrator:
         self.root = root
         self.lock_timeout_ms = lock_timeout_ms  # how long to wait for another migrator to finish
         self.ddl_lock_timeout_ms = ddl_lock_timeout_ms  # how long one statement waits for a lock
-        # how a script that lost a lock is tried again; its deadline from SONGSDB_DDL_RETRY_SECONDS unless given
-        self.ddl_retry = ddl_retry or DdlRetry.from_environment()
+        # how a script that lost a lock is tried again; unless given, its deadline from the settings'
+        # SONGSDB_DDL_RETRY_SECONDS, read (and checked) only by migrate (see the ddl_retry property)
+        self._ddl_retry = ddl_retry
         self.lock_poll_seconds = 0.5
         self.sleep = time.sleep  # the back-off's wait (a test may replace it)
         self.database = settings.target_database
@@ -286,6 +294,18 @@ class Migrator:
             raise MigrationError(f"database name {self.database!r} must match {_DATABASE_NAME.pattern}")
         # per database: Babelfish shares app lock names between all its T-SQL databases
         self.lock_name = f"{LOCK_RESOURCE}.{self.database}"
+
+    @property
+    def ddl_retry(self) -> DdlRetry:
+        """How a script that lost a lock is tried again: as given, else the defaults with the deadline of
+        ``settings.ddl_retry_seconds`` (``SONGSDB_DDL_RETRY_SECONDS``). Only ``migrate`` reads it, so a bad
+        value is a :class:`~songsdb.errors.ConfigurationError` there, before it connects, and never in
+        ``status`` or ``script``, which retry nothing."""
+        return self._ddl_retry or DdlRetry.from_setting(self.settings.ddl_retry_seconds)
+
+    @ddl_retry.setter
+    def ddl_retry(self, value: DdlRetry) -> None:
+        self._ddl_retry = value
 
     # ----- read-only -------------------------------------------------------------------------
     def rendered(self, engine: str) -> list[RenderedScript]:
@@ -304,8 +324,9 @@ class Migrator:
     ) -> tuple[str, str, list[RenderedScript]]:
         """The DBA script and what it holds: every script rendered for ``engine`` (offline), or, with no
         ``engine``, what this database still needs (connects; ``songsdb script --pending``), its views,
-        functions and procedures placed before a pending maintenance-window step (:func:`songsdb.migrations.pending_order`).
-        Returns the text, the engine and the scripts."""
+        functions and procedures placed before the first pending maintenance-window step and again after the last
+        versioned script that is not a contract step (:func:`songsdb.migrations.pending_order`).
+        Returns the text, the engine and the scripts in the text's order (a repeatable one twice when a step is pending)."""
         if engine is not None:
             items = self.rendered(engine)
             return build_deployment_script(items, engine, create_database=create_database), engine, items
@@ -340,6 +361,7 @@ class Migrator:
         it, and nothing is created. ``create_database=True`` first creates it when missing (connecting
         to ``master``, so not on Azure SQL Database, where a database is made by its own tooling).
         """
+        retry = self.ddl_retry  # a bad SONGSDB_DDL_RETRY_SECONDS stops here, before anything is touched
         if create_database:
             self.create_database()
         with self._locked_session() as conn:
@@ -357,7 +379,7 @@ class Migrator:
                 raise MigrationError(f"the migration linter refuses what would run:\n{format_findings(problems)}")
             self._guard(conn, engine, enables_rcsi=RCSI_SCRIPT in todo)  # before anything is written
             self._applied(conn, create=True)  # deploy.SchemaHistory, when missing (or without Attempts)
-            clock = _RetryClock(self.ddl_retry.seconds)  # one deadline for every retry of this deploy
+            clock = _RetryClock(retry.seconds)  # one deadline for every retry of this deploy
             applied: list[str] = []
             stopped: tuple[RenderedScript, str] | None = None
             for item in items:
@@ -493,18 +515,23 @@ class Migrator:
         sent again before it: what an earlier try or script set does not carry over). A lock timeout or
         deadlock, in the script's body, on its history row or at its COMMIT, is tried again from the top,
         as :attr:`ddl_retry` says (its attempts, and one deadline for every retry of this deploy): a
-        transactional script was rolled back whole, its row with it; a no-transaction one is re-entrant
-        (every one of them checks what is already done, as the next ``migrate`` relies on after any
-        failure). Only the last failure is recorded in deploy.SchemaHistory, with the number of tries,
-        as the success is.
+        transactional script was rolled back whole, its row with it; a no-transaction one that failed in its
+        body is re-entrant (it checks what is already done, as the next ``migrate`` relies on after any
+        failure). A no-transaction script whose batches all ran and only its history row lost the lock is
+        not run again (its work is committed, and the Babelfish arms of the index scripts are unguarded
+        ``CREATE INDEX``): only its record batch is tried again, and the try counts in ``Attempts``. Only
+        the last failure is recorded in deploy.SchemaHistory, with the number of tries, as the success is.
         """
         attempt = 1
+        ran_ms: int | None = None  # a no-transaction script whose batches all ran: their duration (they are kept)
         while True:
             started = time.monotonic()
             try:
-                self._run(conn, item, engine, attempt)
+                self._run(conn, item, engine, attempt, ran_ms)
             except _ScriptFailed as failed:
                 exc = failed.error
+                if failed.ran_ms is not None:
+                    ran_ms = failed.ran_ms
                 self._rollback(conn)
                 refused = refusal(item, exc)
                 conflict = refused is None and lock_conflict(exc)
@@ -512,9 +539,11 @@ class Migrator:
                 if conflict and attempt < self.ddl_retry.attempts:
                     pause = self.ddl_retry.delay(attempt)
                     if clock.allows(time.monotonic() - started, pause):
+                        again = "its history row again: its batches ran and are kept" if ran_ms is not None else "rolled back"
                         log.warning(
-                            "%s: %s lost a lock (%s); rolled back, trying again in %.1f s (attempt %d of %d)",
-                            item.name, failed.brief, server_message(exc), pause, attempt + 1, self.ddl_retry.attempts,
+                            "%s: %s lost a lock (%s); %s, trying again in %.1f s (attempt %d of %d)",
+                            item.name, failed.brief, server_message(exc), again, pause, attempt + 1,
+                            self.ddl_retry.attempts,
                         )
                         self.sleep(pause)
                         attempt += 1
@@ -538,7 +567,14 @@ class Migrator:
                 ) from exc
             return None
 
-    def _run(self, conn: Any, item: RenderedScript, engine: str, attempt: int) -> None:
+    def _run(self, conn: Any, item: RenderedScript, engine: str, attempt: int, ran_ms: int | None = None) -> None:
+        """One try of ``item``: its settings, its batches and the batch that records it.
+
+        ``ran_ms`` (a no-transaction script whose batches all ran on an earlier try, whose history row then
+        lost a lock): the batches are not run again (what they did is committed, and the Babelfish arms of
+        the index scripts are unguarded CREATE INDEX, which fails when run twice); only the settings and the
+        record batch are, with the batches' duration.
+        """
         cursor = conn.cursor()
         transactional = item.script.transactional
         started = time.monotonic()
@@ -549,24 +585,30 @@ class Migrator:
             if transactional:
                 cursor.execute("BEGIN TRANSACTION;")
         except Exception as exc:
-            raise _ScriptFailed(exc, "its session settings") from exc
-        for number, batch in enumerate(batches, start=1):
-            try:
-                for _ in range(batch.repeat):
-                    cursor.execute(batch.sql)
-                    drain(cursor)
-            except Exception as exc:
-                raise _ScriptFailed(
-                    exc, f"batch {number} of {count} (starting at line {batch.start_line})", f"batch {number} (line {batch.start_line})"
-                ) from exc
-        duration = int((time.monotonic() - started) * 1000)
+            raise _ScriptFailed(exc, "its session settings", ran_ms=ran_ms) from exc
+        if ran_ms is None or transactional:
+            for number, batch in enumerate(batches, start=1):
+                try:
+                    for _ in range(batch.repeat):
+                        cursor.execute(batch.sql)
+                        drain(cursor)
+                except Exception as exc:
+                    raise _ScriptFailed(
+                        exc, f"batch {number} of {count} (starting at line {batch.start_line})",
+                        f"batch {number} (line {batch.start_line})",
+                    ) from exc
+            duration = int((time.monotonic() - started) * 1000)
+        else:
+            duration = ran_ms
         insert = history_insert(item, success=True, duration_ms=duration, attempts=attempt)
         try:  # the row and the COMMIT are part of the try: a failure here rolls the script back like one in its body
             cursor.execute(record_batch(item, insert, engine, self.ddl_lock_timeout_ms))
             drain(cursor)
         except Exception as exc:
             what = "its history row and COMMIT" if transactional else "its history row"
-            raise _ScriptFailed(exc, f"{what} (after its {count} batch{'es' if count != 1 else ''})") from exc
+            raise _ScriptFailed(
+                exc, f"{what} (after its {count} batch{'es' if count != 1 else ''})", ran_ms=None if transactional else duration
+            ) from exc
         log.info("applied %s in %d ms", item.name, duration)
 
     def _rollback(self, conn: Any) -> None:
@@ -590,35 +632,79 @@ class Migrator:
         or aborted (SQL Server 2019+ and Azure; Azure SQL aborts a paused build after a day by default).
         The index scripts resume it when they run again (0019-0021 and 0031 re-issue the same statement, 0044
         says ALTER INDEX ... RESUME), so the advice is to migrate again, or abort it.
+
+        Only the builds of the indexes this script names (:func:`_named_indexes`) are listed, each with its
+        own ABORT: a paused build of anything else (a DBA's own rebuild) is none of this deploy's business.
         """
         if engine != "sqlserver" or item.script.transactional:
+            return ""
+        named = _named_indexes(item.text)
+        if not named:
             return ""
         try:
             cursor = conn.cursor()
             rows = cursor.execute(
-                "SELECT CONCAT(QUOTENAME(OBJECT_SCHEMA_NAME(r.object_id)), N'.', QUOTENAME(OBJECT_NAME(r.object_id))), "
-                "QUOTENAME(r.name), CAST(r.percent_complete AS int) FROM sys.index_resumable_operations AS r "
-                "WHERE r.state = 1 ORDER BY r.start_time;"
+                "SELECT OBJECT_SCHEMA_NAME(r.object_id), OBJECT_NAME(r.object_id), r.name, CAST(r.percent_complete AS int) "
+                "FROM sys.index_resumable_operations AS r WHERE r.state = 1 ORDER BY r.start_time;"
             ).fetchall()
         except Exception:  # the view needs SQL Server 2017+; the failure above is what matters
             log.debug("could not read sys.index_resumable_operations", exc_info=True)
             return ""
-        if not rows:
+        ours = [r for r in rows if (str(r[0]).lower(), str(r[1]).lower(), str(r[2]).lower()) in named]
+        if not ours:
             return ""
-        builds = "; ".join(f"{r[1]} on {r[0]} ({r[2]}% done)" for r in rows)
-        first = rows[0]
+        builds = [(f"{_quote(r[0])}.{_quote(r[1])}", _quote(r[2]), r[3]) for r in ours]
+        listed = "; ".join(f"{index} on {table} ({done}% done)" for table, index, done in builds)
+        aborts = " ".join(f"ALTER INDEX {index} ON {table} ABORT;" for table, index, _ in builds)
         return (
-            f". A RESUMABLE index build is paused, not rolled back: {builds}. It keeps both copies of the index up "
-            f"to date and blocks other index changes on its table until it ends: run migrate again to resume it (the "
-            f"script re-issues its build), or give it up with ALTER INDEX {first[1]} ON {first[0]} ABORT;"
+            f". A RESUMABLE index build of this script is paused, not rolled back: {listed}. It keeps both copies of the "
+            f"index up to date and blocks other index changes on its table until it ends: run migrate again to resume it "
+            f"(the script re-issues its build), or give it up with {aborts}"
         )
+
+
+def _quote(name: object) -> str:
+    return "[" + str(name).replace("]", "]]") + "]"
+
+
+_NAME = r"(?:\[(?:[^\]]|\]\])+\]|\"[^\"]+\"|[A-Za-z_@#][\w@#$]*)"
+_INDEX_ON = re.compile(rf"\bINDEX\s+({_NAME})\s+ON\s+({_NAME}(?:\s*\.\s*{_NAME})?)", re.IGNORECASE)
+_TABLE_CONSTRAINT = re.compile(
+    rf"\bALTER\s+TABLE\s+({_NAME}(?:\s*\.\s*{_NAME})?)\s+ADD\s+CONSTRAINT\s+({_NAME})", re.IGNORECASE
+)
+
+
+def _bare(name: str) -> str:
+    name = name.strip()
+    if name[:1] == "[":
+        return name[1:-1].replace("]]", "]").lower()
+    return name.strip('"').lower()
+
+
+def _split_table(text: str) -> tuple[str, str]:
+    parts = [_bare(p) for p in re.findall(_NAME, text)]
+    return (parts[0], parts[1]) if len(parts) == 2 else ("dbo", parts[0])
+
+
+def _named_indexes(text: str) -> set[tuple[str, str, str]]:
+    """(schema, table, index), lower case, of every index ``text`` builds, rebuilds or resumes
+    (``CREATE ... INDEX i ON t``, ``ALTER INDEX i ON t``, also inside ``EXEC (N'...')``) and of every
+    constraint it adds (``ALTER TABLE t ADD CONSTRAINT c``, a resumable one on SQL Server 2022)."""
+    from songsdb.migrations import strip_comments
+
+    body = strip_comments(text)
+    named = {(*_split_table(m.group(2)), _bare(m.group(1))) for m in _INDEX_ON.finditer(body)}
+    named |= {(*_split_table(m.group(1)), _bare(m.group(2))) for m in _TABLE_CONSTRAINT.finditer(body)}
+    return named
 
 
 class _ScriptFailed(Exception):
     """A try of a script failed: the driver's error, and where (``batch 2 of 3 (starting at line 5)``, ``its history row``)."""
 
-    def __init__(self, error: BaseException, where: str, brief: str | None = None) -> None:
+    def __init__(self, error: BaseException, where: str, brief: str | None = None, ran_ms: int | None = None) -> None:
         super().__init__(error)
         self.error = error
         self.where = where
         self.brief = brief or where  # for the retry's log line: "batch 2 (line 5)"
+        # a no-transaction script whose batches all ran (and are committed): how long they took
+        self.ran_ms = ran_ms

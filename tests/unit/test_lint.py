@@ -252,6 +252,14 @@ def test_the_same_column_guarded_for_enterprise_and_azure_is_quiet(guarded: str)
         "IF CAST(SERVERPROPERTY('EngineEdition') AS int) = 3\n    PRINT N'x';\n{add}",
         "IF CAST(SERVERPROPERTY('EngineEdition') AS int) = 3\nBEGIN\n    PRINT N'x';\nEND;\n{add}",
         "IF COL_LENGTH(N'dbo.Songs', N'X') IS NULL\n    {add}",
+        # a one-statement arm without its ";": what follows is not in it (the DBA's m5)
+        "IF CAST(SERVERPROPERTY('EngineEdition') AS int) IN (3, 5, 8)\n    PRINT N'online'\n{add}",
+        "IF CAST(SERVERPROPERTY('EngineEdition') AS int) IN (3, 5, 8)\n    EXEC dbo.Nothing\n{add}",
+        "IF CAST(SERVERPROPERTY('EngineEdition') AS int) = 3\n    SET NOCOUNT ON\n{add}",
+        # an edition comparison inside IIF or CASE yields a value: the IF compares that, and may negate it
+        "IF IIF(CAST(SERVERPROPERTY('EngineEdition') AS int) IN (3, 5, 8), 0, 1) = 1\n    {add}",
+        "IF CASE WHEN CAST(SERVERPROPERTY('EngineEdition') AS int) IN (3, 5, 8) THEN 0 ELSE 1 END = 1\n    {add}",
+        "IF (CASE WHEN CAST(SERVERPROPERTY('EngineEdition') AS int) = 3 THEN 1 ELSE 0 END) = 0\n    {add}",
     ],
 )
 def test_a_guard_that_lets_standard_edition_through_does_not_count(unguarded: str) -> None:
@@ -260,6 +268,18 @@ def test_a_guard_that_lets_standard_edition_through_does_not_count(unguarded: st
 
 
 ADD_NOT_NULL = "ALTER TABLE dbo.Songs ADD Plays int NOT NULL CONSTRAINT DF_Songs_Plays DEFAULT (0);"
+
+
+def test_a_statement_in_the_guards_begin_block_or_its_one_statement_arm_is_still_guarded() -> None:
+    """The statement-keyword rule for arms without ";" must not lose what the guard does hold."""
+    for guarded in (
+        "IF CAST(SERVERPROPERTY('EngineEdition') AS int) IN (3, 5, 8)\nBEGIN\n    PRINT N'online'\n    {add}\nEND\n",
+        "IF CAST(SERVERPROPERTY('EngineEdition') AS int) IN (3, 5, 8)\n    {add}",
+        "IF (CAST(SERVERPROPERTY('EngineEdition') AS int) IN (3, 5, 8))\n    {add}",
+        "IF CONVERT(int, SERVERPROPERTY('EngineEdition')) = 3\n    {add}",
+        "IF EXISTS (SELECT 1 FROM sys.objects) AND CAST(SERVERPROPERTY('EngineEdition') AS int) = 3\n    {add}",
+    ):
+        assert rules(NO_TX + guarded.format(add=ADD_NOT_NULL)) == [], guarded
 
 
 def test_a_statement_after_the_begin_end_block_of_an_edition_guard_is_outside_it() -> None:
@@ -296,6 +316,11 @@ LOB_COLUMNS = [
     "Cover [varbinary](MAX) NOT NULL CONSTRAINT DF_Songs_Cover DEFAULT (0x00)",
     "Tags varchar(max) NULL CONSTRAINT DF_Songs_Tags DEFAULT ('') WITH VALUES",
     "Doc xml NOT NULL CONSTRAINT DF_Songs_Doc DEFAULT (N'<a/>')",
+    # the ISO synonyms, in several words (the DBA's m5)
+    "Notes national character varying(max) NOT NULL CONSTRAINT DF_Songs_Notes DEFAULT (N'')",
+    "Notes NATIONAL CHAR VARYING (MAX) NOT NULL CONSTRAINT DF_Songs_Notes DEFAULT (N'')",
+    "Notes character varying(max) NOT NULL CONSTRAINT DF_Songs_Notes DEFAULT ('')",
+    "Cover binary varying(max) NOT NULL CONSTRAINT DF_Songs_Cover DEFAULT (0x00)",
 ]
 
 
@@ -574,3 +599,51 @@ def test_the_readme_names_every_rule() -> None:
     section = README.split("\n### The migration linter", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
     missing = [rule for rule in RULES if f"`{rule}`" not in section]
     assert not missing, f"the README's linter section does not explain: {missing}"
+
+
+# ----- session-setting-in-versioned-script (the DBA's m6) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "SET XACT_ABORT OFF;",
+        "SET LOCK_TIMEOUT -1;",
+        "SET LOCK_TIMEOUT 600000",
+        "set lock_timeout @Wait;",
+        "SET IMPLICIT_TRANSACTIONS ON;",
+        "SET DEADLOCK_PRIORITY HIGH;",
+        "SET DEADLOCK_PRIORITY -10;",
+        "SET ANSI_NULLS, IMPLICIT_TRANSACTIONS ON;",
+    ],
+)
+def test_a_session_setting_that_changes_how_the_rest_of_a_versioned_script_runs_is_flagged(setting: str) -> None:
+    for prefix in ("", NO_TX):
+        source = prefix + f"{setting}\nALTER TABLE dbo.Songs ADD Plays int NULL;\n"
+        assert (1 + bool(prefix), "session-setting-in-versioned-script") in rules(source), (prefix, setting)
+    assert (3, "session-setting-in-versioned-script") in rules(f"IF 1 = 1\nBEGIN\n    {setting}\nEND;\n")  # in a block too
+
+
+@pytest.mark.parametrize(
+    "quiet",
+    [
+        "SET XACT_ABORT ON;\nSET IMPLICIT_TRANSACTIONS OFF;\nSET NOCOUNT ON;\n",
+        "DECLARE @LockTimeout int = 5;\nSET @LockTimeout = 10;\n",
+        "UPDATE dbo.Songs SET Title = N'x' WHERE Id = 0;\n",
+        "EXEC (N'SET LOCK_TIMEOUT 30000; ALTER TABLE dbo.Songs ADD Plays int NULL;');\n",  # reverted when EXEC ends
+        "GO\nCREATE OR ALTER PROCEDURE dbo.P AS\nBEGIN\n    SET XACT_ABORT OFF;\n    SET LOCK_TIMEOUT -1;\nEND;\n",  # reverted
+        "-- SET LOCK_TIMEOUT -1; in a comment\nPRINT N'SET XACT_ABORT OFF';\n",
+    ],
+)
+def test_the_settings_that_are_safe_or_revert_by_themselves_are_quiet(quiet: str) -> None:
+    assert "session-setting-in-versioned-script" not in {rule for _, rule in rules(quiet)}
+
+
+def test_a_session_setting_meant_in_a_versioned_script_is_accepted_with_a_reasoned_lint_ok() -> None:
+    marked = "-- songsdb:lint-ok session-setting-in-versioned-script one statement that must wait for its lock, reset below\n"
+    source = marked + "SET LOCK_TIMEOUT 60000;\nALTER TABLE dbo.Songs ADD Plays int NULL;\nSET LOCK_TIMEOUT 1500;\n"
+    assert rules(source) == [(4, "session-setting-in-versioned-script")]  # the reset is a setting too: each needs its own
+    assert rules(source.replace("SET LOCK_TIMEOUT 1500;\n", "")) == []
+    assert [r for _, r in rules("-- songsdb:lint-ok session-setting-in-versioned-script\nSET XACT_ABORT OFF;\n")] == [
+        "lint-ok-without-reason", "session-setting-in-versioned-script"
+    ]

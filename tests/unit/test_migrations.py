@@ -396,12 +396,34 @@ def banners(text: str) -> list[str]:
 
 def test_a_pending_script_puts_the_procedures_before_the_first_maintenance_step() -> None:
     out = build_deployment_script(pending_items(), "sqlserver", pending=True)
-    assert banners(out) == ["schema/0041_s.sql", "procs/api.P.sql", "schema/0043_s.sql", "schema/0046_s.sql"]
+    assert banners(out) == ["schema/0041_s.sql", "procs/api.P.sql", "schema/0043_s.sql", "schema/0046_s.sql", "procs/api.P.sql"]
     before = out.index("-- ===== before schema/0043_s.sql")
     assert out.index("ALTER PROCEDURE api.P") < before < out.index("RAISERROR (N'0043")
     printed = split_batches(out[before:])[0].sql
     assert printed.startswith("-- ===== before") and "PRINT N'songsdb: next is schema/0043_s.sql, a maintenance-window step." in printed
     assert "views, functions and procedures were applied just above" in printed and "songsdb script --pending" in printed
+
+
+def test_a_pending_script_with_a_step_applies_the_procedures_again_after_the_versioned_scripts_before_the_contract_steps() -> None:
+    from songsdb.migrations import pending_order
+
+    contract = render(
+        Script("schema/0050_cut.sql", "versioned", 50, "-- songsdb:after-repeatables\nREVOKE EXECUTE ON SCHEMA::api FROM x;\n"), CTX
+    )
+    items = pending_items() + [contract]
+    out = build_deployment_script(items, "sqlserver", pending=True)
+    # the copy before the step (what a refusal leaves), then migrate's order when nothing refuses
+    assert banners(out) == [
+        "schema/0041_s.sql", "procs/api.P.sql", "schema/0043_s.sql", "schema/0046_s.sql", "procs/api.P.sql", "schema/0050_cut.sql"
+    ]
+    assert out.count("ALTER PROCEDURE api.P AS RETURN 0;") == 2
+    assert out.index("CREATE TABLE dbo.After") < out.rindex("ALTER PROCEDURE api.P") < out.index("REVOKE EXECUTE")
+    second = out[out.rindex("-- ===== procs/api.P.sql"):]
+    assert second.splitlines()[1].startswith("-- again, after the versioned scripts")
+    assert out.count("INSERT INTO deploy.SchemaHistory (ScriptName, Kind, Version, Checksum, DurationMs, Attempts, Success, Note)\n"
+                     "VALUES (N'procs/api.P.sql'") == 2  # one history row per copy, the same checksum
+    assert "-- 5 script(s)." in out  # scripts, not copies
+    assert pending_order(pending_order(items)) == pending_order(items)  # Migrator.script orders, then the builder again
 
 
 def test_the_offline_script_and_a_pending_one_without_a_step_keep_migrates_order() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pyodbc
 import pytest
 
-from songsdb.config import Settings, parse_connection_string
+from songsdb.config import Settings, load_settings, parse_connection_string
 from songsdb.errors import DatabaseMissing, MaintenanceStepRequired, MigrationError
 from songsdb.migrator import DdlRetry, Migrator
 
@@ -309,6 +309,39 @@ def test_a_lock_lost_on_the_history_row_or_at_commit_rolls_the_script_back_and_t
     assert server.attempts[0] == 2
 
 
+@pytest.mark.parametrize("conflict", [lock_timeout, babelfish_lock_timeout])
+def test_a_no_transaction_script_whose_batches_ran_retries_only_its_history_row_counted_in_attempts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture, conflict: Any
+) -> None:
+    """The Babelfish arms of 0016/0023/0025-0031 are unguarded CREATE INDEX: run again, they fail "already exists"."""
+    root = sql_tree(tmp_path)
+    (root / "schema/0001_first.sql").write_text(
+        "-- songsdb:no-transaction\nCREATE INDEX IX_First_Id ON dbo.First (Id) WITH (ONLINE = ON, RESUMABLE = ON); -- first\nGO\nPRINT N'second'; -- two\n"
+    )
+    already = server_error(1913, "42S11", "The operation failed because an index or statistics with name 'IX_First_Id' already exists")
+    server = Server(failures={"-- first": [None, already]})  # a second run of the body would fail
+    server.history_failures = [conflict(), conflict()]  # the row loses its lock twice
+    migrator, slept = migrator_on(monkeypatch, server, root)
+    with caplog.at_level("WARNING", logger="songsdb.migrate"):
+        migrator.migrate()
+    assert len(script_runs(server, "-- first")) == 1 and len(script_runs(server, "-- two")) == 1  # the body ran once
+    assert len(slept) == 2
+    assert [(n, ok) for n, ok, _ in server.history][:1] == [("schema/0001_first.sql", 1)] and server.attempts[0] == 3
+    retries = [r.getMessage() for r in caplog.records if "lost a lock" in r.getMessage()]
+    assert len(retries) == 2 and all(
+        m.startswith("schema/0001_first.sql: its history row (after its 2 batches) lost a lock") and "its batches ran and are kept" in m
+        for m in retries
+    )
+    rows = [i for i, sql in enumerate(server.executed) if "INSERT INTO deploy.SchemaHistory" in sql and "schema/0001_first.sql" in sql]
+    assert len(rows) == 3 and all(settings_before(server, i) == session_settings_text() for i in rows[1:])  # each retry from its settings
+
+
+def session_settings_text() -> str:
+    from songsdb.migrations import session_settings
+
+    return session_settings("sqlserver", 1500)
+
+
 def test_a_failed_history_row_that_is_not_a_lock_conflict_rolls_back_and_is_recorded_as_a_failure(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -334,6 +367,19 @@ def test_the_batch_that_ends_a_script_checks_it_left_no_transaction_open_and_com
     assert "IF @@TRANCOUNT <> 0" in other and "COMMIT TRANSACTION" not in other
     assert one.index("SET IMPLICIT_TRANSACTIONS OFF;") < one.index("IF @@TRANCOUNT") < one.index("INSERT INTO deploy.SchemaHistory")
     assert "DurationMs, Attempts, Success, Note)" in one and "5, 2, 1, NULL);" in one
+
+
+def test_the_open_transaction_message_says_the_script_is_not_recorded_as_applied_and_only_its_open_transaction_is_rolled_back() -> None:
+    """Under migrate a failure row is written, and a no-transaction script keeps what it committed before (DBA m7)."""
+    from songsdb.migrations import Script, history_insert, record_batch, render, template_context
+
+    bare = render(Script("schema/0002_b.sql", "versioned", 2, "-- songsdb:no-transaction\nSELECT 1;\n"), template_context("sqlserver", "SongsDB"))
+    text = record_batch(bare, history_insert(bare, True, 5, attempts=1), "sqlserver")
+    assert (
+        "a script must commit what it begins. It is not recorded as applied; what it did since its transaction opened is "
+        "rolled back.', 16, 1, @Open);" in text
+    )
+    assert "It is rolled back and not recorded" not in text
 
 
 # ----- one deadline for the retries of a deploy (s8) -----
@@ -377,9 +423,49 @@ def test_the_deadline_comes_from_songsdb_ddl_retry_seconds_and_a_bad_value_is_re
         with pytest.raises(ConfigurationError, match="SONGSDB_DDL_RETRY_SECONDS must be a number of seconds"):
             DdlRetry.from_environment({"SONGSDB_DDL_RETRY_SECONDS": bad})
     monkeypatch.setenv("SONGSDB_DDL_RETRY_SECONDS", "7.5")
-    assert Migrator(Settings(connection_string=DSN)).ddl_retry.seconds == 7.5
+    assert Migrator(load_settings(connection_string=DSN, env_file=None)).ddl_retry.seconds == 7.5
     with pytest.raises(ValueError):
         DdlRetry(seconds=-1)
+
+
+def test_the_retry_deadline_is_read_from_the_env_file_like_every_setting_and_the_environment_wins(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("SONGSDB_DDL_RETRY_SECONDS", raising=False)
+    env_file = tmp_path / ".env.songs-db"
+    env_file.write_text("SONGSDB_DDL_RETRY_SECONDS=42\n")
+    settings = load_settings(env={}, env_file=env_file, connection_string=DSN)
+    assert settings.ddl_retry_seconds == "42" and Migrator(settings).ddl_retry.seconds == 42.0
+    in_environment = load_settings(env={"SONGSDB_DDL_RETRY_SECONDS": "9"}, env_file=env_file, connection_string=DSN)
+    assert Migrator(in_environment).ddl_retry.seconds == 9.0
+    assert Migrator(load_settings(env={}, env_file=None, connection_string=DSN)).ddl_retry.seconds == 120.0  # the default
+    assert Migrator(Settings(connection_string=DSN), ddl_retry=DdlRetry(seconds=3)).ddl_retry.seconds == 3  # given wins
+
+
+def test_a_bad_retry_deadline_stops_migrate_before_it_connects_and_never_status_or_the_offline_script(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from songsdb.errors import ConfigurationError
+
+    env_file = tmp_path / ".env.songs-db"
+    env_file.write_text("SONGSDB_DDL_RETRY_SECONDS=soon\n")
+    settings = load_settings(env={}, env_file=env_file, connection_string=DSN)  # the clients never read it
+    server = Server()
+    connects: list[str] = []
+
+    def connect(text: str, **kwargs: Any) -> FakeConnection:
+        connects.append(text)
+        return FakeConnection(server.respond)
+
+    monkeypatch.setattr(pyodbc, "connect", connect)
+    migrator = Migrator(settings, root=sql_tree(tmp_path))
+    assert migrator.status()[0] == "sqlserver"  # status retries nothing
+    text, _, _ = migrator.script("babelfish")  # nor does the offline script
+    assert "schema/0001_first.sql" in text
+    connects.clear()
+    with pytest.raises(ConfigurationError, match="SONGSDB_DDL_RETRY_SECONDS must be a number of seconds, 0 or more \\(got 'soon'\\)"):
+        migrator.migrate()
+    assert connects == []  # refused before it touched the server
 
 
 # ----- the history records the tries (s8) -----
@@ -409,7 +495,7 @@ def test_a_failed_no_transaction_index_script_names_the_resumable_build_it_left_
 
     def with_paused(sql: str, params: list[Any]) -> Any:
         if "sys.index_resumable_operations" in sql:
-            return [(["t", "i", "p"], [("[dbo].[After]", "[IX_After_Id]", 40)])]
+            return [(["s", "t", "i", "p"], [("dbo", "After", "IX_After_Id", 40)])]
         return respond(sql, params)
 
     monkeypatch.setattr(pyodbc, "connect", lambda text, **kwargs: FakeConnection(with_paused))
@@ -418,8 +504,40 @@ def test_a_failed_no_transaction_index_script_names_the_resumable_build_it_left_
         migrator.migrate()
     message = str(info.value)
     assert "schema/0004_index.sql: batch 1 of 1" in message
-    assert "A RESUMABLE index build is paused, not rolled back: [IX_After_Id] on [dbo].[After] (40% done)" in message
+    assert "A RESUMABLE index build of this script is paused, not rolled back: [IX_After_Id] on [dbo].[After] (40% done)" in message
     assert "ALTER INDEX [IX_After_Id] ON [dbo].[After] ABORT;" in message
+
+
+@pytest.mark.parametrize("ours", [True, False], ids=["with-this-scripts-build", "only-a-dbas-build"])
+def test_the_paused_build_advice_names_only_this_scripts_builds_never_a_dbas_unrelated_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ours: bool
+) -> None:
+    root = sql_tree(tmp_path)
+    (root / "schema" / "0004_index.sql").write_text(
+        "-- songsdb:no-transaction\n/* resumes IX_Dba_Rebuild? no: only its own */\n"
+        "EXEC (N'CREATE INDEX [IX_After_Id] ON [dbo].[After] (Id) WITH (ONLINE = ON, RESUMABLE = ON);'); -- build\n"
+    )
+    server = Server(failures={"-- build": [server_error(1219, "42000", "Your session has been disconnected because of a high priority DDL operation.")]})
+    respond = server.respond
+    paused = [("dbo", "Songs", "IX_Dba_Rebuild", 10), ("dbo", "Other", "IX_After_Id", 70)]  # a DBA's, started earlier
+    if ours:
+        paused.append(("dbo", "After", "IX_After_Id", 40))
+
+    def with_paused(sql: str, params: list[Any]) -> Any:
+        if "sys.index_resumable_operations" in sql:
+            return [(["s", "t", "i", "p"], paused)]
+        return respond(sql, params)
+
+    monkeypatch.setattr(pyodbc, "connect", lambda text, **kwargs: FakeConnection(with_paused))
+    with pytest.raises(MigrationError) as info:
+        Migrator(Settings(connection_string=DSN), root=root).migrate()
+    message = str(info.value)
+    assert "IX_Dba_Rebuild" not in message and "[dbo].[Songs]" not in message and "[dbo].[Other]" not in message
+    if ours:
+        assert "paused, not rolled back: [IX_After_Id] on [dbo].[After] (40% done)." in message
+        assert message.count(" ABORT;") == 1 and message.endswith("give it up with ALTER INDEX [IX_After_Id] ON [dbo].[After] ABORT;")
+    else:
+        assert "RESUMABLE" not in message and "ABORT" not in message
 
 
 def refused(version: str = "0002") -> Exception:
