@@ -331,8 +331,11 @@ def test_what_a_script_sets_on_the_session_does_not_carry_over_to_the_next_scrip
     committed, and every later script nested in it: at the end of the session all of it was rolled back."""
     Migrator(fresh_database, root=sql_copy).migrate()
     (sql_copy / "schema" / "0900_session_changes.sql").write_text(
-        "-- songsdb:no-transaction\n/* changes the session, as a careless script may */\n"
-        "SET IMPLICIT_TRANSACTIONS ON;\nSET XACT_ABORT OFF;\nSET LOCK_TIMEOUT -1;\n"
+        "-- songsdb:no-transaction\n/* changes the session, as a careless script may (past the linter, with a lint-ok) */\n"
+        + "".join(
+            f"{setting} -- songsdb:lint-ok session-setting-in-versioned-script what this test is about\n"
+            for setting in ("SET IMPLICIT_TRANSACTIONS ON;", "SET XACT_ABORT OFF;", "SET LOCK_TIMEOUT -1;")
+        )
     )
     (sql_copy / "schema" / "0901_after_session_changes.sql").write_text("CREATE TABLE dbo.AfterSessionChanges (Id int NOT NULL);\n")
     report = Migrator(fresh_database, root=sql_copy).migrate()
