@@ -8,7 +8,11 @@
    fails with 547 and the cancel goes on without it, the attempt left open as that release left it. That one
    statement runs with XACT_ABORT OFF in its own TRY, so a 547 undoes only it and leaves the transaction
    committable ("SET XACT_ABORT": with it OFF a statement's error rolls back only that statement; measured the same
-   on Babelfish 4.2 under both drivers); any other error is thrown as before. No metadata test instead: the
+   on Babelfish 4.2 under both drivers); any other error, and a 547 of any other constraint, is thrown with
+   XACT_ABORT set back ON first (THROW honours it: a caller's transaction is doomed, as before this change, and a
+   half-done cancel cannot be committed). One statement runs with XACT_ABORT OFF: a client that cancels the call
+   during it leaves this procedure's own transaction open until its connection is closed (songsdb's client
+   discards a connection whose call timed out, never pools it). No metadata test instead: the
    caller sees the constraint's OBJECT_ID only with rights on the table, on SQL Server (metadata visibility) and on
    Babelfish (measured: NULL with column rights), which this role does not hold. Once 0050 is applied the UPDATE
    cannot fail with 547 (the CHECK left allows 'cancelled', and CK_JobAttempts_Ended holds: both columns are set).
@@ -87,7 +91,14 @@ BEGIN
                 WHERE JobId = @JobId AND Outcome IS NULL;
             END TRY
             BEGIN CATCH
-                IF ERROR_NUMBER() <> 547 THROW;
+                -- only the previous release's CHECK ("CK_JobAttempts_Outcome", quoted in the message on both engines, so not
+                -- 0049's CK_JobAttempts_OutcomeValues); anything else is thrown with XACT_ABORT back ON, so that a caller's
+                -- transaction is doomed as before and a half-done cancel can never be committed
+                IF ERROR_NUMBER() <> 547 OR LOWER(ERROR_MESSAGE()) NOT LIKE N'%"ck[_]jobattempts[_]outcome"%'
+                BEGIN
+                    SET XACT_ABORT ON;
+                    THROW;
+                END;
             END CATCH;
             SET XACT_ABORT ON;
         END;

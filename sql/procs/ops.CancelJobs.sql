@@ -81,7 +81,14 @@ BEGIN
                 AND Outcome IS NULL;
         END TRY
         BEGIN CATCH
-            IF ERROR_NUMBER() <> 547 THROW;
+            -- only the previous release's CHECK ("CK_JobAttempts_Outcome", quoted in the message on both engines, so not
+            -- 0049's CK_JobAttempts_OutcomeValues); anything else is thrown with XACT_ABORT back ON, so that a caller's
+            -- transaction is doomed as before and a half-done cancel can never be committed
+            IF ERROR_NUMBER() <> 547 OR LOWER(ERROR_MESSAGE()) NOT LIKE N'%"ck[_]jobattempts[_]outcome"%'
+            BEGIN
+                SET XACT_ABORT ON;
+                THROW;
+            END;
         END CATCH;
         SET XACT_ABORT ON;
 
