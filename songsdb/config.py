@@ -25,6 +25,7 @@ __all__ = [
     "format_connection_string",
     "redact",
     "choose_driver",
+    "setting_variable",
 ]
 
 ENV_FILE = ".env.songs-db"
@@ -61,6 +62,11 @@ _ENV_NAMES = {
 }
 # secret setting -> the entry whose variable names a file holding it
 _FROM_FILE = {"password": "password_file", "connection_string": "connection_string_file"}
+
+
+def setting_variable(name: str) -> str:
+    """The environment variable (also read from ``.env.songs-db``) of the setting ``name``."""
+    return _ENV_NAMES[name]
 
 
 @dataclass(frozen=True)

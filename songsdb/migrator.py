@@ -43,18 +43,17 @@ The order of work in :meth:`Migrator.migrate`:
 from __future__ import annotations
 
 import logging
-import os
 import random
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from songsdb.batches import split_batches
-from songsdb.config import Settings
+from songsdb.config import Settings, setting_variable
 from songsdb.errors import (
     ConfigurationError,
     DatabaseMissing,
@@ -110,7 +109,7 @@ _RAISERROR_NUMBER = 50000
 
 
 # The setting that bounds, in seconds, how long one migrate spends on scripts that lost a lock (DdlRetry.seconds)
-RETRY_SECONDS_VARIABLE = "SONGSDB_DDL_RETRY_SECONDS"
+RETRY_SECONDS_VARIABLE = setting_variable("ddl_retry_seconds")
 
 
 @dataclass(frozen=True)
@@ -164,12 +163,6 @@ class DdlRetry:
         if not seconds >= 0 or seconds == float("inf"):
             raise ConfigurationError(f"{RETRY_SECONDS_VARIABLE} must be a number of seconds, 0 or more (got {value!r})")
         return cls(seconds=seconds)
-
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> DdlRetry:
-        """:meth:`from_setting` of ``SONGSDB_DDL_RETRY_SECONDS`` in ``environ`` (default ``os.environ``) alone;
-        the migrator reads it through :func:`songsdb.config.load_settings` (the environment, then ``.env.songs-db``)."""
-        return cls.from_setting((os.environ if environ is None else environ).get(RETRY_SECONDS_VARIABLE))
 
 
 class _RetryClock:
@@ -617,7 +610,7 @@ class Migrator:
     def _record_failure(
         self, conn: Any, item: RenderedScript, engine: str, started: float, attempts: int, note: str | None = None
     ) -> None:
-        self._rollback(conn)
+        """The failure's history row; the caller has rolled the try back (:meth:`_apply`)."""
         duration = int((time.monotonic() - started) * 1000)
         cursor = conn.cursor()
         cursor.execute(session_settings(engine, self.ddl_lock_timeout_ms))

@@ -416,12 +416,12 @@ def test_the_deadline_is_one_for_the_whole_deploy_not_one_per_script(monkeypatch
 def test_the_deadline_comes_from_songsdb_ddl_retry_seconds_and_a_bad_value_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     from songsdb.errors import ConfigurationError
 
-    assert DdlRetry().seconds == 120.0 and DdlRetry.from_environment({}).seconds == 120.0
-    assert DdlRetry.from_environment({"SONGSDB_DDL_RETRY_SECONDS": "45"}).seconds == 45.0
-    assert DdlRetry.from_environment({"SONGSDB_DDL_RETRY_SECONDS": "0"}).seconds == 0.0  # never retried
+    assert DdlRetry().seconds == 120.0 and DdlRetry.from_setting(None).seconds == 120.0
+    assert DdlRetry.from_setting("45").seconds == 45.0
+    assert DdlRetry.from_setting("0").seconds == 0.0  # never retried
     for bad in ("soon", "-1", "nan", "inf"):
         with pytest.raises(ConfigurationError, match="SONGSDB_DDL_RETRY_SECONDS must be a number of seconds"):
-            DdlRetry.from_environment({"SONGSDB_DDL_RETRY_SECONDS": bad})
+            DdlRetry.from_setting(bad)
     monkeypatch.setenv("SONGSDB_DDL_RETRY_SECONDS", "7.5")
     assert Migrator(load_settings(connection_string=DSN, env_file=None)).ddl_retry.seconds == 7.5
     with pytest.raises(ValueError):
